@@ -1,0 +1,121 @@
+"""The ``sinusapp`` command: the headless face of SinusApp.
+
+Each sub-command lives in the package that does its work (``sinusapp.<pkg>.command``), as a
+module with ``add_arguments(parser)`` and ``run(args) -> int``. This module only routes,
+configures logging and maps errors to exit codes that scripts can rely on:
+
+- 0: success
+- 2: bad input (a :class:`~sinusapp.errors.SinusAppError`); the message says what to do
+- 1: internal error; the traceback is in the log file, whose path is printed
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from sinusapp._version import __version__
+from sinusapp.errors import SinusAppError
+
+__all__ = ["main"]
+
+log = logging.getLogger("sinusapp")
+
+#: command name → (module implementing it, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "gui": ("sinusapp.ui.command", "open the desktop application (optionally importing PATH)"),
+    "demo": ("sinusapp.demo_command", "open the bundled demo study; --headless writes report + JSON"),
+    "scan": ("sinusapp.dicom.command", "list patients / studies / series under PATH, ranked"),
+    "predict": ("sinusapp.predict_command", "run the whole analysis on a CT, headless"),
+    "synth": ("sinusapp.synth.command", "write a synthetic sinus CT cohort"),
+    "train": ("sinusapp.model.command", "train a model bundle (5-fold CV + final fit)"),
+    "evaluate": ("sinusapp.evaluate_command", "paper-style evaluation of a bundle on a dataset"),
+}
+
+
+def _load(name: str) -> ModuleType | None:
+    module_name = COMMANDS[name][0]
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None  # command not built into this version
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every available sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="sinusapp",
+        description=(
+            "SinusApp: preoperative risk of chronic rhinosinusitis recurrence from sinus CT "
+            "and clinical factors. Run without a command to open the desktop application."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"sinusapp {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        module = _load(name)
+        if module is None:
+            continue
+        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def _configure_logging(*, verbose: bool) -> str:
+    from sinusapp.paths import log_path
+
+    path = log_path()
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    fh = logging.FileHandler(path, encoding="utf-8")
+    fh.setLevel(logging.DEBUG)
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    sh = logging.StreamHandler(sys.stderr)
+    sh.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    sh.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root.addHandler(fh)
+    root.addHandler(sh)
+    return str(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sinusapp`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    log_file = _configure_logging(verbose=args.verbose)
+    module = getattr(args, "_module", None)
+    if module is None:
+        gui = _load("gui")
+        if gui is None:
+            parser.print_help()
+            return 0
+        args = parser.parse_args(["gui", *(argv or [])] if argv else ["gui"])
+        module = args._module
+    try:
+        return int(module.run(args) or 0)
+    except SinusAppError as exc:
+        log.info("input error: %s", exc)
+        print(f"sinusapp {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        log.exception("internal error in 'sinusapp %s'", args.command)
+        print(
+            f"sinusapp {args.command}: internal error — details in the log file {log_file}",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""sinusapp.ui."""
