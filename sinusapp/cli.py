@@ -28,7 +28,10 @@ log = logging.getLogger("sinusapp")
 #: command name → (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "gui": ("sinusapp.ui.command", "open the desktop application (optionally importing PATH)"),
-    "demo": ("sinusapp.demo_command", "open the bundled demo study; --headless writes report + JSON"),
+    "demo": (
+        "sinusapp.demo_command",
+        "open the bundled demo study; --headless writes report + JSON",
+    ),
     "scan": ("sinusapp.dicom.command", "list patients / studies / series under PATH, ranked"),
     "predict": ("sinusapp.predict_command", "run the whole analysis on a CT, headless"),
     "synth": ("sinusapp.synth.command", "write a synthetic sinus CT cohort"),

@@ -113,7 +113,9 @@ class Volume:
 
     def __post_init__(self) -> None:
         if self.array.ndim != 3:
-            raise ValueError(f"Volume.array must be 3-D [slice, row, column], got shape {self.array.shape}")
+            raise ValueError(
+                f"Volume.array must be 3-D [slice, row, column], got shape {self.array.shape}"
+            )
         if self.array.dtype != np.int16:
             raise ValueError(f"Volume.array must be int16 HU, got {self.array.dtype}")
         aff = np.asarray(self.affine, dtype=float)

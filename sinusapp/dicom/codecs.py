@@ -1,0 +1,74 @@
+"""Pixel-data decoders: which compressed transfer syntaxes SinusApp can read, and how.
+
+pydicom decodes through plugins. SinusApp relies only on permissively licensed ones:
+pylibjpeg-openjpeg (JPEG 2000), pylibjpeg-rle / pydicom's own RLE, pyjpegls (JPEG-LS),
+python-gdcm (JPEG baseline and lossless) and — registered here — imagecodecs for 12-bit JPEG
+Extended (1.2.840.10008.1.2.4.51), which GDCM refuses. The GPL-3 pylibjpeg-libjpeg is never
+required. The retired JPEG processes (spectral selection 4.53, full progression 4.55, ...)
+have no maintained decoder: they raise :class:`UnsupportedTransferSyntaxError` naming the
+transfer syntax.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from pydicom import uid
+
+log = logging.getLogger(__name__)
+
+__all__ = ["describe_transfer_syntax", "register_plugins"]
+
+_lock = threading.Lock()
+_registered = False
+
+# Module attributes required by pydicom's plugin interface (see pydicom's decoder plugin guide).
+DECODER_DEPENDENCIES = {uid.JPEGExtended12Bit: ("imagecodecs>=2024.1",)}
+
+
+def is_available(tsyntax: str) -> bool:
+    """pydicom plugin hook: can this plugin decode ``tsyntax`` here?"""
+    if tsyntax not in DECODER_DEPENDENCIES:
+        return False
+    try:
+        import imagecodecs  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _decode_frame(src: bytes, runner: object) -> bytearray:
+    """pydicom plugin hook: decode one JPEG Extended frame with libjpeg-turbo (imagecodecs)."""
+    import imagecodecs
+
+    arr = imagecodecs.jpeg8_decode(src)
+    bits_allocated = getattr(runner, "bits_allocated", 16)
+    dtype = "<u2" if bits_allocated > 8 else "u1"
+    return bytearray(arr.astype(dtype, copy=False).tobytes())
+
+
+def register_plugins() -> None:
+    """Register SinusApp's extra decoder plugin with pydicom (idempotent, thread-safe)."""
+    global _registered
+    with _lock:
+        if _registered:
+            return
+        from pydicom.pixels.decoders import JPEGExtended12BitDecoder
+
+        try:
+            JPEGExtended12BitDecoder.add_plugin(
+                "sinusapp-imagecodecs", ("sinusapp.dicom.codecs", "_decode_frame")
+            )
+        except ValueError:  # already registered by an earlier import in this process
+            pass
+        _registered = True
+
+
+def describe_transfer_syntax(tsyntax: str) -> str:
+    """Human name and UID of a transfer syntax, e.g. ``'JPEG Baseline (Process 1) (1.2...)'``."""
+    try:
+        name = uid.UID(tsyntax).name
+    except (ValueError, KeyError):
+        name = "unknown transfer syntax"
+    return f"{name} ({tsyntax})"

@@ -1,0 +1,377 @@
+"""Series → :class:`~sinusapp.imaging.Volume`: pixels in HU on a regular LPS grid.
+
+Steps: examine (headers only) → choose the proposed or the named series → assess geometry
+(order along the slice normal, tilt, gaps, duplicates) → decode every frame into one
+preallocated int16 array, applying RescaleSlope / Intercept per frame → resample onto an
+orthogonal, regular grid when the series is tilted or irregularly spaced (flagged in
+``findings``). Peak memory stays near 2× the volume's int16 size: the raw stack plus, only
+when resampling, the output.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from sinusapp.dicom.codecs import describe_transfer_syntax, register_plugins
+from sinusapp.dicom.geometry import FrameRef, GeometryAssessment, assess_geometry, frames_of
+from sinusapp.dicom.headers import InstanceHeader
+from sinusapp.dicom.scan import ScanResult, SeriesEntry, scan
+from sinusapp.errors import (
+    DicomReadError,
+    GeometryError,
+    SeriesSelectionError,
+    UnsupportedTransferSyntaxError,
+)
+from sinusapp.findings import Severity
+from sinusapp.imaging.volume import SeriesInfo, Volume, affine_from_geometry
+
+log = logging.getLogger(__name__)
+
+__all__ = ["load_volume", "read_frame_hu", "volume_from_headers"]
+
+ProgressFn = Callable[[float, str], None]
+AIR_HU = -1024
+_INT16_MIN, _INT16_MAX = -32768, 32767
+
+
+def read_frame_hu(path: str | os.PathLike[str], *, frame: int = 0) -> np.ndarray:
+    """Decode one frame of a file and return it in HU (float32, rescale applied).
+
+    Raises :class:`UnsupportedTransferSyntaxError` (naming the transfer syntax) when no
+    installed decoder can read the compression, :class:`DicomReadError` for a damaged file.
+    """
+    register_plugins()
+    try:
+        ds = pydicom.dcmread(path)
+    except (InvalidDicomError, EOFError, OSError) as exc:
+        raise DicomReadError(f"cannot read DICOM file ({exc})", path=path) from exc
+    raw = _decode(ds, path=str(path))
+    if raw.ndim == 3:
+        raw = raw[frame]
+    from sinusapp.dicom.headers import frame_geometries
+
+    g = frame_geometries(ds)[frame]
+    return raw.astype(np.float32) * np.float32(g.rescale_slope) + np.float32(g.rescale_intercept)
+
+
+def _decode(ds: pydicom.Dataset, *, path: str) -> np.ndarray:
+    tsyntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+    try:
+        return ds.pixel_array
+    except NotImplementedError as exc:
+        raise UnsupportedTransferSyntaxError(
+            f"the pixel data is compressed with {describe_transfer_syntax(tsyntax)}, which "
+            "SinusApp cannot decode (no maintained decoder exists for this retired JPEG process)",
+            path=path,
+            hint="ask for the series uncompressed or in a lossless transfer syntax "
+            "(e.g. re-export from the PACS, or convert with `dcmdjpeg` / `gdcmconv --raw`)",
+        ) from exc
+    except (RuntimeError, ValueError) as exc:
+        msg = str(exc)
+        if "plugin" in msg.lower() or (
+            "decode" in msg.lower() and tsyntax.startswith("1.2.840.10008.1.2.4")
+        ):
+            raise UnsupportedTransferSyntaxError(
+                f"no installed decoder could read pixel data compressed with "
+                f"{describe_transfer_syntax(tsyntax)} ({msg.splitlines()[0]})",
+                path=path,
+                hint="ask for the series uncompressed or losslessly compressed",
+            ) from exc
+        raise DicomReadError(
+            f"damaged pixel data ({msg.splitlines()[0]})",
+            path=path,
+            hint="copy the series again from the PACS or CD",
+        ) from exc
+    except (EOFError, OSError, AttributeError, KeyError) as exc:
+        raise DicomReadError(
+            f"cannot decode the pixel data ({type(exc).__name__}: {exc})",
+            path=path,
+            hint="the file may be truncated; copy the series again",
+        ) from exc
+
+
+def _to_hu_int16(raw: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    if slope == 1.0 and float(intercept).is_integer():
+        out = raw.astype(np.int32) + int(intercept)
+    else:
+        out = np.rint(raw.astype(np.float32) * np.float32(slope) + np.float32(intercept))
+    return np.clip(out, _INT16_MIN, _INT16_MAX).astype(np.int16)
+
+
+def _read_stack(
+    frames: list[FrameRef], shape: tuple[int, int, int], progress: ProgressFn | None
+) -> np.ndarray:
+    """Decode all frames into one preallocated int16 array (threads: decoders release the GIL)."""
+    register_plugins()
+    out = np.empty(shape, dtype=np.int16)
+    by_file: dict[str, list[tuple[int, FrameRef]]] = {}
+    for k, f in enumerate(frames):
+        by_file.setdefault(f.header.path, []).append((k, f))
+    items = list(by_file.items())
+
+    def work(item: tuple[str, list[tuple[int, FrameRef]]]) -> int:
+        path, refs = item
+        try:
+            ds = pydicom.dcmread(path)
+        except (InvalidDicomError, EOFError, OSError) as exc:
+            raise DicomReadError(
+                f"cannot read DICOM file ({exc})",
+                path=path,
+                hint="the file may have changed since the scan; scan again",
+            ) from exc
+        raw = _decode(ds, path=path)
+        if raw.ndim == 3 and ds.get("SamplesPerPixel", 1) == 1:
+            planes = raw
+        else:
+            planes = raw[np.newaxis]
+        for k, f in refs:
+            plane = planes[f.frame_index]
+            if plane.shape != shape[1:]:
+                raise GeometryError(
+                    f"frame of shape {plane.shape} in a series of {shape[1:]}", path=path
+                )
+            out[k] = _to_hu_int16(plane, f.geometry.rescale_slope, f.geometry.rescale_intercept)
+        return len(refs)
+
+    n_workers = min(4, os.cpu_count() or 1)
+    done = 0
+    if n_workers > 1 and len(items) > 8:
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            for n in pool.map(work, items):
+                done += n
+                if progress is not None:
+                    progress(done / len(frames), "reading slices")
+    else:
+        for item in items:
+            done += work(item)
+            if progress is not None:
+                progress(done / len(frames), "reading slices")
+    return out
+
+
+def _series_info(headers: list[InstanceHeader], frames: list[FrameRef]) -> SeriesInfo:
+    h = frames[0].header
+    return SeriesInfo(
+        series_uid=h.series_uid,
+        study_uid=h.study_uid,
+        frame_of_reference_uid=h.frame_of_reference_uid,
+        sop_instance_uids=tuple(dict.fromkeys(f.header.sop_instance_uid for f in frames)),
+        sop_class_uid=h.sop_class_uid,
+        modality=h.modality,
+        series_description=h.series_description,
+        series_number=h.series_number,
+        study_description=h.study_description,
+        study_date=h.study_date,
+        study_time=h.study_time,
+        accession_number=h.accession_number,
+        patient_name=h.patient_name,
+        patient_id=h.patient_id,
+        patient_birth_date=h.patient_birth_date,
+        patient_sex=h.patient_sex,
+        manufacturer=h.manufacturer,
+        manufacturer_model=h.manufacturer_model,
+        convolution_kernel=h.convolution_kernel,
+        slice_thickness_mm=frames[0].geometry.slice_thickness,
+        body_part=h.body_part,
+        kvp=h.kvp,
+    )
+
+
+def _regular_spacing(geo: GeometryAssessment) -> float:
+    gaps = np.diff(geo.positions_mm)  # type: ignore[arg-type]
+    if geo.regular:
+        return float(np.mean(gaps))
+    return float(max(np.percentile(gaps, 10), 0.25))
+
+
+def _resample_regular(stack: np.ndarray, geo: GeometryAssessment) -> tuple[np.ndarray, np.ndarray]:
+    """Resample a tilted and/or irregularly spaced stack onto an orthogonal regular grid.
+
+    Output slices are planes perpendicular to the slice normal, evenly spaced from the first to
+    the last source slice. Each output slice interpolates linearly between the two nearest
+    source planes (parallel to it), each shifted in-plane by its own ImagePositionPatient, so a
+    gantry tilt (shear) is undone; the in-plane grid grows to hold the whole sheared extent.
+    """
+    from scipy import ndimage
+
+    d = np.asarray(geo.positions_mm)
+    row_c, col_c, normal = geo.row_cosines, geo.column_cosines, geo.normal
+    dr, dc = geo.pixel_spacing  # type: ignore[misc]
+    pos = np.array([f.geometry.position for f in geo.frames], float)
+    rel = pos - pos[0]
+    u = rel @ row_c / dc  # in-plane offsets in columns
+    v = rel @ col_c / dr  # in-plane offsets in rows
+    u0, u1 = math.floor(u.min()), math.ceil(u.max())
+    v0, v1 = math.floor(v.min()), math.ceil(v.max())
+    n_src, rows, cols = stack.shape
+    out_rows, out_cols = rows + (v1 - v0), cols + (u1 - u0)
+    spacing = _regular_spacing(geo)
+    n_out = int(math.floor((d[-1] - d[0]) / spacing + 1e-6)) + 1
+    spacing = (d[-1] - d[0]) / (n_out - 1) if n_out > 1 else spacing
+    out = np.empty((n_out, out_rows, out_cols), dtype=np.int16)
+    idx = np.arange(n_src, dtype=float)
+    for k in range(n_out):
+        t = d[0] + k * spacing
+        f = float(np.interp(t, d, idx))
+        i0 = min(int(math.floor(f)), n_src - 1)
+        w = f - i0
+        acc = np.zeros((out_rows, out_cols), dtype=np.float32)
+        for i, wt in ((i0, 1.0 - w), (min(i0 + 1, n_src - 1), w)):
+            if wt <= 1e-6:
+                continue
+            # output pixel (r, c) ↔ source pixel (r + v0 - v[i], c + u0 - u[i]) of slice i
+            shifted = ndimage.affine_transform(
+                stack[i].astype(np.float32, copy=False),
+                np.eye(2),
+                offset=(v0 - v[i], u0 - u[i]),
+                output_shape=(out_rows, out_cols),
+                order=1,
+                mode="constant",
+                cval=AIR_HU,
+            )
+            acc += np.float32(wt) * shifted
+        out[k] = np.clip(np.rint(acc), _INT16_MIN, _INT16_MAX).astype(np.int16)
+    origin = pos[0] + u0 * dc * row_c + v0 * dr * col_c
+    affine = affine_from_geometry(
+        origin_lps=origin,
+        row_cosines=row_c,
+        column_cosines=col_c,
+        slice_direction=normal,
+        spacing_mm=(float(spacing), dr, dc),
+    )
+    return out, affine
+
+
+def volume_from_headers(
+    headers: list[InstanceHeader],
+    *,
+    progress: ProgressFn | None = None,
+) -> Volume:
+    """Build a :class:`Volume` from the headers of one series (as found by :func:`scan`)."""
+    if not headers:
+        raise SeriesSelectionError("no images in the selected series")
+    geo = assess_geometry(frames_of(headers))
+    label = headers[0].series_description or headers[0].series_uid
+    if not geo.usable:
+        raise GeometryError(
+            f"series '{label}' cannot be made into a 3-D volume: {geo.error}",
+            path=Path(headers[0].path).parent,
+            hint="choose another series (a thin axial CT of the sinuses)",
+        )
+    frames = geo.frames
+    shape = (len(frames), headers[0].rows, headers[0].columns)
+    stack = _read_stack(frames, shape, progress)
+    if geo.regular:
+        step = np.array(frames[-1].geometry.position) - np.array(frames[0].geometry.position)
+        direction = step / np.linalg.norm(step)
+        affine = affine_from_geometry(
+            origin_lps=np.array(frames[0].geometry.position),
+            row_cosines=geo.row_cosines,  # type: ignore[arg-type]
+            column_cosines=geo.column_cosines,  # type: ignore[arg-type]
+            slice_direction=direction,
+            spacing_mm=(_regular_spacing(geo), *geo.pixel_spacing),  # type: ignore[misc]
+        )
+        array = stack
+        resampled = False
+    else:
+        if progress is not None:
+            progress(1.0, "resampling onto a regular grid")
+        array, affine = _resample_regular(stack, geo)
+        del stack
+        resampled = True
+    findings = tuple(f for f in geo.findings if f.severity != Severity.ERROR)
+    return Volume(
+        array=array,
+        affine=affine,
+        info=_series_info(headers, frames),
+        findings=findings,
+        resampled=resampled,
+    )
+
+
+def _choose(
+    result: ScanResult, series_uid: str | None, path: str | os.PathLike[str]
+) -> SeriesEntry:
+    if series_uid is not None:
+        entry = result.find_series(series_uid)
+        if entry is None:
+            available = (
+                ", ".join(f"{s.series_uid} ({s.description or s.modality})" for s in result.series)
+                or "none"
+            )
+            raise SeriesSelectionError(
+                f"series {series_uid} is not in {path}",
+                path=path,
+                hint=f"series found: {available}; run `sinusapp scan {path}` to list them",
+            )
+        if entry.kind != "image":
+            raise SeriesSelectionError(
+                f"series {series_uid} is a {entry.kind}, not an image series",
+                path=path,
+                hint="choose the CT series it belongs to",
+            )
+        return entry
+    entry = result.proposed
+    if entry is None:
+        if not result.series:
+            why = "; ".join(f"{s.path}: {s.reason}" for s in result.skipped[:3])
+            raise SeriesSelectionError(
+                "no DICOM image series found" + (f" (skipped: {why})" if why else ""),
+                path=path,
+                hint="point SinusApp at the folder, CD or DICOMDIR that holds the CT",
+            )
+        lines = "; ".join(
+            f"series {s.series_number} '{s.description or s.modality}': {s.candidate.reasons[0] if s.candidate.reasons else 'not eligible'}"
+            for s in result.series[:6]
+        )
+        raise SeriesSelectionError(
+            f"no series suitable for the sinus analysis ({lines})",
+            path=path,
+            hint="a 3-D axial CT of the paranasal sinuses is needed; pass --series UID to force one",
+        )
+    return entry
+
+
+def load_volume(
+    path: str | os.PathLike[str],
+    *,
+    series_uid: str | None = None,
+    scan_result: ScanResult | None = None,
+    progress: ProgressFn | None = None,
+) -> Volume:
+    """Load the proposed (or the named) series under ``path`` as a :class:`Volume`.
+
+    Parameters
+    ----------
+    path:
+        A folder, a DICOMDIR or a single file.
+    series_uid:
+        SeriesInstanceUID to load; default: the series :func:`scan` proposes.
+    scan_result:
+        A previous :func:`scan` of ``path`` (avoids reading the headers twice).
+    progress:
+        ``progress(fraction, stage)``.
+
+    Returns
+    -------
+    Volume
+        ``.array`` int16 HU ``[slice, row, column]``, ``.spacing_mm`` (slice, row, column),
+        ``.affine`` (4×4 LPS) and ``.findings`` (geometry findings).
+
+    Raises
+    ------
+    SeriesSelectionError, GeometryError, DicomReadError, UnsupportedTransferSyntaxError
+        With a message saying what was wrong and what to do.
+    """
+    result = scan_result if scan_result is not None else scan(path)
+    entry = _choose(result, series_uid, path)
+    return volume_from_headers(result.headers_of(entry.series_uid), progress=progress)

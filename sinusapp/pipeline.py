@@ -1,0 +1,273 @@
+"""One analysis run: Volume + clinical inputs → prediction → quantification → nomogram.
+
+Each stage is a plain function call with typed inputs and outputs; the predictor and the
+nomogram are injected, so tests pass fakes and the GUI, the CLI and the report all get the
+same :class:`AnalysisResult`::
+
+    folder → dicom.load_volume → Volume
+      → predictor.predict (crop → resample → network → mask on the CT grid, DLR-score)
+      → quantification (lesion volume, per-sinus opacification)
+      → nomogram.predict (DLR-score + clinical inputs → points → probability ± CI)
+      → AnalysisResult → GUI | PDF report | result.json | DICOM SEG
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from sinusapp._version import __version__
+from sinusapp.errors import OutputError
+from sinusapp.findings import Finding
+from sinusapp.imaging.volume import Volume
+
+__all__ = [
+    "AnalysisResult",
+    "ModelInfo",
+    "PredictorLike",
+    "analyse",
+    "write_json_atomic",
+]
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[float, str], None]
+CancelFn = Callable[[], bool]
+
+
+class PredictorLike(Protocol):
+    """What :func:`analyse` needs of a predictor (``sinusapp.model.Predictor`` or a fake)."""
+
+    def predict(
+        self,
+        volume: Volume,
+        *,
+        progress: ProgressFn | None = None,
+        should_cancel: CancelFn | None = None,
+    ) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """Provenance of the model that produced a result."""
+
+    name: str
+    version: str
+    sha256: str
+    trained_on_synthetic: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "sha256": self.sha256,
+            "trained_on_synthetic": self.trained_on_synthetic,
+        }
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AnalysisResult:
+    """Everything one analysis produced; what the GUI shows, the report prints, JSON holds.
+
+    ``mask`` is uint8 on the CT grid (``volume.array.shape``). ``points`` maps each nomogram
+    factor to its points; ``per_sinus`` maps a sinus name to ``{"volume_ml", "opacified_ml",
+    "opacification_pct"}``.
+    """
+
+    volume: Volume
+    clinical_inputs: Mapping[str, Any]
+    dlr_score: float
+    probability: float
+    probability_ci95: tuple[float, float]
+    risk_group: str
+    cutoff: float
+    points: Mapping[str, float]
+    total_points: float
+    lesion_volume_ml: float
+    mask: np.ndarray
+    per_sinus: Mapping[str, Mapping[str, float]] | None = None
+    model: ModelInfo | None = None
+    nomogram_version: str = ""
+    warnings: tuple[Finding, ...] = ()
+    analysed_at: str = field(
+        default_factory=lambda: _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    )
+    software_version: str = __version__
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The ``result.json`` content (DESIGN §3), JSON-serialisable, no pixel data."""
+        info = self.volume.info
+        return {
+            "software_version": self.software_version,
+            "analysed_at": self.analysed_at,
+            "dlr_score": float(self.dlr_score),
+            "probability": float(self.probability),
+            "probability_ci95": [float(self.probability_ci95[0]), float(self.probability_ci95[1])],
+            "risk_group": self.risk_group,
+            "cutoff": float(self.cutoff),
+            "points": {
+                "per_factor": {k: float(v) for k, v in self.points.items()},
+                "total": float(self.total_points),
+            },
+            "clinical_inputs": dict(self.clinical_inputs),
+            "lesion_volume_ml": float(self.lesion_volume_ml),
+            "per_sinus": {k: dict(v) for k, v in (self.per_sinus or {}).items()},
+            "series": {
+                "series_instance_uid": info.series_uid,
+                "study_instance_uid": info.study_uid,
+                "frame_of_reference_uid": info.frame_of_reference_uid,
+                "description": info.series_description,
+                "series_number": info.series_number,
+                "modality": info.modality,
+                "manufacturer": info.manufacturer,
+                "manufacturer_model": info.manufacturer_model,
+                "convolution_kernel": info.convolution_kernel,
+                "slices": self.volume.shape[0],
+                "rows": self.volume.shape[1],
+                "columns": self.volume.shape[2],
+                "spacing_mm": list(self.volume.spacing_mm),
+                "slice_thickness_mm": info.slice_thickness_mm,
+                "resampled": self.volume.resampled,
+            },
+            "patient": {
+                "name": info.patient_name,
+                "id": info.patient_id,
+                "birth_date": info.patient_birth_date,
+                "sex": info.patient_sex,
+                "accession_number": info.accession_number,
+                "study_date": info.study_date,
+            },
+            "model": self.model.to_dict() if self.model else None,
+            "nomogram_version": self.nomogram_version,
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
+
+
+def analyse(
+    volume: Volume,
+    clinical: Mapping[str, Any],
+    *,
+    predictor: PredictorLike,
+    nomogram: Any,
+    progress: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
+) -> AnalysisResult:
+    """Run one analysis.
+
+    Parameters
+    ----------
+    volume:
+        The CT (from :func:`sinusapp.dicom.load_volume`).
+    clinical:
+        Validated clinical inputs as a mapping with at least ``asthma``,
+        ``allergic_rhinitis`` and ``eosinophils_per_ul`` (see :mod:`sinusapp.clinical`);
+        extra record-only factors are carried into the result unchanged.
+    predictor:
+        Anything with ``predict(volume, *, progress, should_cancel)`` returning an object
+        with ``.mask``, ``.dlr_score``, ``.lesion_volume_ml`` and optionally ``.per_sinus``.
+    nomogram:
+        A :class:`sinusapp.nomogram.Nomogram` (or fake) whose ``predict(**factors)`` gives
+        ``.probability``, ``.ci95``, ``.points``, ``.total_points``, ``.risk_group``.
+    progress, should_cancel:
+        Forwarded to the predictor; progress covers the whole run (0 → 1).
+    """
+
+    def report(fraction: float, stage: str) -> None:
+        if progress is not None:
+            progress(min(max(fraction, 0.0), 1.0), stage)
+
+    report(0.0, "starting")
+    pred = predictor.predict(
+        volume,
+        progress=(lambda f, s: report(0.95 * f, s)),
+        should_cancel=should_cancel,
+    )
+    mask = np.asarray(pred.mask)
+    if mask.shape != volume.shape:
+        raise RuntimeError(
+            f"predictor returned a mask of shape {mask.shape} for a CT of shape {volume.shape}"
+        )
+    factors: dict[str, Any] = {"dlr_score": float(pred.dlr_score)}
+    for name in _nomogram_factor_names(nomogram):
+        if name != "dlr_score":
+            factors[name] = clinical[name]
+    nom = nomogram.predict(**factors)
+    warnings = tuple(volume.findings) + tuple(getattr(nom, "warnings", ()) or ())
+    model_info = _model_info(predictor)
+    report(1.0, "done")
+    return AnalysisResult(
+        volume=volume,
+        clinical_inputs=dict(clinical),
+        dlr_score=float(pred.dlr_score),
+        probability=float(nom.probability),
+        probability_ci95=(float(nom.ci95[0]), float(nom.ci95[1])),
+        risk_group=str(nom.risk_group),
+        cutoff=float(getattr(nomogram, "cutoff", float("nan"))),
+        points={k: float(v) for k, v in nom.points.items()},
+        total_points=float(nom.total_points),
+        lesion_volume_ml=float(pred.lesion_volume_ml),
+        mask=mask.astype(np.uint8, copy=False),
+        per_sinus=getattr(pred, "per_sinus", None),
+        model=model_info,
+        nomogram_version=str(getattr(nomogram, "version", "")),
+        warnings=tuple(w for w in warnings if isinstance(w, Finding)),
+    )
+
+
+def _nomogram_factor_names(nomogram: Any) -> list[str]:
+    factors = getattr(nomogram, "factors", None)
+    if factors is None:
+        return ["dlr_score", "asthma", "allergic_rhinitis", "eosinophils_per_ul"]
+    return [getattr(f, "name", f) for f in factors]
+
+
+def _model_info(predictor: Any) -> ModelInfo | None:
+    info = getattr(predictor, "model_info", None)
+    if isinstance(info, ModelInfo):
+        return info
+    manifest = getattr(predictor, "manifest", None)
+    if isinstance(manifest, Mapping):
+        return ModelInfo(
+            name=str(manifest.get("name", "")),
+            version=str(manifest.get("version", "")),
+            sha256=str(manifest.get("weights_sha256", manifest.get("sha256", ""))),
+            trained_on_synthetic=bool(manifest.get("trained_on_synthetic", True)),
+        )
+    return None
+
+
+def write_json_atomic(data: Mapping[str, Any], path: str | Path) -> Path:
+    """Write JSON so that a failed or interrupted write never leaves a half file.
+
+    Raises :class:`~sinusapp.errors.OutputError` naming the path when it cannot be written.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {target.name}: {exc.strerror}",
+            path=target,
+            hint="choose a folder you can write to",
+        ) from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, ensure_ascii=False)
+            fh.write("\n")
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(
+            f"cannot write {target.name}: {exc.strerror}", path=target, hint="check free space"
+        ) from exc
+    return target
