@@ -301,6 +301,12 @@ def read_header(path: str | os.PathLike[str]) -> InstanceHeader | SkippedFile:
             return SkippedFile(p, "DICOM directory (DICOMDIR / DIRFILE), not an image", "directory")
         if not _s(ds, "SeriesInstanceUID") or not _s(ds, "SOPInstanceUID"):
             if len(ds) == 0:
+                if meta is not None and len(meta) > 0:
+                    return SkippedFile(
+                        p,
+                        f"truncated DICOM file: the header ends after {st.st_size} bytes",
+                        "truncated",
+                    )
                 return SkippedFile(p, "not a DICOM file (empty dataset)", "not_dicom")
             return SkippedFile(
                 p, "DICOM file without Series/SOP Instance UID; cannot be catalogued", "no_uid"

@@ -1,0 +1,57 @@
+"""Architecture contracts: only sinusapp/ui imports Qt; importing the logic does not load Qt
+or torch."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parent.parent / "sinusapp"
+QT_MODULES = ("PySide6", "pyqtgraph", "shiboken6", "PyQt5", "PyQt6")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_no_qt_import_outside_ui() -> None:
+    offenders = []
+    for py in PKG.rglob("*.py"):
+        if (PKG / "ui") in py.parents:
+            continue
+        bad = _imports(py) & set(QT_MODULES)
+        if bad:
+            offenders.append(f"{py.relative_to(PKG.parent)} imports {sorted(bad)}")
+    assert not offenders, "Qt imported outside sinusapp/ui:\n" + "\n".join(offenders)
+
+
+def test_import_linter_contract() -> None:
+    """The same rule through import-linter (the contract lives in pyproject.toml)."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    if not lint.exists():
+        pytest.skip("import-linter is not installed (pip install -e '.[test]')")
+    r = subprocess.run([str(lint)], capture_output=True, text=True, cwd=PKG.parent)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_logic_import_loads_neither_qt_nor_torch() -> None:
+    code = (
+        "import sys, importlib\n"
+        "for m in ('sinusapp', 'sinusapp.dicom', 'sinusapp.imaging', 'sinusapp.pipeline', 'sinusapp.cli'):\n"
+        "    importlib.import_module(m)\n"
+        "bad = [m for m in ('torch', 'PySide6', 'pyqtgraph') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "", f"imported at start-up: {r.stdout.strip()}"
