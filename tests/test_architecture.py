@@ -48,7 +48,8 @@ def test_import_linter_contract() -> None:
 def test_logic_import_loads_neither_qt_nor_torch() -> None:
     code = (
         "import sys, importlib\n"
-        "for m in ('sinusapp', 'sinusapp.dicom', 'sinusapp.imaging', 'sinusapp.pipeline', 'sinusapp.cli'):\n"
+        "for m in ('sinusapp', 'sinusapp.dicom', 'sinusapp.imaging', 'sinusapp.pipeline',\n"
+        "          'sinusapp.cli'):\n"
         "    importlib.import_module(m)\n"
         "bad = [m for m in ('torch', 'PySide6', 'pyqtgraph') if m in sys.modules]\n"
         "print(','.join(bad))\n"

@@ -298,7 +298,8 @@ class Catalogue:
                     ),
                 )
                 con.execute(
-                    "INSERT OR IGNORE INTO series (series_uid, study_uid, series_number, description,"
+                    "INSERT OR IGNORE INTO series (series_uid, study_uid, series_number,"
+                    " description,"
                     " modality) VALUES (?,?,?,?,?)",
                     (h.series_uid, h.study_uid, h.series_number, h.series_description, h.modality),
                 )

@@ -11,6 +11,7 @@ transfer syntax.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
@@ -56,12 +57,11 @@ def register_plugins() -> None:
             return
         from pydicom.pixels.decoders import JPEGExtended12BitDecoder
 
-        try:
+        # ValueError: already registered by an earlier import in this process
+        with contextlib.suppress(ValueError):
             JPEGExtended12BitDecoder.add_plugin(
                 "sinusapp-imagecodecs", ("sinusapp.dicom.codecs", "_decode_frame")
             )
-        except ValueError:  # already registered by an earlier import in this process
-            pass
         _registered = True
 
 

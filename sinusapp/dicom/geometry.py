@@ -155,7 +155,8 @@ def assess_geometry(frames: list[FrameRef]) -> GeometryAssessment:
         a.note(
             "mixed_pixel_spacing",
             Severity.WARNING,
-            f"{len(spacings)} different PixelSpacing values in one series; using {ps[0]:.4g} × {ps[1]:.4g} mm",
+            f"{len(spacings)} different PixelSpacing values in one series; "
+            f"using {ps[0]:.4g} × {ps[1]:.4g} mm",
         )
     a.pixel_spacing = (float(ps[0]), float(ps[1]))
     # Order along the normal
@@ -196,7 +197,8 @@ def assess_geometry(frames: list[FrameRef]) -> GeometryAssessment:
             "multiple_acquisitions",
             Severity.WARNING,
             f"the series mixes {len(acquisitions)} acquisitions (AcquisitionNumber "
-            f"{', '.join(str(x) for x in sorted(acquisitions))}); check that the right one is analysed",
+            f"{', '.join(str(x) for x in sorted(acquisitions))}); "
+            "check that the right one is analysed",
             float(len(acquisitions)),
             "acquisitions",
         )
@@ -304,6 +306,7 @@ def assess_geometry(frames: list[FrameRef]) -> GeometryAssessment:
         a.note(
             "mixed_slice_thickness",
             Severity.INFO,
-            f"slice thickness varies within the series: {', '.join(f'{t:g}' for t in sorted(thick))} mm",
+            "slice thickness varies within the series: "
+            f"{', '.join(f'{t:g}' for t in sorted(thick))} mm",
         )
     return a

@@ -215,14 +215,14 @@ def _resample_regular(stack: np.ndarray, geo: GeometryAssessment) -> tuple[np.nd
     n_src, rows, cols = stack.shape
     out_rows, out_cols = rows + (v1 - v0), cols + (u1 - u0)
     spacing = _regular_spacing(geo)
-    n_out = int(math.floor((d[-1] - d[0]) / spacing + 1e-6)) + 1
+    n_out = math.floor((d[-1] - d[0]) / spacing + 1e-6) + 1
     spacing = (d[-1] - d[0]) / (n_out - 1) if n_out > 1 else spacing
     out = np.empty((n_out, out_rows, out_cols), dtype=np.int16)
     idx = np.arange(n_src, dtype=float)
     for k in range(n_out):
         t = d[0] + k * spacing
         f = float(np.interp(t, d, idx))
-        i0 = min(int(math.floor(f)), n_src - 1)
+        i0 = min(math.floor(f), n_src - 1)
         w = f - i0
         acc = np.zeros((out_rows, out_cols), dtype=np.float32)
         for i, wt in ((i0, 1.0 - w), (min(i0 + 1, n_src - 1), w)):
@@ -330,13 +330,15 @@ def _choose(
                 hint="point SinusApp at the folder, CD or DICOMDIR that holds the CT",
             )
         lines = "; ".join(
-            f"series {s.series_number} '{s.description or s.modality}': {s.candidate.reasons[0] if s.candidate.reasons else 'not eligible'}"
+            f"series {s.series_number} '{s.description or s.modality}': "
+            f"{s.candidate.reasons[0] if s.candidate.reasons else 'not eligible'}"
             for s in result.series[:6]
         )
         raise SeriesSelectionError(
             f"no series suitable for the sinus analysis ({lines})",
             path=path,
-            hint="a 3-D axial CT of the paranasal sinuses is needed; pass --series UID to force one",
+            hint="a 3-D axial CT of the paranasal sinuses is needed; "
+            "pass --series UID to force one",
         )
     return entry
 

@@ -1,1 +1,65 @@
-"""sinusapp.stats."""
+"""Statistics of the paper, computed as the established R packages compute them.
+
+- ROC analysis as ``pROC`` (higher score = case, positive when score ≥ threshold):
+  :func:`roc_curve`, :func:`auc_ci` (DeLong CI), :func:`delong_test` (paired, as
+  ``roc.test``), :func:`youden_cutoff`, :func:`metrics_at`.
+- Calibration: :func:`calibration` (slope, calibration-in-the-large, Brier, c, binned and
+  LOWESS curves), :func:`hosmer_lemeshow`.
+- Decision curves as ``dcurves``: :func:`net_benefit` (treat when risk ≥ threshold).
+- Univariate screening as the paper's Table 1: :func:`univariate_screening`
+  (Mann–Whitney U / Pearson chi-square, p < 0.05).
+
+The paper-style evaluation (tables and figures) is :func:`sinusapp.stats.evaluation.
+write_evaluation`; it is not imported here because it needs matplotlib.
+"""
+
+from sinusapp.stats.calibration import (
+    CalibrationResult,
+    HosmerLemeshowResult,
+    calibration,
+    hosmer_lemeshow,
+)
+from sinusapp.stats.decision import DecisionCurve, net_benefit
+from sinusapp.stats.roc import (
+    AucResult,
+    BinaryMetrics,
+    DelongTestResult,
+    RocCurve,
+    YoudenCutoff,
+    auc_ci,
+    delong_test,
+    metrics_at,
+    roc_curve,
+    youden_cutoff,
+)
+from sinusapp.stats.screening import (
+    ContinuousSummary,
+    ScreeningResult,
+    chi_square_test,
+    mann_whitney_test,
+    univariate_screening,
+)
+
+__all__ = [
+    "AucResult",
+    "BinaryMetrics",
+    "CalibrationResult",
+    "ContinuousSummary",
+    "DecisionCurve",
+    "DelongTestResult",
+    "HosmerLemeshowResult",
+    "RocCurve",
+    "ScreeningResult",
+    "YoudenCutoff",
+    "auc_ci",
+    "calibration",
+    "chi_square_test",
+    "delong_test",
+    "hosmer_lemeshow",
+    "mann_whitney_test",
+    "metrics_at",
+    "net_benefit",
+    "roc_curve",
+    "univariate_screening",
+    "youden_cutoff",
+]
