@@ -108,6 +108,8 @@ class InstanceHeader:
     kvp: float | None
     has_pixels: bool
     frames: tuple[FrameGeometry, ...] = field(default=())
+    bits_stored: int = 0
+    pixel_representation: int = 0
 
     @property
     def kind(self) -> str:
@@ -272,6 +274,8 @@ def header_from_dataset(ds: Dataset, *, path: str, size: int, mtime: float) -> I
         kvp=_f(ds, "KVP"),
         has_pixels=has_pixels,
         frames=frame_geometries(ds) if has_pixels else (),
+        bits_stored=_i(ds, "BitsStored") or 0,
+        pixel_representation=_i(ds, "PixelRepresentation") or 0,
     )
 
 

@@ -99,6 +99,46 @@ def _decode(ds: pydicom.Dataset, *, path: str) -> np.ndarray:
         ) from exc
 
 
+_NATIVE_LE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
+_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
+
+
+def _read_native(h: InstanceHeader) -> np.ndarray | None:
+    """Fast path for uncompressed little-endian files: read the pixel bytes straight from the
+    end of the file (where Pixel Data sits in practically every CT file) after checking the
+    element header in front of them. Returns None whenever an assumption does not hold, and
+    the caller falls back to pydicom."""
+    if (
+        h.transfer_syntax_uid not in _NATIVE_LE
+        or h.samples_per_pixel != 1
+        or h.bits_allocated not in (8, 16)
+        or h.bits_stored != h.bits_allocated
+    ):
+        return None
+    n_frames = max(h.number_of_frames, 1)
+    nbytes = h.rows * h.columns * (h.bits_allocated // 8) * n_frames
+    try:
+        with open(h.path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            for head in (12, 8):  # explicit VR (tag, VR, 2 reserved, length) / implicit VR
+                start = size - nbytes - head
+                if start < 0:
+                    continue
+                fh.seek(start)
+                elem = fh.read(head)
+                length = int.from_bytes(elem[-4:], "little")
+                vr_ok = head == 8 or elem[4:6] in (b"OW", b"OB")
+                if elem[:4] == _PIXEL_DATA_TAG and vr_ok and length == nbytes:
+                    data = fh.read(nbytes)
+                    dtype = {(8, 0): "u1", (8, 1): "i1", (16, 0): "<u2", (16, 1): "<i2"}[
+                        (h.bits_allocated, 1 if h.pixel_representation else 0)
+                    ]
+                    return np.frombuffer(data, dtype=dtype).reshape(n_frames, h.rows, h.columns)
+    except OSError:
+        return None
+    return None
+
+
 def _to_hu_int16(raw: np.ndarray, slope: float, intercept: float) -> np.ndarray:
     if slope == 1.0 and float(intercept).is_integer():
         out = raw.astype(np.int32) + int(intercept)
@@ -120,19 +160,19 @@ def _read_stack(
 
     def work(item: tuple[str, list[tuple[int, FrameRef]]]) -> int:
         path, refs = item
-        try:
-            ds = pydicom.dcmread(path)
-        except (InvalidDicomError, EOFError, OSError) as exc:
-            raise DicomReadError(
-                f"cannot read DICOM file ({exc})",
-                path=path,
-                hint="the file may have changed since the scan; scan again",
-            ) from exc
-        raw = _decode(ds, path=path)
-        if raw.ndim == 3 and ds.get("SamplesPerPixel", 1) == 1:
-            planes = raw
-        else:
-            planes = raw[np.newaxis]
+        planes = _read_native(refs[0][1].header)
+        if planes is None:
+            try:
+                ds = pydicom.dcmread(path)
+            except (InvalidDicomError, EOFError, OSError) as exc:
+                raise DicomReadError(
+                    f"cannot read DICOM file ({exc})",
+                    path=path,
+                    hint="the file may have changed since the scan; scan again",
+                ) from exc
+            raw = _decode(ds, path=path)
+            multi = raw.ndim == 3 and ds.get("SamplesPerPixel", 1) == 1
+            planes = raw if multi else raw[np.newaxis]
         for k, f in refs:
             plane = planes[f.frame_index]
             if plane.shape != shape[1:]:

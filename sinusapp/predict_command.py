@@ -1,0 +1,91 @@
+"""Run the whole analysis on a CT, headless: the model's lesion mask and DLR-score, the
+nomogram's probability of recurrence with its 95 % CI and risk group; writes result.json, the
+PDF report and the DICOM SEG on request. Exit status 0 ok, 2 bad input, 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sinusapp.headless import HeadlessOutputs, run_headless
+
+__all__ = ["add_arguments", "print_summary", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", help="folder, DICOMDIR or file holding the sinus CT")
+    parser.add_argument("--series", metavar="UID", help="SeriesInstanceUID (default: proposed)")
+    parser.add_argument("--asthma", required=True, choices=["yes", "no"])
+    parser.add_argument("--allergic-rhinitis", required=True, choices=["yes", "no"])
+    parser.add_argument(
+        "--eosinophils",
+        required=True,
+        metavar="VALUE",
+        help="blood eosinophil count, in --eosinophil-unit",
+    )
+    parser.add_argument(
+        "--eosinophil-unit",
+        default="per_ul",
+        choices=["per_ul", "1e9_per_l"],
+        help="cells/µL (per_ul, default) or ×10⁹/L (1e9_per_l)",
+    )
+    parser.add_argument("--age", metavar="YEARS", help="age in years (recorded only)")
+    parser.add_argument("--sex", choices=["female", "male", "other"], help="recorded only")
+    parser.add_argument("--report", metavar="FILE.pdf", help="write the PDF report")
+    parser.add_argument("--json", metavar="FILE", help="write result.json")
+    parser.add_argument("--seg", metavar="FILE.dcm", help="write the lesion mask as DICOM SEG")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--bundle", metavar="DIR", help="model bundle (default: the bundled one)")
+    parser.add_argument("--nomogram", metavar="FILE", help="nomogram JSON (default: bundled)")
+
+
+def print_summary(out: HeadlessOutputs) -> None:
+    r = out.result
+    lo, hi = r.probability_ci95
+    print(
+        f"Series: {r.volume.info.series_description or r.volume.info.series_uid} "
+        f"({r.volume.shape[0]} slices)"
+    )
+    print(f"DLR-score: {r.dlr_score:.3f}   lesion volume: {r.lesion_volume_ml:.1f} mL")
+    print(
+        f"Probability of recurrence: {r.probability:.1%} (95% CI {lo:.1%}–{hi:.1%}); "
+        f"risk group: {r.risk_group} (cutoff {r.cutoff:.3f})"
+    )
+    for f in r.warnings:
+        print(f"  [{f.severity}] {f.message}")
+    if r.model is not None and r.model.trained_on_synthetic:
+        print("Note: the model was trained on synthetic phantoms; not for clinical use.")
+    for label, p in (("result", out.json_path), ("report", out.report_path), ("SEG", out.seg_path)):
+        if p is not None:
+            print(f"Wrote {label}: {p}")
+
+
+def run(args: argparse.Namespace) -> int:
+    clinical = {
+        "asthma": args.asthma,
+        "allergic_rhinitis": args.allergic_rhinitis,
+        "eosinophils": args.eosinophils,
+        "eosinophil_unit": args.eosinophil_unit,
+        "age_years": args.age,
+        "sex": args.sex,
+    }
+
+    def progress(f: float, stage: str) -> None:
+        print(f"\r{f:4.0%} {stage:<40}", end="", file=sys.stderr, flush=True)
+
+    out = run_headless(
+        args.path,
+        clinical,
+        series_uid=args.series,
+        json_path=args.json,
+        report_path=args.report,
+        seg_path=args.seg,
+        device=args.device,
+        bundle_dir=args.bundle,
+        nomogram_path=args.nomogram,
+        progress=progress,
+    )
+    print(file=sys.stderr)
+    print_summary(out)
+    return 0
