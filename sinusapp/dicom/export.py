@@ -40,7 +40,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian, generate_uid
 
 from sinusapp._version import __version__
-from sinusapp.errors import InputError, OutputError
+from sinusapp.errors import InputError
 from sinusapp.report._atomic import write_bytes_atomic
 
 __all__ = [
@@ -119,7 +119,7 @@ class EncapsulatedPDF(hd.base.SOPClass):
         self.AcquisitionDateTime = content_datetime.strftime("%Y%m%d%H%M%S")
         self.BurnedInAnnotation = "YES"  # the report shows the patient's name and ID
         self.DocumentTitle = document_title
-        self.ConceptNameCodeSequence = []
+        self.ConceptNameCodeSequence: list[Dataset] = []
         self.MIMETypeOfEncapsulatedDocument = "application/pdf"
         self.EncapsulatedDocumentLength = len(pdf)
         self.EncapsulatedDocument = pdf + (b"\x00" if len(pdf) % 2 else b"")
@@ -374,7 +374,7 @@ def export_seg(
     Raises
     ------
     InputError
-        No source instances of the analysed series were found.
+        No source instances of the analysed series were found, or the CT grid is sheared.
     OutputError
         ``out_path`` cannot be written.
     ValueError
@@ -387,6 +387,13 @@ def export_seg(
     if mask.shape != volume.shape:
         raise ValueError(f"result.mask has shape {mask.shape}, the CT grid {volume.shape}")
     frame_of_reference = info.frame_of_reference_uid or str(sources[0].FrameOfReferenceUID)
+    axes = volume.affine[:3, :3] / np.linalg.norm(volume.affine[:3, :3], axis=0)
+    if not np.allclose(axes.T @ axes, np.eye(3), atol=1e-4):
+        raise InputError(
+            "the CT grid is sheared (tilted slices that were not resampled); a DICOM SEG needs "
+            "an orthogonal grid",
+            hint="load the series with resampling onto a regular grid, then export again",
+        )
     seg_volume = hd.Volume(
         array=mask.astype(np.uint8),
         affine=np.asarray(volume.affine, float),
@@ -429,7 +436,7 @@ def export_seg(
         instance_number=1,
         manufacturer=MANUFACTURER,
         manufacturer_model_name=MANUFACTURER_MODEL_NAME,
-        software_versions=_software_versions(result),
+        software_versions=_software_versions(result),  # type: ignore[arg-type]  # multi-valued
         device_serial_number=f"sinusapp-{version}",
         content_description=(AI_NOTICE if notice else "CRS lesion segmentation")[:64],
         content_label="CRS_LESION",
