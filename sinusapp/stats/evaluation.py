@@ -1,0 +1,857 @@
+"""Paper-style evaluation: Table 1, Table 2, DeLong tests, DSC, ROC / calibration / DCA figures.
+
+Headless and model-free: the caller (``sinusapp evaluate``) runs the model on every case and
+passes one record per patient; this module fits the clinical model and the nomogram on the
+training cohort, evaluates the three models (DLR, clinical, nomogram) on both cohorts as He et
+al. (2023) do, and writes Markdown + CSV + figures (PNG and PDF) into one folder.
+
+Methods (each documented where it is computed, see :mod:`sinusapp.stats`):
+
+- Table 1: mean ± SD / n (%) by outcome per cohort; Mann–Whitney U (continuous) and Pearson
+  chi-square without continuity correction (categorical), p < 0.05 marked ``*``.
+- Models: *DLR model* = the DLR-score itself; *clinical model* = logistic regression on
+  asthma, allergic rhinitis, eosinophils; *nomogram* = logistic regression on the DLR-score
+  and those clinical factors. Both regressions are fitted on the training cohort only.
+- Table 2: AUC with DeLong 95 % CI; accuracy, sensitivity, specificity, FPR, FNR (and PPV,
+  NPV in the CSV) at each model's **training-cohort** Youden cutoff, applied unchanged to the
+  test cohort (positive when score ≥ cutoff).
+- Paired DeLong tests between the models within each cohort.
+- Calibration (nomogram): binned observed vs predicted (deciles of risk, Wilson CIs), LOWESS,
+  slope, calibration-in-the-large, Brier, Hosmer–Lemeshow.
+- Decision curves: net benefit of each model vs treat-all / treat-none (dcurves convention).
+
+Entry point: :func:`write_evaluation`.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sinusapp._version import __version__
+from sinusapp.errors import InputError, OutputError
+from sinusapp.stats.calibration import CalibrationResult, calibration, hosmer_lemeshow
+from sinusapp.stats.decision import net_benefit
+from sinusapp.stats.roc import (
+    AucResult,
+    BinaryMetrics,
+    DelongTestResult,
+    auc_ci,
+    delong_test,
+    metrics_at,
+    roc_curve,
+    youden_cutoff,
+)
+from sinusapp.stats.screening import ScreeningResult, univariate_screening
+
+__all__ = [
+    "COHORTS",
+    "MODELS",
+    "DelongRow",
+    "DscSummary",
+    "EvaluationSummary",
+    "ModelPerformance",
+    "write_evaluation",
+]
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[float, str], None]
+_Z95 = 1.959963984540054
+
+COHORTS: tuple[str, ...] = ("train", "test")
+COHORT_LABELS = {"train": "Training cohort", "test": "Testing cohort"}
+#: model key → display name, in the paper's order
+MODELS: dict[str, str] = {"dlr": "DLR model", "clinical": "Clinical model", "nomogram": "Nomogram"}
+_COLOURS = {"dlr": "#2a9d58", "clinical": "#2b6cb0", "nomogram": "#c0392b"}
+#: Record keys holding a synthetic generator's true risk (reported as the oracle AUC).
+ORACLE_KEYS: tuple[str, ...] = ("true_probability", "true_risk")
+_DELONG_PAIRS = (("nomogram", "clinical"), ("nomogram", "dlr"), ("clinical", "dlr"))
+
+#: Table-1 variables: record key → (row label, kind); only those present are shown.
+TABLE1_VARIABLES: tuple[tuple[str, str, str], ...] = (
+    ("age", "Age, mean ± SD", "continuous"),
+    ("age_years", "Age, mean ± SD", "continuous"),
+    ("sex", "Female, No. (%)", "female"),
+    ("asthma", "Asthma, No. (%)", "binary"),
+    ("allergic_rhinitis", "Allergic rhinitis, No. (%)", "binary"),
+    ("hypertension", "Hypertension, No. (%)", "binary"),
+    ("diabetes", "Diabetes mellitus, No. (%)", "binary"),
+    ("eosinophils_per_ul", "Circulating eosinophil count, mean ± SD, cells/µL", "continuous"),
+    ("smoking", "Smoking, No. (%)", "binary"),
+    ("drinking", "Drinking, No. (%)", "binary"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPerformance:
+    """One model in one cohort: AUC with CI and the metrics at the training cutoff."""
+
+    model: str
+    cohort: str
+    auc: AucResult
+    metrics: BinaryMetrics
+    cutoff: float
+
+
+@dataclass(frozen=True, slots=True)
+class DelongRow:
+    """Paired DeLong test between two models in one cohort."""
+
+    cohort: str
+    model_a: str
+    model_b: str
+    result: DelongTestResult
+
+
+@dataclass(frozen=True, slots=True)
+class DscSummary:
+    """Dice similarity coefficient of the segmentation in one cohort."""
+
+    cohort: str
+    n: int
+    mean: float
+    sd: float
+    median: float
+    q1: float
+    q3: float
+    minimum: float
+    maximum: float
+
+
+@dataclass(frozen=True)
+class EvaluationSummary:
+    """What :func:`write_evaluation` computed and wrote.
+
+    Attributes
+    ----------
+    out_dir:
+        The output folder.
+    n, events:
+        Patients and events per cohort.
+    performance:
+        Every (model, cohort) of Table 2.
+    delong:
+        The DeLong tests.
+    table1:
+        Screening results per cohort (Table 1).
+    calibration:
+        Nomogram calibration per cohort.
+    dsc:
+        DSC per cohort (empty when the records carry no ``dsc``).
+    oracle_auc:
+        AUC of the records' ``true_risk`` per cohort, when given (synthetic data).
+    nomogram, clinical_model:
+        The fitted :class:`~sinusapp.nomogram.Nomogram` objects.
+    files:
+        Every file written, relative to ``out_dir``.
+    """
+
+    out_dir: Path
+    n: Mapping[str, int]
+    events: Mapping[str, int]
+    performance: tuple[ModelPerformance, ...]
+    delong: tuple[DelongRow, ...]
+    table1: Mapping[str, tuple[ScreeningResult, ...]]
+    calibration: Mapping[str, CalibrationResult]
+    dsc: tuple[DscSummary, ...]
+    oracle_auc: Mapping[str, float]
+    nomogram: Any
+    clinical_model: Any
+    files: tuple[str, ...] = field(default=())
+
+    def get(self, model: str, cohort: str) -> ModelPerformance:
+        """Performance of ``model`` (``"dlr"``, ``"clinical"``, ``"nomogram"``) in ``cohort``."""
+        for p in self.performance:
+            if p.model == model and p.cohort == cohort:
+                return p
+        raise KeyError((model, cohort))
+
+
+# ----------------------------------------------------------------------------- helpers
+def _fmt_p(p: float) -> str:
+    if not math.isfinite(p):
+        return "n/a"
+    text = "<0.001" if p < 0.001 else f"{p:.3f}"
+    return text + ("*" if p < 0.05 else "")
+
+
+def _fnum(v: float, decimals: int) -> str:
+    """``v`` with ``decimals`` decimals, "n/a" when not finite, never "-0.00"."""
+    if not math.isfinite(v):
+        return "n/a"
+    text = f"{v:.{decimals}f}"
+    return text.lstrip("-") if float(text) == 0 else text
+
+
+def _f3(v: float) -> str:
+    return _fnum(v, 3)
+
+
+def _to_bool(value: Any, *, key: str, index: int) -> bool | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)) and float(value) in (0.0, 1.0):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in (
+        "yes",
+        "true",
+        "y",
+        "1",
+        "no",
+        "false",
+        "n",
+        "0",
+    ):
+        return value.strip().lower() in ("yes", "true", "y", "1")
+    raise InputError(f"record {index}: {key} must be yes/no (True/False or 1/0), got {value!r}")
+
+
+def _female(value: Any) -> bool | None:
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if text in ("f", "female", "woman", "w"):
+        return True
+    if text in ("m", "male", "man"):
+        return False
+    return None
+
+
+def _number(value: Any) -> float:
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _validate(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if len(records) == 0:
+        raise InputError("no records to evaluate")
+    out = []
+    for i, r in enumerate(records):
+        for key in ("cohort", "recurrence", "dlr_score"):
+            if key not in r or r[key] is None:
+                raise InputError(f"record {i} has no {key!r}")
+        cohort = str(r["cohort"]).strip().lower()
+        if cohort not in COHORTS:
+            raise InputError(f"record {i}: cohort must be 'train' or 'test', got {r['cohort']!r}")
+        rec = dict(r)
+        rec["cohort"] = cohort
+        rec["recurrence"] = _to_bool(r["recurrence"], key="recurrence", index=i)
+        score = _number(r["dlr_score"])
+        if not (0.0 <= score <= 1.0):
+            raise InputError(f"record {i}: dlr_score must be in [0, 1], got {r['dlr_score']!r}")
+        rec["dlr_score"] = score
+        out.append(rec)
+    for c in COHORTS:
+        ys = [r["recurrence"] for r in out if r["cohort"] == c]
+        if sum(ys) < 2 or len(ys) - sum(ys) < 2:
+            raise InputError(
+                f"the {c} cohort needs at least 2 patients with and 2 without recurrence, "
+                f"has {sum(ys)} and {len(ys) - sum(ys)}"
+            )
+    return out
+
+
+class _Writer:
+    """Writes files into the output folder, remembering them; OutputError on failure."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.files: list[str] = []
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            probe = out_dir / ".write_test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write to the output folder: {exc.strerror or exc}",
+                path=out_dir,
+                hint="choose a folder you can write to",
+            ) from exc
+
+    def path(self, name: str) -> Path:
+        self.files.append(name)
+        return self.out_dir / name
+
+    def csv(self, name: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        with self.path(name).open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(header)
+            for row in rows:
+                w.writerow(["" if (isinstance(v, float) and math.isnan(v)) else v for v in row])
+
+    def text(self, name: str, text: str) -> None:
+        self.path(name).write_text(text, encoding="utf-8")
+
+    def figure(self, stem: str, fig: Any) -> None:
+        fig.savefig(self.path(f"{stem}.png"), dpi=200)
+        fig.savefig(self.path(f"{stem}.pdf"))
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- Table 1
+def _table1(
+    recs: list[dict[str, Any]],
+) -> tuple[dict[str, tuple[ScreeningResult, ...]], list[tuple[str, str, str]]]:
+    present = []
+    seen_labels = set()
+    for key, label, kind in TABLE1_VARIABLES:
+        if any(r.get(key) is not None for r in recs) and label not in seen_labels:
+            present.append((key, label, kind))
+            seen_labels.add(label)
+    results: dict[str, tuple[ScreeningResult, ...]] = {}
+    for c in COHORTS:
+        rows = [r for r in recs if r["cohort"] == c]
+        y = np.array([r["recurrence"] for r in rows])
+        variables: dict[str, list[Any]] = {}
+        kinds: dict[str, Any] = {}
+        for key, _, kind in present:
+            if kind == "continuous":
+                variables[key] = [_number(r.get(key)) for r in rows]
+                kinds[key] = "continuous"
+            elif kind == "female":
+                variables[key] = [_female(r.get(key)) for r in rows]
+                kinds[key] = "categorical"
+            else:
+                variables[key] = [
+                    _to_bool(r.get(key), key=key, index=i) for i, r in enumerate(rows)
+                ]
+                kinds[key] = "categorical"
+        results[c] = univariate_screening(y, variables, kinds=kinds)
+    return results, present
+
+
+def _describe(res: ScreeningResult, group: str) -> str:
+    if res.kind == "continuous":
+        s = res.cases if group == "cases" else res.controls
+        return "n/a" if s is None or s.n == 0 else f"{s.mean:.2f} ± {s.sd:.2f}"
+    counts = res.case_counts if group == "cases" else res.control_counts
+    total = sum(counts)
+    k = counts[res.levels.index("yes")] if "yes" in res.levels else 0
+    return "n/a" if total == 0 else f"{k} ({100 * k / total:.2f})"
+
+
+COEF_HEADER = ("Term", "β", "SE", "Odds ratio (95% CI)", "OR per", "p value")
+
+
+def _coefficient_rows(model: Any) -> list[list[str]]:
+    """β, SE, Wald p and the odds ratio per a readable step (yes vs no; 0.1 DLR; 100 cells/µL).
+
+    The odds ratio of a continuous factor is given per a round step of about a tenth of its
+    axis (``exp(β · step)``), because per 1 cell/µL it would read 1.002.
+    """
+    from scipy.stats import norm
+
+    from sinusapp.nomogram._ticks import nice_step
+
+    se = np.sqrt(np.diag(model.covariance))
+    p0 = float(2 * norm.sf(abs(model.intercept / se[0])))
+    rows = [["Intercept", f"{model.intercept:.4g}", f"{se[0]:.4g}", "", "", _fmt_p(p0)]]
+    for j, f in enumerate(model.factors, start=1):
+        beta = model.coefficients[f.name]
+        if f.kind == "binary":
+            unit_step, per = 1.0, "yes vs no"
+        else:
+            lo, hi = f.axis_range
+            unit_step = nice_step(hi - lo, 10)
+            per = f"{unit_step:g} {f.unit}".strip()
+        lo_b, hi_b = beta - _Z95 * se[j], beta + _Z95 * se[j]
+        odds = (
+            f"{math.exp(beta * unit_step):.3f} "
+            f"({math.exp(lo_b * unit_step):.3f}–{math.exp(hi_b * unit_step):.3f})"
+        )
+        p = float(2 * norm.sf(abs(beta / se[j])))
+        rows.append([f.display_label, f"{beta:.4g}", f"{se[j]:.4g}", odds, per, _fmt_p(p)])
+    return rows
+
+
+# ----------------------------------------------------------------------------- figures
+def _new_figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _panel_title(ax: Any, letter: str, text: str) -> None:
+    ax.set_title(f"({letter}) {text}", loc="left", fontsize=11, fontweight="bold")
+
+
+def _roc_figure(
+    scores: Mapping[str, Mapping[str, np.ndarray]], ys: Mapping[str, np.ndarray], perf
+) -> Any:
+    fig = _new_figure(11, 5.2)
+    axes = fig.subplots(1, 2)
+    for ax, letter, c in zip(axes, "AB", COHORTS, strict=True):
+        ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
+        for m, name in MODELS.items():
+            curve = roc_curve(ys[c], scores[c][m])
+            p = perf[(m, c)]
+            # points joined by straight lines, as pROC draws them: steps where scores are
+            # distinct, a diagonal where cases and controls tie
+            ax.plot(
+                curve.fpr,
+                curve.sensitivities,
+                color=_COLOURS[m],
+                lw=1.8,
+                label=f"{name}: AUC {p.auc.auc:.3f} ({p.auc.low:.3f}–{p.auc.high:.3f})",
+            )
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        ax.set_aspect("equal")
+        ax.set_xlabel("1 − Specificity")
+        ax.set_ylabel("Sensitivity")
+        ax.grid(alpha=0.25)
+        ax.legend(loc="lower right", fontsize=8.5, frameon=True)
+        n, e = len(ys[c]), int(ys[c].sum())
+        _panel_title(ax, letter, f"{COHORT_LABELS[c]} (n = {n}, {e} recurrences)")
+    return fig
+
+
+def _calibration_figure(ys, probs, cals: Mapping[str, CalibrationResult], hls) -> Any:
+    fig = _new_figure(11, 5.6)
+    axes = fig.subplots(1, 2)
+    for ax, letter, c in zip(axes, "AB", COHORTS, strict=True):
+        cal = cals[c]
+        ax.plot([0, 1], [0, 1], color="0.55", lw=1, ls="--", label="Ideal")
+        ax.plot(
+            cal.smooth_predicted,
+            cal.smooth_observed,
+            color=_COLOURS["nomogram"],
+            lw=1.8,
+            label="Nomogram (LOWESS)",
+        )
+        yerr = np.vstack([cal.bin_observed - cal.bin_low, cal.bin_high - cal.bin_observed])
+        ax.errorbar(
+            cal.bin_predicted,
+            cal.bin_observed,
+            yerr=yerr,
+            fmt="o",
+            ms=4.5,
+            color="black",
+            ecolor="0.45",
+            elinewidth=0.9,
+            capsize=2,
+            label="Observed (deciles, 95% CI)",
+        )
+        # rug of predictions: events above, non-events below the axis floor
+        y, p = ys[c], probs[c]
+        ax.vlines(p[y], -0.035, -0.005, color=_COLOURS["nomogram"], lw=0.5, alpha=0.6)
+        ax.vlines(p[~y], -0.07, -0.04, color="0.4", lw=0.5, alpha=0.6)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.075, 1.02)
+        ax.set_xlabel("Predicted probability of recurrence")
+        ax.set_ylabel("Observed proportion of recurrence")
+        ax.grid(alpha=0.25)
+        ax.set_aspect("equal")
+        hl = hls[c]
+        # the statistics go into the legend, which matplotlib places where it covers the
+        # fewest points ("best"): a fixed box would hide bins of a miscalibrated model
+        from matplotlib.lines import Line2D
+
+        handles, labels = ax.get_legend_handles_labels()
+        blank = Line2D([], [], linestyle="none")
+        stats = [
+            f"Slope {_fnum(cal.slope, 2)}, intercept {_fnum(cal.intercept, 2)}",
+            f"Brier {_fnum(cal.brier, 3)}, C {_fnum(cal.c, 3)}",
+            f"Hosmer–Lemeshow p {_fmt_p(hl.p).rstrip('*')}",
+        ]
+        ax.legend(
+            [*handles, blank, blank, blank],
+            [*labels, *stats],
+            loc="best",
+            fontsize=8,
+            framealpha=0.9,
+        )
+        _panel_title(ax, letter, f"Nomogram, {COHORT_LABELS[c].lower()}")
+    return fig
+
+
+def _decision_figure(ys, scores, thresholds: np.ndarray) -> tuple[Any, list[list[Any]]]:
+    fig = _new_figure(11, 5.0)
+    axes = fig.subplots(1, 2)
+    rows: list[list[Any]] = []
+    for ax, letter, c in zip(axes, "AB", COHORTS, strict=True):
+        curves = {m: net_benefit(ys[c], scores[c][m], thresholds) for m in MODELS}
+        any_curve = next(iter(curves.values()))
+        prev = any_curve.prevalence
+        ax.plot(thresholds, any_curve.treat_all, color="0.55", lw=1.2, label="Treat all")
+        ax.plot(thresholds, any_curve.treat_none, color="black", lw=1.2, label="Treat none")
+        for m, name in MODELS.items():
+            ax.plot(thresholds, curves[m].net_benefit, color=_COLOURS[m], lw=1.8, label=name)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.05 - 0.1 * prev, prev * 1.15 + 0.02)
+        ax.set_xlabel("Threshold probability")
+        ax.set_ylabel("Net benefit")
+        ax.grid(alpha=0.25)
+        ax.legend(loc="upper right", fontsize=8.5)
+        _panel_title(ax, letter, COHORT_LABELS[c])
+        for k, t in enumerate(thresholds):
+            rows.append(
+                [
+                    c,
+                    f"{t:.2f}",
+                    *(f"{curves[m].net_benefit[k]:.5f}" for m in MODELS),
+                    f"{any_curve.treat_all[k]:.5f}",
+                    "0",
+                ]
+            )
+    return fig, rows
+
+
+# ----------------------------------------------------------------------------- main
+def write_evaluation(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    out_dir: str | os.PathLike[str],
+    progress: ProgressCallback | None = None,
+    clinical_factors: Sequence[Any] | None = None,
+) -> EvaluationSummary:
+    """Evaluate the DLR model, the clinical model and the nomogram; write tables and figures.
+
+    Parameters
+    ----------
+    records:
+        One mapping per patient with ``cohort`` (``"train"`` / ``"test"``), ``recurrence``
+        (bool or 0/1), ``dlr_score`` (the model's probability, 0–1), ``asthma``,
+        ``allergic_rhinitis`` (bool), ``eosinophils_per_ul``; optionally ``case_id``,
+        ``dsc`` (Dice of the segmentation against the reference), ``true_probability`` (or
+        ``true_risk``; synthetic data: the generator's risk, reported as the oracle AUC), and
+        the other Table-1 factors
+        (``age``/``age_years``, ``sex``, ``hypertension``, ``diabetes``, ``smoking``,
+        ``drinking``).
+    out_dir:
+        Output folder (created). Receives ``report.md``, ``table1.csv``, ``table2.csv``,
+        ``delong.csv``, ``dsc.csv`` (if DSC given), ``nomogram_coefficients.csv``,
+        ``clinical_model_coefficients.csv``, ``predictions.csv``, ``calibration.csv``,
+        ``decision_curves.csv``, ``nomogram.json``, ``clinical_model.json`` and the figures
+        ``roc_curves``, ``calibration_curves``, ``decision_curves``, ``nomogram`` as PNG and
+        PDF.
+    progress:
+        Called with (fraction 0–1, message) as the work advances.
+    clinical_factors:
+        The clinical factors (:class:`~sinusapp.nomogram.Factor`) of the clinical model; the
+        nomogram uses the DLR-score plus these. Default: the paper's asthma, allergic
+        rhinitis and eosinophil count (:data:`~sinusapp.nomogram.CLINICAL_FACTORS`).
+
+    Raises
+    ------
+    InputError
+        A record lacks a required field or a cohort has fewer than 2 events / non-events.
+    ClinicalInputError
+        A clinical value is malformed or implausible.
+    OutputError
+        ``out_dir`` cannot be written.
+    """
+    # Figures are drawn on matplotlib.figure.Figure objects (no pyplot, no global backend), so
+    # this runs headless and in a worker thread of the Qt app alike.
+    from sinusapp.nomogram import CLINICAL_FACTORS, DEFAULT_FACTORS, Nomogram, build_layout
+
+    clin_factors = tuple(clinical_factors) if clinical_factors is not None else CLINICAL_FACTORS
+    nomo_factors = (DEFAULT_FACTORS[0], *clin_factors)
+    from sinusapp.nomogram.plot import draw_nomogram
+
+    def step(fraction: float, message: str) -> None:
+        log.info("evaluate: %s", message)
+        if progress is not None:
+            progress(fraction, message)
+
+    step(0.0, "checking records")
+    recs = _validate(records)
+    writer = _Writer(Path(out_dir))
+    by = {c: [r for r in recs if r["cohort"] == c] for c in COHORTS}
+    ys = {c: np.array([r["recurrence"] for r in by[c]], dtype=bool) for c in COHORTS}
+
+    step(0.1, "fitting the clinical model and the nomogram on the training cohort")
+    clinical = Nomogram.fit(
+        by["train"],
+        factors=clin_factors,
+        title="Clinical model",
+        description=f"training cohort, {len(by['train'])} patients",
+    )
+    nomogram = Nomogram.fit(
+        by["train"],
+        factors=nomo_factors,
+        title="Nomogram",
+        description=f"training cohort, {len(by['train'])} patients",
+    )
+    scores = {
+        c: {
+            "dlr": np.array([r["dlr_score"] for r in by[c]]),
+            "clinical": clinical.predict_proba(by[c]),
+            "nomogram": nomogram.predict_proba(by[c]),
+        }
+        for c in COHORTS
+    }
+
+    step(0.25, "ROC analysis, cutoffs and DeLong tests")
+    cutoffs = {
+        "dlr": youden_cutoff(ys["train"], scores["train"]["dlr"]).threshold,
+        "clinical": clinical.cutoff,
+        "nomogram": nomogram.cutoff,
+    }
+    perf: dict[tuple[str, str], ModelPerformance] = {}
+    for c in COHORTS:
+        for m in MODELS:
+            perf[(m, c)] = ModelPerformance(
+                model=m,
+                cohort=c,
+                auc=auc_ci(ys[c], scores[c][m]),
+                metrics=metrics_at(ys[c], scores[c][m], cutoffs[m]),
+                cutoff=cutoffs[m],
+            )
+    delong = tuple(
+        DelongRow(c, a, b, delong_test(ys[c], scores[c][a], scores[c][b]))
+        for c in COHORTS
+        for a, b in _DELONG_PAIRS
+    )
+    oracle: dict[str, float] = {}
+    for c in COHORTS:
+        key = next((k for k in ORACLE_KEYS if all(k in r for r in by[c])), None)
+        risks = [_number(r.get(key)) for r in by[c]] if key else []
+        if risks and all(math.isfinite(v) for v in risks):
+            oracle[c] = auc_ci(ys[c], np.array(risks)).auc
+
+    step(0.35, "Table 1")
+    table1, present = _table1(recs)
+    header1 = ["Characteristic"]
+    for c in COHORTS:
+        n_e, n = int(ys[c].sum()), len(ys[c])
+        header1 += [
+            f"{COHORT_LABELS[c]}: recurrence (n = {n_e})",
+            f"{COHORT_LABELS[c]}: non-recurrence (n = {n - n_e})",
+            f"{COHORT_LABELS[c]}: p value",
+        ]
+    t1_rows = []
+    for k, (_, label, _) in enumerate(present):
+        row = [label]
+        for c in COHORTS:
+            res = table1[c][k]
+            row += [_describe(res, "cases"), _describe(res, "controls"), _fmt_p(res.p)]
+        t1_rows.append(row)
+    writer.csv("table1.csv", header1, t1_rows)
+
+    step(0.4, "Table 2")
+    header2 = [
+        "Cohort", "Model", "AUC (95% CI)", "Accuracy", "Sensitivity", "Specificity",
+        "FPR", "FNR", "PPV", "NPV", "Cutoff (training)", "TP", "FP", "TN", "FN",
+    ]  # fmt: skip
+    t2_rows = []
+    for c in COHORTS:
+        for m, name in MODELS.items():
+            p = perf[(m, c)]
+            mt = p.metrics
+            t2_rows.append(
+                [
+                    COHORT_LABELS[c], name,
+                    f"{p.auc.auc:.3f} ({p.auc.low:.3f}–{p.auc.high:.3f})",
+                    _f3(mt.accuracy), _f3(mt.sensitivity), _f3(mt.specificity),
+                    _f3(mt.fpr), _f3(mt.fnr), _f3(mt.ppv), _f3(mt.npv), f"{p.cutoff:.3f}",
+                    mt.tp, mt.fp, mt.tn, mt.fn,
+                ]
+            )  # fmt: skip
+    writer.csv("table2.csv", header2, t2_rows)
+    header_d = ["Cohort", "Comparison", "AUC difference (95% CI)", "Z", "p value"]
+    d_rows = [
+        [
+            COHORT_LABELS[d.cohort],
+            f"{MODELS[d.model_a]} vs {MODELS[d.model_b]}",
+            f"{_f3(d.result.difference)} ({_f3(d.result.low)} to {_f3(d.result.high)})",
+            f"{d.result.z:.3f}",
+            _fmt_p(d.result.p),
+        ]
+        for d in delong
+    ]
+    writer.csv("delong.csv", header_d, d_rows)
+
+    dsc_rows: list[DscSummary] = []
+    for c in COHORTS:
+        vals = np.array([_number(r.get("dsc")) for r in by[c]])
+        vals = vals[np.isfinite(vals)]
+        if vals.size:
+            q1, med, q3 = np.percentile(vals, [25, 50, 75])
+            dsc_rows.append(
+                DscSummary(
+                    cohort=c,
+                    n=int(vals.size),
+                    mean=float(vals.mean()),
+                    sd=float(vals.std(ddof=1)) if vals.size > 1 else math.nan,
+                    median=float(med),
+                    q1=float(q1),
+                    q3=float(q3),
+                    minimum=float(vals.min()),
+                    maximum=float(vals.max()),
+                )
+            )
+    header_dsc = ["Cohort", "n", "Mean ± SD", "Median (IQR)", "Range"]
+    dsc_table = [
+        [
+            COHORT_LABELS[d.cohort],
+            d.n,
+            f"{d.mean:.3f} ± {d.sd:.3f}",
+            f"{d.median:.3f} ({d.q1:.3f}–{d.q3:.3f})",
+            f"{d.minimum:.3f}–{d.maximum:.3f}",
+        ]
+        for d in dsc_rows
+    ]
+    if dsc_rows:
+        writer.csv("dsc.csv", header_dsc, dsc_table)
+
+    coef_tables = {}
+    for stem, model in (("nomogram", nomogram), ("clinical_model", clinical)):
+        coef_tables[stem] = _coefficient_rows(model)
+        writer.csv(f"{stem}_coefficients.csv", COEF_HEADER, coef_tables[stem])
+    nomogram.save(writer.path("nomogram.json"))
+    clinical.save(writer.path("clinical_model.json"))
+
+    pred_rows = []
+    for c in COHORTS:
+        for i, r in enumerate(by[c]):
+            pred_rows.append(
+                [
+                    r.get("case_id", ""),
+                    c,
+                    int(r["recurrence"]),
+                    f"{scores[c]['dlr'][i]:.6f}",
+                    f"{scores[c]['clinical'][i]:.6f}",
+                    f"{scores[c]['nomogram'][i]:.6f}",
+                ]
+            )
+    writer.csv(
+        "predictions.csv",
+        ["case_id", "cohort", "recurrence", "dlr_score", "clinical_probability",
+         "nomogram_probability"],
+        pred_rows,
+    )  # fmt: skip
+
+    step(0.5, "calibration")
+    cals = {c: calibration(ys[c], scores[c]["nomogram"]) for c in COHORTS}
+    hls = {c: hosmer_lemeshow(ys[c], scores[c]["nomogram"]) for c in COHORTS}
+    cal_rows = []
+    for c in COHORTS:
+        cal = cals[c]
+        for k in range(cal.bin_count.size):
+            cal_rows.append(
+                [c, k + 1, int(cal.bin_count[k]), f"{cal.bin_predicted[k]:.4f}",
+                 f"{cal.bin_observed[k]:.4f}", f"{cal.bin_low[k]:.4f}", f"{cal.bin_high[k]:.4f}"]
+            )  # fmt: skip
+    writer.csv(
+        "calibration.csv",
+        ["cohort", "group", "n", "mean_predicted", "observed", "observed_low95", "observed_high95"],
+        cal_rows,
+    )
+
+    step(0.6, "figures: ROC curves")
+    writer.figure("roc_curves", _roc_figure(scores, ys, perf))
+    step(0.7, "figures: calibration curves")
+    writer.figure(
+        "calibration_curves",
+        _calibration_figure(ys, {c: scores[c]["nomogram"] for c in COHORTS}, cals, hls),
+    )
+    step(0.8, "figures: decision curves")
+    thresholds = np.round(np.arange(0.0, 0.991, 0.01), 2)
+    fig, dca_rows = _decision_figure(ys, scores, thresholds)
+    writer.figure("decision_curves", fig)
+    writer.csv(
+        "decision_curves.csv",
+        ["cohort", "threshold", *(f"net_benefit_{m}" for m in MODELS), "treat_all", "treat_none"],
+        dca_rows,
+    )
+    step(0.9, "figures: nomogram")
+    writer.figure("nomogram", draw_nomogram(build_layout(nomogram), show_marks=False))
+
+    step(0.95, "report")
+    md = [
+        "# SinusApp evaluation\n",
+        f"SinusApp {__version__}. Training cohort: {len(by['train'])} patients "
+        f"({int(ys['train'].sum())} recurrences); testing cohort: {len(by['test'])} patients "
+        f"({int(ys['test'].sum())} recurrences). The clinical model and the nomogram were "
+        "fitted on the training cohort only; every cutoff is the training cohort's Youden "
+        "cutoff, applied unchanged to the testing cohort.\n",
+        "## Table 1. Patient characteristics by outcome\n",
+        "Mean ± SD or n (%); p: Mann–Whitney U (continuous) or Pearson chi-square "
+        "(categorical); * p < 0.05.\n",
+        _md_table(header1, t1_rows),
+        "## Table 2. Performance of the models\n",
+        "AUC with DeLong 95% CI; metrics at the training-cohort cutoff (positive when "
+        "score ≥ cutoff). FPR = false-positive rate, FNR = false-negative rate.\n",
+        _md_table(header2[:11], [r[:11] for r in t2_rows]),
+    ]
+    if oracle:
+        md.append(
+            "Oracle AUC (the synthetic generator's true risk, the best achievable): "
+            + ", ".join(f"{COHORT_LABELS[c].lower()} {v:.3f}" for c, v in oracle.items())
+            + ".\n"
+        )
+    md += [
+        "## DeLong tests (paired, two-sided)\n",
+        _md_table(header_d, d_rows),
+        "## Nomogram coefficients (logistic regression, training cohort)\n",
+        _md_table(COEF_HEADER, coef_tables["nomogram"]),
+        f"Risk-group cutoff (Youden, training): {nomogram.cutoff:.3f} "
+        f"(sensitivity {nomogram.cutoff_sensitivity:.3f}, specificity "
+        f"{nomogram.cutoff_specificity:.3f}).\n",
+        "## Clinical model coefficients\n",
+        _md_table(COEF_HEADER, coef_tables["clinical_model"]),
+        "## Calibration of the nomogram\n",
+        _md_table(
+            ["Cohort", "Slope", "Intercept (CITL)", "Brier", "C", "Hosmer–Lemeshow χ² (df)", "p"],
+            [
+                [
+                    COHORT_LABELS[c],
+                    _f3(cals[c].slope),
+                    _f3(cals[c].intercept),
+                    f"{cals[c].brier:.3f}",
+                    _f3(cals[c].c),
+                    f"{hls[c].statistic:.2f} ({hls[c].df})",
+                    _fmt_p(hls[c].p),
+                ]
+                for c in COHORTS
+            ],
+        ),
+    ]
+    if dsc_rows:
+        md += ["## Segmentation (Dice similarity coefficient)\n", _md_table(header_dsc, dsc_table)]
+    md += [
+        "## Figures\n",
+        "- ROC curves: ![ROC](roc_curves.png) ([PDF](roc_curves.pdf))",
+        "- Calibration curves: ![Calibration](calibration_curves.png) "
+        "([PDF](calibration_curves.pdf))",
+        "- Decision curves: ![DCA](decision_curves.png) ([PDF](decision_curves.pdf))",
+        "- Nomogram: ![Nomogram](nomogram.png) ([PDF](nomogram.pdf))\n",
+    ]
+    writer.text("report.md", "\n".join(md))
+    step(1.0, "done")
+    return EvaluationSummary(
+        out_dir=Path(out_dir),
+        n={c: len(by[c]) for c in COHORTS},
+        events={c: int(ys[c].sum()) for c in COHORTS},
+        performance=tuple(perf.values()),
+        delong=delong,
+        table1=table1,
+        calibration=cals,
+        dsc=tuple(dsc_rows),
+        oracle_auc=oracle,
+        nomogram=nomogram,
+        clinical_model=clinical,
+        files=tuple(writer.files),
+    )
