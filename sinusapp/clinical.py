@@ -36,6 +36,7 @@ __all__ = [
     "EosinophilUnit",
     "FieldMessage",
     "Sex",
+    "normalise_raw",
     "parse_number",
     "parse_yes_no",
     "validate_clinical",
@@ -311,6 +312,28 @@ def _eosinophil_messages(value: float, unit: EosinophilUnit) -> list[FieldMessag
     return out
 
 
+def normalise_raw(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Map the spellings other parts use onto the form's fields (:data:`FIELDS`).
+
+    ``clinical.csv`` / ``clinical.json`` / ``result.json`` write ``eosinophils_per_ul``,
+    ``age`` and ``sex`` as ``F``/``M``; the form keeps ``eosinophils`` + ``eosinophil_unit``,
+    ``age_years`` and ``female``/``male``. Unknown keys are dropped; values are not validated.
+    """
+    out: dict[str, Any] = {k: data[k] for k in FIELDS if k in data}
+    if out.get("eosinophils") in (None, "") and data.get("eosinophils_per_ul") not in (None, ""):
+        out["eosinophils"] = data["eosinophils_per_ul"]
+        out["eosinophil_unit"] = str(EosinophilUnit.PER_UL)
+    if out.get("age_years") in (None, "") and data.get("age") not in (None, ""):
+        out["age_years"] = data["age"]
+    try:
+        sex = _parse_sex(out.get("sex"))
+    except ValueError:
+        pass  # left as typed: validation reports it
+    else:
+        out["sex"] = None if sex is None else str(sex)
+    return out
+
+
 def validate_clinical(raw: Mapping[str, Any]) -> list[FieldMessage]:
     """Check a form's raw values; return every problem, one message per field at most.
 
@@ -494,10 +517,7 @@ class ClinicalInputs:
         ClinicalInputError
             Listing every error, each naming its field and value.
         """
-        raw = dict(data)
-        if raw.get("eosinophils") in (None, "") and raw.get("eosinophils_per_ul") not in (None, ""):
-            raw["eosinophils"] = raw["eosinophils_per_ul"]
-            raw["eosinophil_unit"] = EosinophilUnit.PER_UL
+        raw = normalise_raw(data)
         messages = validate_clinical(raw)
         errors = [m for m in messages if m.severity is Severity.ERROR]
         if errors:
@@ -505,7 +525,6 @@ class ClinicalInputs:
                 "; ".join(m.message for m in errors),
                 hint="correct the clinical values and try again",
             )
-        flags = {name: parse_yes_no(raw.get(name)) for name in _RECORD_FLAGS}
         return cls(
             asthma=bool(parse_yes_no(raw.get("asthma"))),
             allergic_rhinitis=bool(parse_yes_no(raw.get("allergic_rhinitis"))),
@@ -513,7 +532,10 @@ class ClinicalInputs:
             eosinophil_unit=_parse_unit(raw.get("eosinophil_unit")),
             age_years=parse_number(raw.get("age_years")),
             sex=_parse_sex(raw.get("sex")),
-            **flags,
+            hypertension=parse_yes_no(raw.get("hypertension")),
+            diabetes=parse_yes_no(raw.get("diabetes")),
+            smoking=parse_yes_no(raw.get("smoking")),
+            drinking=parse_yes_no(raw.get("drinking")),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Everything lives under one per-user folder (platformdirs' user data dir), which the
 ``SINUSAPP_HOME`` environment variable overrides (tests, portable installs, IT policies):
 
-- ``catalogue.sqlite`` — the local DICOM catalogue and case records
+- ``catalogue.sqlite`` — the local DICOM catalogue
+- ``records.sqlite`` — case records (clinical inputs and results, see :mod:`sinusapp.records`)
 - ``store/`` — DICOM files copied from removable media
 - ``logs/sinusapp.log`` — the log file
 """

@@ -231,18 +231,23 @@ def _nomogram_factor_names(nomogram: Any) -> list[str]:
 
 
 def _model_info(predictor: Any) -> ModelInfo | None:
+    """Provenance from the predictor: ``model_info`` (a ModelInfo or a mapping with name,
+    version, sha256) completed by the bundle ``manifest`` (trained_on_synthetic)."""
     info = getattr(predictor, "model_info", None)
     if isinstance(info, ModelInfo):
         return info
     manifest = getattr(predictor, "manifest", None)
-    if isinstance(manifest, Mapping):
-        return ModelInfo(
-            name=str(manifest.get("name", "")),
-            version=str(manifest.get("version", "")),
-            sha256=str(manifest.get("weights_sha256", manifest.get("sha256", ""))),
-            trained_on_synthetic=bool(manifest.get("trained_on_synthetic", True)),
-        )
-    return None
+    manifest = manifest if isinstance(manifest, Mapping) else {}
+    source = info if isinstance(info, Mapping) else manifest
+    if not source:
+        return None
+    synthetic = source.get("trained_on_synthetic", manifest.get("trained_on_synthetic", True))
+    return ModelInfo(
+        name=str(source.get("name", "")),
+        version=str(source.get("version", "")),
+        sha256=str(source.get("sha256", source.get("weights_sha256", ""))),
+        trained_on_synthetic=bool(synthetic),
+    )
 
 
 def write_json_atomic(data: Mapping[str, Any], path: str | Path) -> Path:

@@ -1,0 +1,147 @@
+"""Application start-up: QApplication, style, catalogue, records, nomogram, main window."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from sinusapp._version import __version__
+
+__all__ = ["create_main_window", "open_demo_study", "run_app"]
+
+log = logging.getLogger(__name__)
+
+
+def _apply_style(app: QtWidgets.QApplication) -> None:
+    """Fusion with a dark, low-glare palette (reading rooms are dim)."""
+    app.setStyle("Fusion")
+    pal = QtGui.QPalette()
+    c = QtGui.QColor
+    role = QtGui.QPalette.ColorRole
+    for r, col in (
+        (role.Window, c(37, 40, 45)),
+        (role.WindowText, c(225, 228, 232)),
+        (role.Base, c(26, 28, 32)),
+        (role.AlternateBase, c(33, 36, 41)),
+        (role.ToolTipBase, c(50, 54, 60)),
+        (role.ToolTipText, c(230, 230, 230)),
+        (role.Text, c(225, 228, 232)),
+        (role.Button, c(50, 54, 60)),
+        (role.ButtonText, c(225, 228, 232)),
+        (role.Highlight, c(47, 110, 186)),
+        (role.HighlightedText, c(255, 255, 255)),
+        (role.Link, c(88, 166, 255)),
+        (role.PlaceholderText, c(130, 135, 142)),
+    ):
+        pal.setColor(r, col)
+    pal.setColor(QtGui.QPalette.ColorGroup.Disabled, role.ButtonText, c(120, 120, 120))
+    pal.setColor(QtGui.QPalette.ColorGroup.Disabled, role.Text, c(120, 120, 120))
+    app.setPalette(pal)
+
+
+def ensure_app() -> QtWidgets.QApplication:
+    """The QApplication (created once, styled)."""
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        app = QtWidgets.QApplication(sys.argv[:1])
+        app.setApplicationName("SinusApp")
+        app.setOrganizationName("SinusApp")
+        app.setApplicationVersion(__version__)
+        _apply_style(app)
+    return app  # type: ignore[return-value]
+
+
+def settings() -> QtCore.QSettings:
+    """Settings file in the app home (``SINUSAPP_HOME`` honoured, so tests stay isolated)."""
+    from sinusapp.paths import app_home
+
+    return QtCore.QSettings(str(app_home() / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+
+
+def _load_nomogram() -> tuple[Any | None, str]:
+    from sinusapp.errors import SinusAppError
+
+    try:
+        from sinusapp.nomogram.model import Nomogram
+
+        return Nomogram.load(), ""
+    except SinusAppError as exc:
+        log.error("nomogram not loaded: %s", exc)
+        return None, str(exc)
+
+
+def create_main_window(**overrides: Any) -> Any:
+    """Build the main window with the default catalogue, records and nomogram.
+
+    Keyword arguments override :class:`~sinusapp.ui.main_window.MainWindow` parameters.
+    """
+    from sinusapp.ui.main_window import MainWindow
+
+    kwargs: dict[str, Any] = dict(overrides)
+    if "catalogue" not in kwargs:
+        from sinusapp.dicom.catalogue import Catalogue
+
+        kwargs["catalogue"] = Catalogue()
+    if "records" not in kwargs:
+        from sinusapp.records import CaseRecords
+
+        kwargs["records"] = CaseRecords()
+    if "nomogram" not in kwargs:
+        kwargs["nomogram"], kwargs["nomogram_error"] = _load_nomogram()
+    kwargs.setdefault("settings", settings())
+    return MainWindow(**kwargs)
+
+
+def open_demo_study(window: Any, *, demo_dir: str | Path | None = None) -> None:
+    """Import and open the demo study; fill the form from ``clinical.json``, load the
+    reference segmentation ``lesion_seg.dcm`` when present."""
+    if demo_dir is None:
+        from sinusapp.resources import assets_dir
+
+        demo_dir = assets_dir() / "demo"
+    demo = Path(demo_dir)
+    if not demo.is_dir():
+        from sinusapp.errors import InputError
+
+        window.show_error(
+            "Demo study missing",
+            InputError("the demo study is not installed", path=demo, hint="reinstall SinusApp"),
+        )
+        return
+
+    def after_open() -> None:
+        clinical = demo / "clinical.json"
+        if clinical.is_file():
+            try:
+                raw = json.loads(clinical.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                log.warning("demo clinical.json unreadable: %s", exc)
+            else:
+                if not window.form.raw().get("eosinophils"):
+                    window.form.set_raw(raw)
+                    window.session.set_clinical(window.form.raw())
+                    window._save_timer.start()
+        seg = demo / "lesion_seg.dcm"
+        if seg.is_file():
+            window.load_reference(seg)  # background job; the blue contour appears when done
+
+    dicom = next((demo / d for d in ("ct", "dicom") if (demo / d).is_dir()), demo)
+    window.import_path(dicom, open_after=True, on_done=after_open)
+
+
+def run_app(*, import_path: str | Path | None = None, open_demo: bool = False) -> int:
+    """Start the GUI (see :func:`sinusapp.ui.run_app`)."""
+    app = ensure_app()
+    window = create_main_window()
+    window.show()
+    log.info("main window shown")
+    if import_path is not None:
+        window.import_path(import_path, open_after=True)
+    elif open_demo:
+        open_demo_study(window)
+    return int(app.exec())

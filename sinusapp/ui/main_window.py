@@ -1,0 +1,978 @@
+"""SinusApp's main window: DICOM browser, coronal-first viewer, clinical form, analysis,
+results and the interactive nomogram, wired to the core packages.
+
+Every long step (import, load, analysis) is a :class:`~sinusapp.ui.worker.JobRunner` job with
+progress and Cancel; the window stays responsive. What the user types is saved to the case
+records as they type (debounced) and when the window closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from sinusapp._version import __version__
+from sinusapp.errors import SinusAppError
+from sinusapp.findings import Finding, Severity
+from sinusapp.imaging.volume import Volume
+from sinusapp.records import pack_mask
+from sinusapp.ui.browser import DicomBrowser
+from sinusapp.ui.form import ClinicalForm
+from sinusapp.ui.nomogram_view import NomogramView
+from sinusapp.ui.planes import mask_bbox
+from sinusapp.ui.results import ResultsPanel
+from sinusapp.ui.session import CaseSession
+from sinusapp.ui.viewer import SliceViewer
+from sinusapp.ui.worker import Job, JobRunner
+
+__all__ = ["MainWindow"]
+
+log = logging.getLogger(__name__)
+
+SYNTHETIC_STATEMENT = (
+    "The bundled model is trained on synthetic data. It is not a medical device and is not "
+    "for clinical use: its risk estimates must not guide the care of any patient."
+)
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The application window.
+
+    Parameters
+    ----------
+    catalogue:
+        A :class:`sinusapp.dicom.catalogue.Catalogue` (or a fake with ``tree()``,
+        ``headers(uid)``, ``import_path(...)``, ``delete_series(uid)``).
+    records:
+        A :class:`sinusapp.records.CaseRecords`, or ``None`` to keep nothing.
+    nomogram:
+        A :class:`sinusapp.nomogram.Nomogram` (``None`` when it could not be loaded;
+        ``nomogram_error`` then says why).
+    predictor_factory:
+        Creates the predictor on first use, on the worker thread (so torch is imported only
+        then). Default: ``sinusapp.model.Predictor(device="auto")``.
+    load_volume:
+        ``load_volume(series_uid, progress) -> Volume``; default builds it from the
+        catalogue's headers.
+    settings:
+        Where window layout and preferences are remembered.
+    """
+
+    def __init__(
+        self,
+        *,
+        catalogue: Any,
+        records: Any | None = None,
+        nomogram: Any | None = None,
+        nomogram_error: str = "",
+        predictor_factory: Callable[[], Any] | None = None,
+        load_volume: Callable[..., Volume] | None = None,
+        settings: QtCore.QSettings | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle(f"SinusApp {__version__} — CRS recurrence risk (research use only)")
+        self.catalogue = catalogue
+        self.records = records
+        self.settings = settings
+        self._predictor_factory = predictor_factory or _default_predictor
+        self._predictor: Any | None = None
+        self._predictor_lock = threading.Lock()
+        self._load_volume = load_volume or self._load_from_catalogue
+        self.runner = JobRunner(self)
+        self.analysis_job: Job | None = None
+        self.load_job: Job | None = None
+        self.import_job: Job | None = None
+        self.last_error: str = ""
+        self.series_uid: str = ""
+        #: patient whose values the clinical form holds (None: typed before any series)
+        self._form_patient: str | None = None
+        self._dialogs: list[QtWidgets.QDialog] = []
+
+        self.session = CaseSession(nomogram=nomogram, nomogram_error=nomogram_error, parent=self)
+        self.viewer = SliceViewer(parent=self)
+        self.setCentralWidget(self.viewer)
+        self.browser = DicomBrowser(catalogue, self)
+        self.form = ClinicalForm(self)
+        self.results = ResultsPanel(self.session, self)
+        self.nomogram_view = NomogramView(self.session, self)
+
+        # analysis box under the form
+        self.analyse_button = QtWidgets.QPushButton("Analyse", self)
+        self.analyse_button.setToolTip("Run the model and the nomogram (Ctrl+Return)")
+        self.analyse_button.setStyleSheet("font-weight: bold; padding: 6px;")
+        self.cancel_button = QtWidgets.QPushButton("Cancel", self)
+        self.cancel_button.setEnabled(False)
+        self.progress = QtWidgets.QProgressBar(self)
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("")
+        self.analyse_hint = QtWidgets.QLabel(self)
+        self.analyse_hint.setWordWrap(True)
+        self.analyse_hint.setStyleSheet("color: #8b949e;")
+        clinical = QtWidgets.QWidget(self)
+        cl = QtWidgets.QVBoxLayout(clinical)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addWidget(self.form)
+        row = QtWidgets.QHBoxLayout()
+        row.setContentsMargins(6, 0, 6, 0)
+        row.addWidget(self.analyse_button, 1)
+        row.addWidget(self.cancel_button)
+        cl.addLayout(row)
+        for w in (self.progress, self.analyse_hint):
+            cl.addWidget(w)
+        cl.setStretch(0, 1)
+
+        self.browser_dock = self._dock(
+            "Studies", self.browser, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self.form_dock = self._dock(
+            "Clinical factors", clinical, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.results_dock = self._dock(
+            "Results", self.results, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.nomogram_dock = self._dock(
+            "Nomogram", self.nomogram_view, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.splitDockWidget(self.form_dock, self.results_dock, QtCore.Qt.Orientation.Vertical)
+        # side columns run full height; the nomogram sits under the viewer only
+        self.setCorner(
+            QtCore.Qt.Corner.BottomLeftCorner, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self.setCorner(
+            QtCore.Qt.Corner.BottomRightCorner, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.resizeDocks([self.browser_dock], [480], QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.form_dock], [360], QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.nomogram_dock], [330], QtCore.Qt.Orientation.Vertical)
+
+        self._save_timer = QtCore.QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(400)
+        self._save_timer.timeout.connect(self._save_clinical)
+
+        self._build_menus()
+        self.statusBar().showMessage("Ready")
+        self.setAcceptDrops(True)
+
+        self.browser.open_requested.connect(self.open_series)
+        self.browser.import_requested.connect(self._on_import_requested)
+        self.browser.delete_requested.connect(self._on_delete_requested)
+        self.form.changed.connect(self._on_form_changed)
+        self.form.validity_changed.connect(self._on_analyse_state_changed)
+        self.session.clinical_changed.connect(self._on_session_clinical_changed)
+        self.session.result_changed.connect(self._on_analyse_state_changed)
+        self.analyse_button.clicked.connect(self.start_analysis)
+        self.cancel_button.clicked.connect(self.cancel_analysis)
+        self.runner.busy_changed.connect(self._on_analyse_state_changed)
+        self._on_analyse_state_changed()
+        self._restore_settings()
+
+    # -- construction helpers ---------------------------------------------------------
+    def _dock(
+        self, title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea
+    ) -> QtWidgets.QDockWidget:
+        dock = QtWidgets.QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "_").lower())
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        file_menu = mb.addMenu("&File")
+        act = file_menu.addAction("&Import folder / CD / DICOMDIR…")
+        act.setShortcut(QtGui.QKeySequence.StandardKey.Open)
+        act.triggered.connect(self.browser._on_import_clicked)
+        act = file_menu.addAction("Import &DICOMDIR file…")
+        act.triggered.connect(self._on_import_dicomdir_clicked)
+        self.reference_action = file_menu.addAction("Load &reference segmentation…")
+        self.reference_action.setShortcut(QtGui.QKeySequence("Ctrl+R"))
+        self.reference_action.setToolTip(
+            "DICOM SEG, NRRD or NIfTI matching the open series (blue contour)"
+        )
+        self.reference_action.triggered.connect(self._on_load_reference_clicked)
+        self.report_action = file_menu.addAction("&Report (preview, save PDF, print)…")
+        self.report_action.setShortcut(QtGui.QKeySequence.StandardKey.Print)
+        self.report_action.triggered.connect(self.show_report)
+        self.report_action.setEnabled(False)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("&Quit")
+        quit_action.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+
+        view_menu = mb.addMenu("&View")
+        for a in self.viewer.shortcut_actions():
+            view_menu.addAction(a)
+        view_menu.addSeparator()
+        for dock in (self.browser_dock, self.form_dock, self.results_dock, self.nomogram_dock):
+            view_menu.addAction(dock.toggleViewAction())
+
+        analysis_menu = mb.addMenu("&Analysis")
+        self.run_action = analysis_menu.addAction("&Analyse")
+        self.run_action.setShortcuts([QtGui.QKeySequence("Ctrl+Return"), QtGui.QKeySequence("F5")])
+        self.run_action.triggered.connect(self.start_analysis)
+        self.cancel_action = analysis_menu.addAction("&Cancel")
+        self.cancel_action.setShortcut(QtGui.QKeySequence("Ctrl+."))
+        self.cancel_action.triggered.connect(self.cancel_analysis)
+        reset = analysis_menu.addAction("&Reset nomogram to patient")
+        reset.triggered.connect(self.session.reset_to_patient)
+
+        help_menu = mb.addMenu("&Help")
+        help_menu.addAction("&Keyboard shortcuts", self.show_shortcuts)
+        help_menu.addAction("Open &log folder", self._on_open_log_folder)
+        help_menu.addAction("&About SinusApp", self.show_about)
+
+    # -- settings ----------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        s = self.settings
+        if s is None:
+            self.resize(1500, 950)
+            return
+        geometry = s.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1500, 950)
+        state = s.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        triple = s.value("viewer/triple", False, type=bool)
+        self.viewer.model.set_triple(bool(triple))
+
+    def _save_settings(self) -> None:
+        s = self.settings
+        if s is None:
+            return
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("viewer/triple", self.viewer.model.triple)
+        s.sync()
+
+    # -- import ------------------------------------------------------------------------
+    def _on_import_dicomdir_clicked(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Import a DICOMDIR", "", "DICOMDIR (DICOMDIR dicomdir);;All files (*)"
+        )
+        if path:
+            self.import_path(path)
+
+    def _on_import_requested(self, path: str) -> None:
+        self.import_path(path)
+
+    def import_path(
+        self,
+        path: str | Path,
+        *,
+        open_after: bool = False,
+        on_done: Callable[[], None] | None = None,
+    ) -> Job | None:
+        """Import ``path`` into the catalogue in the background; optionally open the proposal."""
+        if self.import_job is not None:
+            self.statusBar().showMessage("An import is already running")
+            return None
+        path = str(path)
+
+        def work(progress: Callable[[float, str], None], should_cancel: Callable[[], bool]) -> Any:
+            return self.catalogue.import_path(path, progress=progress, should_cancel=should_cancel)
+
+        def finished(report: Any) -> None:
+            self.import_job = None
+            self._end_progress(f"Imported {Path(path).name}")
+            self.browser.refresh()
+            skipped = len(getattr(report, "skipped", []) or [])
+            new = getattr(report, "new_files", 0)
+            self.statusBar().showMessage(
+                f"Imported {new} new file(s) from {path}"
+                + (f"; {skipped} file(s) skipped (not images or unreadable)" if skipped else "")
+            )
+            uids = list(getattr(report, "series_uids", []) or [])
+            if open_after:
+                target = self._proposal_among(uids) or self.browser.proposed_series_uid()
+                if target:
+                    self.browser.select_series(target)
+                    self.open_series(target, on_done=on_done)
+                    return
+            elif uids:
+                target = self._proposal_among(uids)
+                if target:
+                    self.browser.select_series(target)
+            if on_done is not None:
+                on_done()
+
+        def failed(exc: BaseException) -> None:
+            self.import_job = None
+            self._end_progress("Import failed")
+            self.show_error("Import failed", exc)
+
+        def cancelled() -> None:
+            self.import_job = None
+            self._end_progress("Import cancelled")
+            self.browser.refresh()
+
+        self._begin_progress(f"Importing {Path(path).name}…")
+        self.import_job = self.runner.start(
+            work,
+            name="import",
+            on_finished=finished,
+            on_failed=failed,
+            on_cancelled=cancelled,
+            on_progress=self._on_progress,
+        )
+        return self.import_job
+
+    def _proposal_among(self, uids: list[str]) -> str | None:
+        for uid in uids:
+            entry = self.browser._entries.get(uid)
+            if entry is not None and entry[2].proposed:
+                return uid
+        return uids[0] if len(uids) == 1 else None
+
+    def _on_delete_requested(self, uid: str) -> None:
+        try:
+            self.catalogue.delete_series(uid)
+        except Exception as exc:  # noqa: BLE001 — shown to the user; the catalogue stays as it was
+            self.show_error("Cannot delete the series", exc)
+            return
+        if uid == self.series_uid:
+            self.set_volume(None)
+        self.browser.refresh()
+        self.statusBar().showMessage("Series removed from the catalogue")
+
+    # -- open a series -------------------------------------------------------------------
+    def _load_from_catalogue(
+        self, series_uid: str, progress: Callable[[float, str], None]
+    ) -> Volume:
+        from sinusapp.dicom import volume_from_headers
+
+        headers = self.catalogue.headers(series_uid)
+        return volume_from_headers(headers, progress=progress)
+
+    def open_series(
+        self, series_uid: str, *, on_done: Callable[[], None] | None = None
+    ) -> Job | None:
+        """Load a series in the background and show it (coronal first)."""
+        if self.load_job is not None:
+            self.load_job.cancel()
+        self._flush_clinical()
+
+        def work(progress: Callable[[float, str], None], _cancel: Callable[[], bool]) -> _Opened:
+            volume = self._load_volume(series_uid, progress)
+            return _Opened(volume, *self._read_record(series_uid))
+
+        def finished(opened: _Opened) -> None:
+            if self.load_job is job:
+                self.load_job = None
+            self._end_progress("")
+            self.set_volume(opened.volume, series_uid=series_uid, opened=opened)
+            if on_done is not None:
+                on_done()
+
+        def failed(exc: BaseException) -> None:
+            if self.load_job is job:
+                self.load_job = None
+            self._end_progress("Could not open the series")
+            self.show_error("Cannot open this series", exc)
+
+        def cancelled() -> None:
+            if self.load_job is job:
+                self.load_job = None
+            self._end_progress("")
+
+        self._begin_progress("Loading series…")
+        self.load_job = job = self.runner.start(
+            work,
+            name="load",
+            on_finished=finished,
+            on_failed=failed,
+            on_cancelled=cancelled,
+            on_progress=self._on_progress,
+        )
+        return self.load_job
+
+    def _read_record(self, series_uid: str) -> tuple[Any, Any, Any]:
+        """Case record, saved mask and its bounding box (runs on the worker thread)."""
+        if self.records is None or not series_uid:
+            return None, None, None
+        try:
+            rec = self.records.load(series_uid=series_uid)
+            mask = self.records.load_mask(series_uid=series_uid) if rec and rec.result else None
+        except Exception:  # a damaged record must not stop the series from opening
+            log.exception("cannot read the case record of %s", series_uid)
+            return None, None, None
+        return rec, mask, (mask_bbox(mask) if mask is not None else None)
+
+    def set_volume(
+        self,
+        volume: Volume | None,
+        *,
+        series_uid: str | None = None,
+        opened: _Opened | None = None,
+    ) -> None:
+        """Show ``volume``; reopen its case record (clinical entries, last result)."""
+        self._flush_clinical()
+        if self.analysis_job is not None:
+            self.analysis_job.cancel()
+        self.series_uid = (
+            series_uid or (volume.info.series_uid if volume is not None else "")
+        ) or ""
+        self.viewer.set_volume(volume)
+        self.session.set_volume(volume)
+        if volume is not None:
+            info = volume.info
+            self.setWindowTitle(
+                f"{(info.patient_name or '').replace('^', ' ')} — {info.series_description} — "
+                f"SinusApp {__version__} (research use only)"
+            )
+            if opened is None:
+                opened = _Opened(volume, *self._read_record(self.series_uid))
+            self._reopen_record(volume, opened)
+            self.statusBar().showMessage(
+                f"Opened {info.series_description or 'series'}: {volume.shape[0]} slices, "
+                f"{' × '.join(f'{s:.2f}' for s in volume.spacing_mm)} mm"
+            )
+            for f in volume.findings:
+                if f.severity is not Severity.INFO:
+                    self.statusBar().showMessage(f"⚠ {f.message}", 10000)
+        self._on_analyse_state_changed()
+
+    def _reopen_record(self, volume: Volume, opened: _Opened) -> None:
+        rec = opened.record
+        patient = volume.info.patient_id or volume.info.patient_name
+        if rec is not None and rec.clinical:
+            self.form.set_raw(rec.clinical)
+            self.session.set_clinical(self.form.raw())
+        elif self._form_patient is not None and self._form_patient != patient:
+            # never carry one patient's clinical values over to another patient
+            self.form.set_raw({})
+            self.session.set_clinical(self.form.raw())
+        elif any(v not in (None, "") for v in self.form.raw().values()):
+            self._save_timer.start()  # values typed before opening: they belong to this case
+        self._form_patient = patient
+        if rec is None:
+            return
+        if rec.result:
+            try:
+                result = _result_from_record(rec.result, volume=volume, mask=opened.mask)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("cannot restore the saved result of %s: %s", self.series_uid, exc)
+                return
+            self._show_result(result, bbox=opened.bbox if opened.mask is not None else None)
+            self.statusBar().showMessage(
+                f"Reopened the case saved {rec.updated_at} (model {rec.model_name} "
+                f"{rec.model_version})"
+            )
+
+    # -- clinical ------------------------------------------------------------------------
+    def _on_form_changed(self, raw: dict) -> None:
+        self.session.set_clinical(raw)
+        self._save_timer.start()
+
+    def _on_session_clinical_changed(self, raw: dict) -> None:
+        if raw != self.form.raw():
+            self.form.set_raw(raw)  # what-if from the nomogram / reset to patient
+            self._save_timer.start()
+        self._on_analyse_state_changed()
+
+    def _save_clinical(self) -> None:
+        if self.records is None or not self.series_uid:
+            return
+        info = self.session.volume.info if self.session.volume is not None else None
+        try:
+            self.records.save_clinical(
+                series_uid=self.series_uid,
+                clinical=self.form.raw(),
+                study_uid=info.study_uid if info else "",
+                patient_id=info.patient_id if info else "",
+            )
+        except Exception:  # keep working: the form still holds the values
+            log.exception("cannot save the clinical entries")
+            self.statusBar().showMessage("⚠ Could not save the clinical entries (see the log)")
+
+    def _flush_clinical(self) -> None:
+        if self._save_timer.isActive():
+            self._save_timer.stop()
+            self._save_clinical()
+
+    # -- analysis ------------------------------------------------------------------------
+    def _on_analyse_state_changed(self, *_args: Any) -> None:
+        busy = self.analysis_job is not None
+        reason = ""
+        if self.session.volume is None:
+            reason = "Open a series to analyse it."
+        elif not self.form.is_valid():
+            reason = "Complete the clinical factors (asthma, allergic rhinitis, eosinophils)."
+        elif self.session.nomogram is None:
+            reason = f"Nomogram unavailable: {self.session.nomogram_error}"
+        self.analyse_button.setEnabled(not busy and not reason)
+        self.report_action.setEnabled(self.session.result is not None)
+        self.run_action.setEnabled(not busy and not reason)
+        self.cancel_button.setEnabled(busy)
+        self.cancel_action.setEnabled(busy)
+        if not busy:
+            self.analyse_hint.setText(reason)
+
+    def _get_predictor(self) -> Any:
+        with self._predictor_lock:
+            if self._predictor is None:
+                self._predictor = self._predictor_factory()
+            return self._predictor
+
+    def start_analysis(self) -> Job | None:
+        """Run segmentation + DLR-score + nomogram on the open series in the background."""
+        volume = self.session.volume
+        inputs = self.form.inputs()
+        if self.analysis_job is not None or volume is None or inputs is None:
+            return None
+        nomogram = self.session.nomogram
+        if nomogram is None:
+            return None
+        clinical_raw = self.form.raw()
+        clinical = inputs.to_dict()
+
+        def work(progress: Callable[[float, str], None], should_cancel: Callable[[], bool]) -> Any:
+            from sinusapp.pipeline import analyse
+
+            progress(0.0, "loading the model")
+            predictor = self._get_predictor()
+            result = analyse(
+                volume,
+                clinical,
+                predictor=predictor,
+                nomogram=nomogram,
+                progress=progress,
+                should_cancel=should_cancel,
+            )
+            result = _with_model_info(result, predictor)
+            # the whole-volume passes, off the GUI thread
+            return result, mask_bbox(result.mask), pack_mask(result.mask)
+
+        def finished(out: tuple[Any, Any, bytes | None]) -> None:
+            result, bbox, packed = out
+            self.analysis_job = None
+            self._end_progress("Analysis done")
+            self._on_analyse_state_changed()
+            if self.session.volume is not volume:
+                return  # another series was opened meanwhile
+            self._show_result(result, clinical_raw=clinical_raw, bbox=bbox)
+            self._save_result(result, clinical_raw, packed)
+
+        def failed(exc: BaseException) -> None:
+            self.analysis_job = None
+            self._end_progress("Analysis failed")
+            self._on_analyse_state_changed()
+            self.show_error("The analysis failed", exc)
+
+        def cancelled() -> None:
+            self.analysis_job = None
+            self._end_progress("Analysis cancelled")
+            self._on_analyse_state_changed()
+
+        self._begin_progress("Analysing…")
+        self.analysis_job = self.runner.start(
+            work,
+            name="analysis",
+            on_finished=finished,
+            on_failed=failed,
+            on_cancelled=cancelled,
+            on_progress=self._on_progress,
+        )
+        self._on_analyse_state_changed()
+        self.analyse_hint.setText("The model runs in the background; you can keep reading the CT.")
+        return self.analysis_job
+
+    def show_report(self) -> QtWidgets.QDialog | None:
+        """The report dialog for the current result (the analysed patient's values)."""
+        result = self.session.result
+        if result is None:
+            return None
+        from sinusapp.ui.report_dialog import ReportDialog
+
+        source_dir = None
+        try:
+            headers = self.catalogue.headers(self.series_uid) if self.series_uid else []
+            folders = {str(Path(h.path).parent) for h in headers}
+            if len(folders) == 1:
+                source_dir = folders.pop()
+        except Exception:  # export for PACS is then simply not offered
+            log.exception("cannot find the series folder for the PACS export")
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
+        try:
+            dlg = ReportDialog(
+                result,
+                self,
+                nomogram=self.session.nomogram,
+                reference_mask=self.viewer.model.masks.get("reference"),
+                source_dir=source_dir,
+            )
+        except Exception as exc:  # noqa: BLE001 — shown to the user with the log path
+            self.show_error("The report could not be prepared", exc)
+            return None
+        finally:
+            QtWidgets.QApplication.restoreOverrideCursor()
+        dlg.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._dialogs.append(dlg)
+        dlg.finished.connect(
+            lambda _r, d=dlg: self._dialogs.remove(d) if d in self._dialogs else None
+        )
+        dlg.open()
+        return dlg
+
+    def cancel_analysis(self) -> None:
+        """Stop the running analysis (no result will be shown)."""
+        if self.analysis_job is not None:
+            self.analysis_job.cancel()
+            self.progress.setFormat("Cancelling…")
+
+    def _show_result(
+        self, result: Any, *, clinical_raw: dict | None = None, bbox: Any = True
+    ) -> None:
+        if clinical_raw is not None and clinical_raw != self.form.raw():
+            self.form.set_raw(clinical_raw)
+            self.session.set_clinical(clinical_raw)
+        try:
+            self.viewer.model.set_mask("model", result.mask, bbox=bbox)
+            self.viewer.model.focus_mask("model")
+        except ValueError as exc:
+            log.warning("model mask not shown: %s", exc)
+        self.session.set_result(result)
+
+    def _save_result(self, result: Any, clinical_raw: dict, packed: bytes | None) -> None:
+        if self.records is None or not self.series_uid:
+            return
+        info = result.volume.info
+        try:
+            self.records.save_result(
+                series_uid=self.series_uid,
+                result=result.to_json_dict(),
+                clinical=clinical_raw,
+                mask_npz=packed,
+                study_uid=info.study_uid,
+                patient_id=info.patient_id,
+            )
+        except Exception:  # the result stays on screen; re-running saves it again
+            log.exception("cannot save the result")
+            self.statusBar().showMessage("⚠ Could not save the result (see the log)")
+
+    # -- reference segmentation --------------------------------------------------------
+    def _on_load_reference_clicked(self) -> None:
+        if self.session.volume is None:
+            self.show_error("No series open", SinusAppError("open a CT series first"))
+            return
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self,
+            "Reference segmentation",
+            "",
+            "Segmentations (*.dcm *.nrrd *.seg.nrrd *.nii *.nii.gz);;All files (*)",
+        )
+        if path:
+            self.load_reference(path)
+
+    def load_reference(self, path: str | Path) -> Job | None:
+        """Load a reference mask (blue contour) matching the open series, in the background.
+
+        A file that does not match the series (other frame of reference, no overlap, wrong
+        format) ends in an error dialog; the previous reference stays.
+        """
+        volume = self.session.volume
+        if volume is None:
+            return None
+        path = Path(path)
+
+        def work(progress: Callable[[float, str], None], _cancel: Callable[[], bool]) -> Any:
+            from sinusapp.imaging.masks import load_reference_mask
+
+            progress(0.1, "reading the reference segmentation")
+            mask = load_reference_mask(path, volume=volume)
+            return mask, mask_bbox(mask)
+
+        def finished(out: tuple[Any, Any]) -> None:
+            self._end_progress("")
+            if self.session.volume is not volume:
+                return
+            mask, bbox = out
+            try:
+                self.viewer.model.set_mask("reference", mask, bbox=bbox)
+            except ValueError as exc:
+                self.show_error("Cannot use this reference segmentation", exc)
+                return
+            self.viewer.model.focus_mask("reference")
+            d = self.viewer.model.dice()
+            self.statusBar().showMessage(
+                f"Reference segmentation loaded from {path.name}"
+                + ("" if d is None else f" — DSC model vs reference {d:.3f}")
+            )
+
+        def failed(exc: BaseException) -> None:
+            self._end_progress("")
+            self.show_error("Cannot use this reference segmentation", exc)
+
+        self._begin_progress("Loading the reference segmentation…")
+        return self.runner.start(
+            work,
+            name="reference",
+            on_finished=finished,
+            on_failed=failed,
+            on_progress=self._on_progress,
+        )
+
+    # -- progress / errors ---------------------------------------------------------------
+    def _begin_progress(self, text: str) -> None:
+        self.progress.setValue(0)
+        self.progress.setFormat(text)
+        self.statusBar().showMessage(text)
+
+    def _on_progress(self, fraction: float, text: str) -> None:
+        self.progress.setValue(int(max(0.0, min(1.0, fraction)) * 1000))
+        if text:
+            self.progress.setFormat(f"{text} — %p%")
+
+    def _end_progress(self, text: str) -> None:
+        self.progress.setValue(0 if not text.endswith("done") else 1000)
+        self.progress.setFormat(text)
+        if text:
+            self.statusBar().showMessage(text, 8000)
+
+    def show_error(self, title: str, exc: BaseException) -> None:
+        """Non-blocking error dialog: what went wrong and what to do."""
+        if isinstance(exc, SinusAppError):
+            text = exc.message
+            if exc.path is not None:
+                text += f"\n\nFile: {exc.path}"
+            info = exc.hint or ""
+        else:
+            from sinusapp.paths import log_path
+
+            text = f"An unexpected error occurred: {exc}"
+            info = f"Nothing you entered is lost. Details are in the log file:\n{log_path()}"
+        self.last_error = f"{title}: {text}"
+        log.warning("%s", self.last_error)
+        box = QtWidgets.QMessageBox(
+            QtWidgets.QMessageBox.Icon.Warning,
+            title,
+            text,
+            QtWidgets.QMessageBox.StandardButton.Ok,
+            self,
+        )
+        if info:
+            box.setInformativeText(info)
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(
+            lambda _r, b=box: self._dialogs.remove(b) if b in self._dialogs else None
+        )
+        self._dialogs.append(box)
+        box.open()
+
+    # -- help ------------------------------------------------------------------------------
+    def about_text(self) -> str:
+        """Versions, model card and the not-for-clinical-use statement (HTML)."""
+        versions = [f"SinusApp {__version__}", f"Python {platform.python_version()}"]
+        for dist in (
+            "PySide6-Essentials",
+            "pyqtgraph",
+            "numpy",
+            "pydicom",
+            "torch",
+            "scikit-image",
+        ):
+            try:
+                versions.append(f"{dist} {metadata.version(dist)}")
+            except metadata.PackageNotFoundError:
+                continue
+        card = _model_card_text()
+        nomo = self.session.nomogram
+        nomo_text = ""
+        if nomo is not None:
+            t = getattr(nomo, "training", None)
+            nomo_text = (
+                f"<p><b>Nomogram:</b> {nomo.title}, cutoff {nomo.cutoff:.2f}"
+                + (f", fitted on {t.n} patients ({t.events} recurrences)" if t is not None else "")
+                + "</p>"
+            )
+        return (
+            f"<h3>SinusApp {__version__}</h3>"
+            "<p>Preoperative risk of chronic rhinosinusitis recurrence after endoscopic sinus "
+            "surgery from sinus CT and clinical factors, after He et al., <i>iScience</i> 26, "
+            "106527 (2023).</p>"
+            f"<p style='color:#c62828'><b>{SYNTHETIC_STATEMENT}</b></p>"
+            f"{nomo_text}"
+            f"<p><b>Versions:</b> {', '.join(versions)}</p>"
+            "<p>Works offline; no data leaves this workstation.</p>"
+            f"<h4>Model card</h4><pre style='white-space:pre-wrap'>{_escape(card)}</pre>"
+        )
+
+    def show_about(self) -> None:
+        """The About box."""
+        dlg = QtWidgets.QDialog(self)
+        dlg.setWindowTitle("About SinusApp")
+        text = QtWidgets.QTextBrowser(dlg)
+        text.setHtml(self.about_text())
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close, dlg)
+        buttons.rejected.connect(dlg.reject)
+        lay = QtWidgets.QVBoxLayout(dlg)
+        lay.addWidget(text)
+        lay.addWidget(buttons)
+        dlg.resize(640, 560)
+        dlg.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.open()
+
+    def show_shortcuts(self) -> None:
+        """A list of the viewer's keys and mouse gestures."""
+        rows = [(a.text(), a.shortcut().toString()) for a in self.viewer.shortcut_actions()]
+        rows += [
+            ("Next / previous slice", "Up / Down, mouse wheel"),
+            ("10 slices", "Page Up / Page Down"),
+            ("Zoom", "Ctrl + wheel"),
+            ("Pan", "left drag"),
+            ("Window / level", "right drag"),
+            ("Crosshair (1×3)", "left click"),
+            ("Analyse", "Ctrl+Return or F5"),
+        ]
+        html = (
+            "<table>"
+            + "".join(f"<tr><td>{a}</td><td><b>{k}</b></td></tr>" for a, k in rows)
+            + "</table>"
+        )
+        box = QtWidgets.QMessageBox(
+            QtWidgets.QMessageBox.Icon.NoIcon,
+            "Keyboard shortcuts",
+            html,
+            QtWidgets.QMessageBox.StandardButton.Ok,
+            self,
+        )
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def _on_open_log_folder(self) -> None:
+        from sinusapp.paths import log_path
+
+        QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(log_path().parent)))
+
+    # -- window events ---------------------------------------------------------------------
+    def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:  # noqa: N802 (Qt API)
+        if ev.mimeData().hasUrls():
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev: QtGui.QDropEvent) -> None:  # noqa: N802 (Qt API)
+        for url in ev.mimeData().urls():
+            if url.isLocalFile():
+                self.import_path(url.toLocalFile(), open_after=True)
+                break
+        ev.acceptProposedAction()
+
+    def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        self._flush_clinical()
+        self._save_settings()
+        if not self.runner.shutdown(timeout_ms=15_000):
+            log.error("some background work did not stop in time")
+        for dialog in list(self._dialogs):
+            dialog.close()
+        super().closeEvent(ev)
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """What the load job hands to the GUI thread: the volume and its saved case."""
+
+    volume: Volume
+    record: Any = None
+    mask: Any = None
+    bbox: Any = None
+
+
+def _with_model_info(result: Any, predictor: Any) -> Any:
+    """Fill ``result.model`` from the predictor's ``model_info`` dict when the pipeline left
+    it empty (provenance must never be blank on screen or in the record)."""
+    info = getattr(predictor, "model_info", None)
+    if getattr(result, "model", None) is not None or not isinstance(info, dict):
+        return result
+    from sinusapp.pipeline import ModelInfo
+
+    model = ModelInfo(
+        name=str(info.get("name", "")),
+        version=str(info.get("version", "")),
+        sha256=str(info.get("sha256", "")),
+        trained_on_synthetic=bool(info.get("trained_on_synthetic", True)),
+    )
+    return replace(result, model=model)
+
+
+def _default_predictor() -> Any:
+    from sinusapp.model import Predictor
+
+    return Predictor(device="auto")
+
+
+def _model_card_text() -> str:
+    try:
+        from sinusapp.model import bundled_model_dir
+
+        card = bundled_model_dir() / "MODEL_CARD.md"
+        return card.read_text(encoding="utf-8")
+    except (OSError, ImportError) as exc:
+        return f"(model card not found: {exc})"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _result_from_record(data: dict, *, volume: Volume, mask: Any) -> Any:
+    """Rebuild an :class:`~sinusapp.pipeline.AnalysisResult` from a saved ``result.json``."""
+    import numpy as np
+
+    from sinusapp.pipeline import AnalysisResult, ModelInfo
+
+    m = data.get("model") or None
+    model = None
+    if m:
+        model = ModelInfo(
+            name=str(m.get("name", "")),
+            version=str(m.get("version", "")),
+            sha256=str(m.get("sha256", "")),
+            trained_on_synthetic=bool(m.get("trained_on_synthetic", True)),
+        )
+    if mask is None or tuple(mask.shape) != volume.shape:
+        mask = np.zeros(volume.shape, np.uint8)
+    pts = data.get("points") or {}
+    warnings = tuple(
+        Finding(
+            code=w["code"],
+            severity=Severity(w["severity"]),
+            message=w["message"],
+            value=w.get("value"),
+            unit=w.get("unit", ""),
+        )
+        for w in data.get("warnings", [])
+    )
+    result = AnalysisResult(
+        volume=volume,
+        clinical_inputs=data.get("clinical_inputs", {}),
+        dlr_score=float(data["dlr_score"]),
+        probability=float(data["probability"]),
+        probability_ci95=tuple(data["probability_ci95"]),  # type: ignore[arg-type]
+        risk_group=str(data["risk_group"]),
+        cutoff=float(data["cutoff"]),
+        points=dict(pts.get("per_factor", {})),
+        total_points=float(pts.get("total", 0.0)),
+        lesion_volume_ml=float(data.get("lesion_volume_ml", 0.0)),
+        mask=mask,
+        per_sinus=data.get("per_sinus") or None,
+        model=model,
+        nomogram_version=str(data.get("nomogram_version", "")),
+        warnings=warnings,
+    )
+    return replace(result, analysed_at=str(data.get("analysed_at", result.analysed_at)))

@@ -1,0 +1,150 @@
+"""Results panel: probability with CI, risk group, DLR-score, lesion volume, per-sinus table.
+
+Follows the :class:`~sinusapp.ui.session.CaseSession`: the probability is the session's
+current prediction (the patient's, or a what-if marked as such); the imaging numbers come from
+the analysis result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6 import QtCore, QtWidgets
+
+from sinusapp.ui.session import CaseSession
+
+__all__ = ["ResultsPanel"]
+
+
+def _row(form: QtWidgets.QFormLayout, label: str, parent: QtWidgets.QWidget) -> QtWidgets.QLabel:
+    value = QtWidgets.QLabel("—", parent)
+    value.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+    form.addRow(label, value)
+    return value
+
+
+class ResultsPanel(QtWidgets.QWidget):
+    """Numbers of the analysis, following the session."""
+
+    def __init__(self, session: CaseSession, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.headline = QtWidgets.QLabel(self)
+        self.headline.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.headline.setWordWrap(True)
+        self.headline.setStyleSheet("font-size: 15px;")
+        self.risk = QtWidgets.QLabel(self)
+        self.risk.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.risk.setMinimumHeight(28)
+        form = QtWidgets.QFormLayout()
+        form.setVerticalSpacing(3)
+        self.dlr = _row(form, "DLR-score", self)
+        self.points = _row(form, "Total points", self)
+        self.lesion = _row(form, "Lesion volume", self)
+        self.model = _row(form, "Model", self)
+        self.table = QtWidgets.QTableWidget(0, 3, self)
+        self.table.setHorizontalHeaderLabels(["Sinus", "Volume (mL)", "Opacified"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setMaximumHeight(170)
+        self.table.setVisible(False)
+        self.no_sinus = QtWidgets.QLabel("Per-sinus opacification: not available", self)
+        self.no_sinus.setStyleSheet("color: #8b949e;")
+        self.no_sinus.setVisible(False)
+        self.warnings = QtWidgets.QLabel(self)
+        self.warnings.setWordWrap(True)
+        self.warnings.setStyleSheet("color: #d29922;")
+        self.reset_button = QtWidgets.QPushButton("Reset to patient", self)
+        self.reset_button.clicked.connect(session.reset_to_patient)
+        self.disclaimer = QtWidgets.QLabel(
+            "Research software. The bundled model is trained on synthetic data — "
+            "not for clinical use.",
+            self,
+        )
+        self.disclaimer.setWordWrap(True)
+        self.disclaimer.setStyleSheet("color: #8b949e; font-size: 11px;")
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.headline)
+        lay.addWidget(self.risk)
+        lay.addLayout(form)
+        lay.addWidget(self.table)
+        lay.addWidget(self.no_sinus)
+        lay.addWidget(self.warnings)
+        lay.addWidget(self.reset_button)
+        lay.addStretch(1)
+        lay.addWidget(self.disclaimer)
+        session.prediction_changed.connect(self._on_prediction_changed)
+        session.result_changed.connect(self._on_result_changed)
+        self._on_result_changed()
+
+    def _on_result_changed(self) -> None:
+        r = self.session.result
+        if r is None:
+            self.lesion.setText("—")
+            self.model.setText("—")
+            self.table.setVisible(False)
+            self.no_sinus.setVisible(False)
+            self.warnings.setText("")
+        else:
+            self.lesion.setText(f"{r.lesion_volume_ml:.1f} mL")
+            m = r.model
+            self.model.setText(
+                f"{m.name} {m.version}"
+                + (" (synthetic training data)" if m.trained_on_synthetic else "")
+                if m is not None
+                else "unknown"
+            )
+            self._fill_table(r.per_sinus)
+            ws = [w.message for w in r.warnings]
+            self.warnings.setText("\n".join(f"⚠ {w}" for w in ws))
+        self._on_prediction_changed()
+
+    def _fill_table(self, per_sinus: Any) -> None:
+        rows = list((per_sinus or {}).items())
+        self.table.setRowCount(len(rows))
+        for i, (name, values) in enumerate(rows):
+            vals = dict(values) if isinstance(values, dict) else {}
+            vol = vals.get("volume_ml")
+            pct = vals.get("opacification_pct")
+            items = (
+                name.replace("_", " "),
+                "—" if vol is None else f"{float(vol):.1f}",
+                "—" if pct is None else f"{float(pct):.0f} %",
+            )
+            for c, text in enumerate(items):
+                self.table.setItem(i, c, QtWidgets.QTableWidgetItem(text))
+        self.table.setVisible(bool(rows))
+        self.no_sinus.setVisible(not rows)
+
+    def _on_prediction_changed(self) -> None:
+        s = self.session
+        dlr = s.dlr_score
+        self.dlr.setText(
+            "—"
+            if dlr is None
+            else f"{dlr:.3f}" + (" (what-if)" if s.dlr_override is not None else "")
+        )
+        self.reset_button.setVisible(s.is_what_if)
+        p = s.prediction
+        if p is None:
+            why = s.prediction_error or "—"
+            self.headline.setText(f"<span style='color:#8b949e'>Risk of recurrence: {why}</span>")
+            self.risk.setText("")
+            self.risk.setStyleSheet("")
+            self.points.setText("—")
+            return
+        lo, hi = p.ci95
+        whatif = " <span style='color:#d29922'>(what-if)</span>" if s.is_what_if else ""
+        self.headline.setText(
+            f"Risk of recurrence <b style='font-size:22px'>{p.probability:.0%}</b>"
+            f"<br>95 % CI {lo:.0%} – {hi:.0%}{whatif}"
+        )
+        high = p.risk_group == "high"
+        self.risk.setText(f"{'HIGH' if high else 'LOW'} RISK  (cutoff {p.cutoff:.0%})")
+        self.risk.setStyleSheet(
+            "border-radius: 4px; font-weight: bold; color: white; background: "
+            + ("#c62828;" if high else "#2e7d32;")
+        )
+        self.points.setText(f"{p.total_points:.0f}")

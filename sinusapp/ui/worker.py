@@ -1,0 +1,199 @@
+"""The one way SinusApp does background work in the GUI.
+
+A job is a plain function ``fn(progress, should_cancel) -> result`` (the signature every core
+function with progress and cancel already has). :class:`JobRunner` runs it on a
+:class:`QtCore.QThread` and reports back by signal, on the GUI thread:
+
+- ``progress(fraction, text)`` while it runs,
+- exactly one of ``finished(result)``, ``failed(exception)`` or ``cancelled()`` at the end.
+
+A cancelled job never emits a result, even if its function returned one after the cancel.
+:meth:`JobRunner.shutdown` cancels every job and waits for its thread (call it on quit).
+Widgets are never touched from the worker thread: handlers run on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6 import QtCore
+
+__all__ = ["Job", "JobCancelled", "JobRunner"]
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[float, str], None]
+CancelFn = Callable[[], bool]
+JobFn = Callable[[ProgressFn, CancelFn], Any]
+
+
+class JobCancelled(Exception):  # noqa: N818 (reads better at the raise site)
+    """Raised inside a job function to stop it early (any ``*Cancelled`` exception works)."""
+
+
+def _is_cancel_exception(exc: BaseException) -> bool:
+    return type(exc).__name__ in ("Cancelled", "CancelledError", "JobCancelled")
+
+
+class _Thread(QtCore.QThread):
+    def __init__(self, job: Job) -> None:
+        super().__init__()
+        self._job = job
+
+    def run(self) -> None:  # runs on the worker thread
+        self._job._execute()
+
+
+class Job(QtCore.QObject):
+    """One background job. Connect to its signals before :meth:`JobRunner.start` returns."""
+
+    progress = QtCore.Signal(float, str)
+    finished = QtCore.Signal(object)
+    failed = QtCore.Signal(object)
+    cancelled = QtCore.Signal()
+    done = QtCore.Signal()  # after any of the three outcomes
+
+    # worker-thread → GUI-thread relays (queued because the Job lives on the GUI thread)
+    _relay_progress = QtCore.Signal(float, str)
+    _relay_outcome = QtCore.Signal(str, object)
+
+    def __init__(self, fn: JobFn, *, name: str, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self._fn = fn
+        self._cancel = threading.Event()
+        self._thread = _Thread(self)
+        self._relay_progress.connect(
+            self._on_relay_progress, QtCore.Qt.ConnectionType.QueuedConnection
+        )
+        self._relay_outcome.connect(
+            self._on_relay_outcome, QtCore.Qt.ConnectionType.QueuedConnection
+        )
+        self.is_done = False
+
+    # -- control (GUI thread) --------------------------------------------------------
+    def cancel(self) -> None:
+        """Ask the job to stop; it ends with ``cancelled`` (never ``finished``)."""
+        self._cancel.set()
+
+    @property
+    def is_cancelled(self) -> bool:
+        """Whether cancel was requested."""
+        return self._cancel.is_set()
+
+    def wait(self, timeout_ms: int = -1) -> bool:
+        """Block until the thread has ended; returns False on timeout."""
+        if timeout_ms < 0:
+            return self._thread.wait()
+        return self._thread.wait(QtCore.QDeadlineTimer(timeout_ms))
+
+    def is_running(self) -> bool:
+        """Whether the worker thread is still running."""
+        return self._thread.isRunning()
+
+    # -- worker thread -----------------------------------------------------------------
+    def _execute(self) -> None:
+        def progress(fraction: float, text: str = "") -> None:
+            if not self._cancel.is_set():
+                self._relay_progress.emit(float(fraction), str(text))
+
+        try:
+            result = self._fn(progress, self._cancel.is_set)
+        except Exception as exc:  # noqa: BLE001 — reported to the GUI; logged there with traceback
+            if self._cancel.is_set() or _is_cancel_exception(exc):
+                self._relay_outcome.emit("cancelled", None)
+            else:
+                self._relay_outcome.emit("failed", exc)
+            return
+        if self._cancel.is_set():
+            self._relay_outcome.emit("cancelled", None)
+        else:
+            self._relay_outcome.emit("finished", result)
+
+    # -- GUI thread ------------------------------------------------------------------------
+    def _on_relay_progress(self, fraction: float, text: str) -> None:
+        if not self._cancel.is_set():
+            self.progress.emit(fraction, text)
+
+    def _on_relay_outcome(self, kind: str, payload: object) -> None:
+        self._thread.wait()
+        self.is_done = True
+        if kind == "finished" and self._cancel.is_set():
+            kind = "cancelled"
+        if kind == "finished":
+            log.info("job %s finished", self.name)
+            self.finished.emit(payload)
+        elif kind == "failed":
+            log.error("job %s failed", self.name, exc_info=payload)  # type: ignore[arg-type]
+            self.failed.emit(payload)
+        else:
+            log.info("job %s cancelled", self.name)
+            self.cancelled.emit()
+        self.done.emit()
+
+
+class JobRunner(QtCore.QObject):
+    """Starts jobs, keeps them alive while they run, cancels and joins them on shutdown."""
+
+    busy_changed = QtCore.Signal(bool)
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self._jobs: list[Job] = []
+
+    def start(
+        self,
+        fn: JobFn,
+        *,
+        name: str,
+        on_finished: Callable[[Any], None] | None = None,
+        on_failed: Callable[[BaseException], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+        on_progress: Callable[[float, str], None] | None = None,
+    ) -> Job:
+        """Run ``fn(progress, should_cancel)`` on a worker thread; handlers run on this thread."""
+        job = Job(fn, name=name)  # Python-owned: freed when the runner drops it
+        if on_progress is not None:
+            job.progress.connect(on_progress)
+        if on_finished is not None:
+            job.finished.connect(on_finished)
+        if on_failed is not None:
+            job.failed.connect(on_failed)
+        if on_cancelled is not None:
+            job.cancelled.connect(on_cancelled)
+        job.done.connect(lambda j=job: self._on_job_done(j))
+        self._jobs.append(job)
+        log.info("job %s started", name)
+        job._thread.start()
+        if len(self._jobs) == 1:
+            self.busy_changed.emit(True)
+        return job
+
+    @property
+    def jobs(self) -> tuple[Job, ...]:
+        """Jobs still running or not yet reported."""
+        return tuple(self._jobs)
+
+    def _on_job_done(self, job: Job) -> None:
+        if job in self._jobs:
+            self._jobs.remove(job)
+            if not self._jobs:
+                self.busy_changed.emit(False)
+
+    def cancel_all(self) -> None:
+        """Ask every job to stop."""
+        for job in self._jobs:
+            job.cancel()
+
+    def shutdown(self, *, timeout_ms: int = 10_000) -> bool:
+        """Cancel every job and wait for its thread; True when all threads ended in time."""
+        self.cancel_all()
+        ok = True
+        for job in list(self._jobs):
+            if not job.wait(timeout_ms):
+                log.error("job %s did not stop within %d ms", job.name, timeout_ms)
+                ok = False
+        return ok

@@ -1,0 +1,155 @@
+"""Render the docs screenshots (docs/images/ui_*.png) offscreen.
+
+Run: ``QT_QPA_PLATFORM=offscreen python -m tests.ui.make_screenshots [OUT_DIR [DEMO_DIR]]``.
+Uses the demo study (DEMO_DIR, default assets/demo) when present, else a procedural phantom
+written as DICOM; the fake
+predictor when the bundled model is absent, and a temporary SINUSAPP_HOME.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def main(out_dir: str = "docs/images", demo_dir: str | None = None) -> int:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="sinusapp-shots-"))
+    os.environ["SINUSAPP_HOME"] = str(tmp / "home")
+
+    from PySide6 import QtCore, QtWidgets
+
+    from sinusapp.ui.app import create_main_window, ensure_app
+    from tests.ui.conftest import write_ct_series
+
+    app = ensure_app()
+
+    def wait(pred, timeout_s: float = 120.0) -> None:
+        timer = QtCore.QElapsedTimer()
+        timer.start()
+        while not pred():
+            app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            if timer.elapsed() > timeout_s * 1000:
+                raise TimeoutError("screenshot step timed out")
+
+    kw = {}
+    try:
+        from sinusapp.model import bundled_model_dir
+
+        has_model = (bundled_model_dir() / "manifest.json").is_file()
+    except (ImportError, FileNotFoundError):
+        has_model = False
+    if not has_model:
+        from sinusapp.model import FakePredictor
+
+        kw["predictor_factory"] = lambda: FakePredictor(dlr_score=0.58)
+    try:
+        from sinusapp.nomogram.model import Nomogram
+
+        Nomogram.load()
+    except Exception:  # noqa: BLE001 — fall back to the test nomogram for screenshots
+        from tests.ui.conftest import nomogram as nomo_fixture
+
+        kw["nomogram"] = nomo_fixture.__wrapped__()
+        kw["nomogram_error"] = ""
+    w = create_main_window(**kw)
+    w.resize(1600, 1000)
+    w.show()
+    from sinusapp.resources import assets_dir
+
+    demo = Path(demo_dir) if demo_dir else assets_dir() / "demo"
+    clinical = {
+        "asthma": True,
+        "allergic_rhinitis": True,
+        "eosinophils_per_ul": 620.0,
+        "age": 46,
+        "sex": "M",
+        "smoking": False,
+    }
+    truth = None
+    if demo.is_dir():
+        import json
+
+        clinical = json.loads((demo / "clinical.json").read_text(encoding="utf-8"))
+        ct = demo / "ct" if (demo / "ct").is_dir() else demo
+        w.import_path(ct, open_after=True)
+    else:
+        from dataclasses import replace
+
+        from sinusapp.imaging.volume import SeriesInfo
+        from sinusapp.model.testing import make_sinus_phantom
+
+        vol, truth = make_sinus_phantom(shape=(90, 192, 192), spacing_mm=(1.0, 0.75, 0.75))
+        vol = replace(
+            vol,
+            info=SeriesInfo(
+                patient_name="DEMO^Sinus",
+                patient_id="SYN-0042",
+                patient_birth_date="19790312",
+                patient_sex="M",
+                study_date="20260114",
+                series_description="Sinus 1.0 bone H70",
+                series_number=3,
+                convolution_kernel="H70s",
+            ),
+        )
+        write_ct_series(tmp / "dicom" / "s3", vol)
+        scout = replace(vol, array=vol.array[:2].copy())
+        write_ct_series(tmp / "dicom" / "s1", scout, series_number=1, description="Topogram")
+        w.import_path(tmp / "dicom", open_after=True)
+    wait(lambda: w.session.volume is not None)
+    wait(lambda: w.import_job is None and w.load_job is None)
+    settle = lambda: [app.processEvents() for _ in range(5)]  # noqa: E731
+    settle()
+    w.grab().save(str(out / "ui_1_browser.png"))
+    # step 2: the reference segmentation (blue)
+    if demo.is_dir() and (demo / "lesion_seg.dcm").is_file():
+        job = w.load_reference(demo / "lesion_seg.dcm")
+        wait(lambda: job.is_done)
+    elif truth is not None:
+        w.viewer.model.set_mask("reference", truth)
+        w.viewer.model.focus_mask("reference")
+    settle()
+    w.grab().save(str(out / "ui_2_coronal_reference.png"))
+    # step 3: the form, with the eosinophil count typed in the wrong unit
+    f = w.form
+    eos = float(clinical.get("eosinophils_per_ul", 620.0))
+    f.set_raw(
+        {
+            **clinical,
+            "eosinophils": f"{eos / 1000:g}",
+            "eosinophil_unit": "per_ul",
+            "eosinophils_per_ul": None,
+        }
+    )
+    w.session.set_clinical(f.raw())
+    settle()
+    w.grab().save(str(out / "ui_3_form_unit_warning.png"))
+    # step 4: accept the suggestion (×10⁹/L) and analyse: red contour, results, nomogram
+    f._on_message_link("unit:1e9_per_l")
+    settle()
+    w.start_analysis()
+    wait(lambda: w.analysis_job is None)
+    settle()
+    w.grab().save(str(out / "ui_4_results_nomogram.png"))
+    # step 5: what-if on the nomogram (no asthma)
+    w.nomogram_view.pick_factor("asthma", 0.0)
+    settle()
+    w.grab().save(str(out / "ui_5_whatif.png"))
+    # step 6: 1×3 layout with linked crosshair
+    w.viewer.model.set_triple(True)
+    settle()
+    w.grab().save(str(out / "ui_6_three_planes.png"))
+    w.close()
+    print(f"screenshots in {out}")  # noqa: T201
+    QtWidgets.QApplication.processEvents()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))

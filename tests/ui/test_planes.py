@@ -1,0 +1,93 @@
+"""Plane geometry (no Qt): radiological orientation of the reformats, contours, DSC."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sinusapp.imaging.volume import Volume, affine_from_geometry
+from sinusapp.ui.planes import Plane, contour_polyline, dice, plane_geometry
+
+
+def _volume(*, slice_dir=(0, 0, 1), row_cos=(1, 0, 0), col_cos=(0, 1, 0), shape=(5, 6, 7)):
+    arr = np.arange(np.prod(shape), dtype=np.int16).reshape(shape)
+    aff = affine_from_geometry(
+        origin_lps=np.zeros(3),
+        row_cosines=np.array(row_cos, float),
+        column_cosines=np.array(col_cos, float),
+        slice_direction=np.array(slice_dir, float),
+        spacing_mm=(2.0, 0.5, 0.7),
+    )
+    return Volume(array=arr, affine=aff)
+
+
+def _lps_of_pixel(vol, g, r, c, idx):
+    return vol.index_to_lps(np.array(g.voxel_of_pixel(r, c, idx), float))
+
+
+@pytest.mark.parametrize("slice_dir", [(0, 0, 1), (0, 0, -1)])
+@pytest.mark.parametrize("row_cos", [(1, 0, 0), (-1, 0, 0)])
+def test_radiological_orientation_for_any_axial_ordering(slice_dir, row_cos):
+    vol = _volume(slice_dir=slice_dir, row_cos=row_cos)
+    for plane, (right_axis, down_axis, down_sign) in {
+        Plane.AXIAL: (0, 1, +1),  # screen right = +L, down = +P
+        Plane.CORONAL: (0, 2, -1),  # screen right = +L, down = −S (inferior)
+        Plane.SAGITTAL: (1, 2, -1),  # screen right = +P, down = −S
+    }.items():
+        g = plane_geometry(plane=plane, shape=vol.shape, affine=vol.affine)
+        a = _lps_of_pixel(vol, g, 0, 0, 0)
+        right = _lps_of_pixel(vol, g, 0, g.width - 1, 0)
+        down = _lps_of_pixel(vol, g, g.height - 1, 0, 0)
+        assert right[right_axis] > a[right_axis], plane
+        assert np.sign(down[down_axis] - a[down_axis]) == down_sign, plane
+        img = g.extract(vol.array, 0)
+        assert img.shape == (g.height, g.width)
+        # the pixel shows the voxel voxel_of_pixel says
+        assert img[1, 2] == vol.array[g.voxel_of_pixel(1, 2, 0)]
+
+
+def test_coronal_of_axial_series_has_superior_up_and_patient_right_left():
+    vol = _volume()
+    g = plane_geometry(plane=Plane.CORONAL, shape=vol.shape, affine=vol.affine)
+    assert g.labels == ("R", "L", "S", "I")
+    assert (g.through_axis, g.x_axis, g.y_axis) == (1, 2, 0)
+    assert g.flip_y and not g.flip_x  # last slice (most superior) at the top
+    assert (g.spacing_x_mm, g.spacing_y_mm) == pytest.approx((0.7, 2.0))
+    assert g.extent_mm == pytest.approx((7 * 0.7, 5 * 2.0))
+    assert g.n_slices == 6
+    img = g.extract(vol.array, 3)
+    assert np.array_equal(img, vol.array[::-1, 3, :])
+
+
+def test_pixel_voxel_round_trip_and_mm_lookup():
+    vol = _volume(slice_dir=(0, 0, -1), row_cos=(-1, 0, 0))
+    for plane in Plane:
+        g = plane_geometry(plane=plane, shape=vol.shape, affine=vol.affine)
+        voxel = g.voxel_of_pixel(2, 3, 1)
+        assert g.pixel_of_voxel(voxel) == (2, 3)
+        x, y = g.pixel_centre_mm(2, 3)
+        assert g.mm_to_pixel(x, y) == (2, 3)
+        assert g.mm_to_pixel(-1.0, y) is None
+
+
+def test_contour_polyline_is_nan_separated_in_mm():
+    m = np.zeros((20, 30), np.uint8)
+    m[2:6, 3:8] = 1
+    m[10:15, 20:25] = 1
+    xs, ys = contour_polyline(m, spacing_x_mm=0.5, spacing_y_mm=2.0)
+    assert np.isnan(xs).sum() == 2  # two closed pieces, each followed by a NaN
+    finite = ~np.isnan(xs)
+    assert xs[finite].min() == pytest.approx((3 - 0.5 + 0.5) * 0.5, abs=0.3)
+    assert ys[finite].max() == pytest.approx((14 + 0.5 + 0.5) * 2.0, abs=1.1)
+    assert contour_polyline(np.zeros((4, 4)), spacing_x_mm=1, spacing_y_mm=1)[0].size == 0
+
+
+def test_dice():
+    a = np.zeros((4, 4, 4), np.uint8)
+    b = a.copy()
+    a[0, :2] = 1
+    b[0, :1] = 1
+    assert dice(a, b) == pytest.approx(2 * 4 / (8 + 4))
+    assert dice(np.zeros(3), np.zeros(3)) == 1.0
+    with pytest.raises(ValueError, match="shape"):
+        dice(a, a[:2])

@@ -1,0 +1,90 @@
+"""The background-work runner: result, error, progress, cancel, shutdown."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from sinusapp.ui.worker import JobCancelled, JobRunner
+
+
+@pytest.fixture
+def runner(qapp):
+    r = JobRunner()
+    yield r
+    r.shutdown()
+
+
+def test_result_and_progress_arrive_on_gui_thread(qtbot, runner):
+    main = threading.get_ident()
+    seen_threads = []
+    progress = []
+
+    def fn(report, should_cancel):
+        seen_threads.append(threading.get_ident())
+        report(0.5, "half")
+        return 42
+
+    def on_progress(f, text):
+        progress.append((f, text, threading.get_ident()))
+
+    job = runner.start(fn, name="t", on_progress=on_progress)
+    with qtbot.waitSignal(job.finished, timeout=5000) as blocker:
+        pass
+    assert blocker.args == [42]
+    assert seen_threads and seen_threads[0] != main
+    assert progress == [(0.5, "half", main)]
+    qtbot.waitUntil(lambda: not runner.jobs)
+
+
+def test_error_is_reported_not_raised(qtbot, runner):
+    def fn(report, should_cancel):
+        raise ValueError("boom")
+
+    job = runner.start(fn, name="t")
+    with qtbot.waitSignal(job.failed, timeout=5000) as blocker:
+        pass
+    assert isinstance(blocker.args[0], ValueError)
+
+
+def test_cancelled_job_never_emits_a_result(qtbot, runner):
+    started = threading.Event()
+    results = []
+
+    def fn(report, should_cancel):
+        started.set()
+        while not should_cancel():
+            time.sleep(0.005)
+        return "too late"  # returned after cancel: must not be delivered
+
+    job = runner.start(fn, name="t", on_finished=results.append)
+    started.wait(5)
+    with qtbot.waitSignal(job.cancelled, timeout=5000):
+        job.cancel()
+    assert results == []
+
+
+def test_cancel_exception_counts_as_cancelled(qtbot, runner):
+    def fn(report, should_cancel):
+        raise JobCancelled()
+
+    job = runner.start(fn, name="t")
+    with qtbot.waitSignal(job.cancelled, timeout=5000):
+        pass
+
+
+def test_shutdown_cancels_and_joins(qapp):
+    runner = JobRunner()
+    started = threading.Event()
+
+    def fn(report, should_cancel):
+        started.set()
+        while not should_cancel():
+            time.sleep(0.005)
+
+    job = runner.start(fn, name="t")
+    started.wait(5)
+    assert runner.shutdown(timeout_ms=5000)
+    assert not job.is_running()
