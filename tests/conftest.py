@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from _cohortgen import synthetic_cohort
 from _dicomgen import write_series
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -44,3 +45,11 @@ def _isolated_home(
 def series_writer():
     """``write_series(folder, *, n=..., ...)``: write a small conformant CT series."""
     return write_series
+
+
+@pytest.fixture(scope="session")
+def fitted_nomogram():
+    """A nomogram fitted on a synthetic cohort (independent of the bundled one)."""
+    from sinusapp.nomogram import Nomogram
+
+    return Nomogram.fit(synthetic_cohort(), description="synthetic test cohort")

@@ -221,7 +221,26 @@ def _sources(
     # keep the volume's slice order where it is known
     order = {uid: i for i, uid in enumerate(info.sop_instance_uids)}
     sources.sort(key=lambda ds: order.get(str(ds.SOPInstanceUID), len(order)))
+    for ds in sources:
+        # Real-world CT often omits Type 2 patient / study attributes that highdicom copies
+        # into the derived object; they may be empty but must be present (PS3.3 C.7.1.1, C.7.2.1).
+        for keyword in _TYPE2_COPIED:
+            if keyword not in ds:
+                setattr(ds, keyword, "")
     return sources
+
+
+_TYPE2_COPIED = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+)
 
 
 def _patient_study_from(ds: Dataset) -> dict[str, Any]:
