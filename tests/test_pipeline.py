@@ -97,7 +97,7 @@ def test_run_headless_writes_json_report_and_seg(
 
 
 def test_bad_clinical_value_fails_before_reading_the_ct(tmp_path: Path) -> None:
-    with pytest.raises(ClinicalInputError, match="(?i)eosinophil"):
+    with pytest.raises(ClinicalInputError, match=r"(?i)eosinophil"):
         run_headless(
             tmp_path / "does-not-matter",
             {**CLINICAL, "eosinophils": -5},
