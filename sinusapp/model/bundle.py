@@ -1,0 +1,258 @@
+"""Model bundles: a folder with ``weights.safetensors``, ``manifest.json`` and ``MODEL_CARD.md``.
+
+A bundle is what the app loads and what ``sinusapp train`` writes. The weights are safetensors
+(never a pickle: a bundle from elsewhere cannot execute code), and the manifest records
+everything needed to use them correctly — architecture, preprocessing, label meaning — plus
+provenance and metrics, and the sha256 of the weights: :func:`load_bundle` refuses a bundle
+whose weights do not match it, or whose manifest is invalid, with a
+:class:`~sinusapp.errors.BundleError` that says what is wrong and what to do.
+
+Reading a manifest does not import torch; :meth:`Bundle.load_state_dict` does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sinusapp._version import __version__
+from sinusapp.errors import BundleError, OutputError
+from sinusapp.model.config import NetworkConfig, PreprocessConfig
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "BUNDLE_FORMAT_VERSION",
+    "LABELS",
+    "MANIFEST_NAME",
+    "MODEL_CARD_NAME",
+    "WEIGHTS_NAME",
+    "Bundle",
+    "load_bundle",
+    "save_bundle",
+    "sha256_file",
+]
+
+log = logging.getLogger(__name__)
+
+BUNDLE_FORMAT = "sinusapp-model-bundle"
+BUNDLE_FORMAT_VERSION = 1
+WEIGHTS_NAME = "weights.safetensors"
+MANIFEST_NAME = "manifest.json"
+MODEL_CARD_NAME = "MODEL_CARD.md"
+LABELS: dict[str, Any] = {
+    "segmentation": {
+        "0": "background",
+        "1": "lesion: soft-tissue disease of the nasal cavity and paranasal sinuses "
+        "(thickened mucosa, polyps, fluid, opacification)",
+    },
+    "segmentation_output": "sigmoid of one logit per voxel; lesion where probability >= 0.5",
+    "classification": {"0": "no recurrence", "1": "recurrence after endoscopic sinus surgery"},
+    "dlr_score": "softmax probability of class 1 (the paper's deep learning radiomic score)",
+}
+_REQUIRED = (
+    "format",
+    "format_version",
+    "name",
+    "version",
+    "architecture",
+    "preprocessing",
+    "weights",
+)
+_HINT = "Use a bundle written by `sinusapp train`, or reinstall SinusApp for the bundled model."
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """A validated model bundle (checksum verified when loaded).
+
+    Attributes
+    ----------
+    path:
+        The bundle folder.
+    manifest:
+        The parsed ``manifest.json``.
+    network:
+        The network's hyperparameters.
+    preprocess:
+        How to build the network's input.
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    network: NetworkConfig
+    preprocess: PreprocessConfig
+
+    @property
+    def name(self) -> str:
+        """The model's name (manifest ``name``)."""
+        return str(self.manifest["name"])
+
+    @property
+    def version(self) -> str:
+        """The model's version (manifest ``version``)."""
+        return str(self.manifest["version"])
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of the weights file."""
+        return str(self.manifest["weights"]["sha256"])
+
+    @property
+    def weights_path(self) -> Path:
+        """Path of the safetensors weights."""
+        return self.path / WEIGHTS_NAME
+
+    def load_state_dict(self, *, device: str = "cpu") -> dict[str, torch.Tensor]:
+        """Load the weights (imports torch / safetensors)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(self.weights_path), device=device)
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise BundleError(
+                f"The weights of model bundle '{self.name}' cannot be read: {exc}",
+                path=self.weights_path,
+                hint=_HINT,
+            ) from exc
+
+
+def _invalid(path: Path, what: str) -> BundleError:
+    return BundleError(f"The model bundle's manifest is invalid: {what}.", path=path, hint=_HINT)
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Read, validate and checksum-verify a bundle folder.
+
+    Raises
+    ------
+    BundleError
+        The folder or a file is missing, the manifest is not valid JSON or lacks / mis-types a
+        field, the format version is unknown, or the weights' sha256 does not match.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise BundleError("The model bundle folder does not exist.", path=folder, hint=_HINT)
+    mpath = folder / MANIFEST_NAME
+    wpath = folder / WEIGHTS_NAME
+    for p in (mpath, wpath):
+        if not p.is_file():
+            raise BundleError(f"The model bundle lacks {p.name}.", path=folder, hint=_HINT)
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _invalid(mpath, f"not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise _invalid(mpath, "the top level is not a JSON object")
+    missing = [k for k in _REQUIRED if k not in manifest]
+    if missing:
+        raise _invalid(mpath, f"missing field(s) {missing}")
+    if manifest["format"] != BUNDLE_FORMAT:
+        raise _invalid(mpath, f"format is {manifest['format']!r}, expected {BUNDLE_FORMAT!r}")
+    if manifest["format_version"] != BUNDLE_FORMAT_VERSION:
+        raise BundleError(
+            f"The model bundle has format version {manifest['format_version']!r}; this SinusApp "
+            f"({__version__}) reads version {BUNDLE_FORMAT_VERSION}.",
+            path=mpath,
+            hint="Use a SinusApp version that matches the bundle, or retrain the bundle.",
+        )
+    try:
+        network = NetworkConfig.from_dict(manifest["architecture"])
+        preprocess = PreprocessConfig.from_dict(manifest["preprocessing"])
+        preprocess.check_divisible(network.divisor)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise _invalid(mpath, f"architecture / preprocessing: {exc}") from exc
+    weights = manifest["weights"]
+    if not isinstance(weights, dict) or not isinstance(weights.get("sha256"), str):
+        raise _invalid(mpath, "weights.sha256 is missing")
+    actual = sha256_file(wpath)
+    if actual != weights["sha256"]:
+        raise BundleError(
+            f"The model bundle's weights do not match its manifest (sha256 {actual[:16]}… "
+            f"instead of {weights['sha256'][:16]}…): the file is corrupted or was modified.",
+            path=wpath,
+            hint="Do not use this bundle; copy it again from its source or retrain it.",
+        )
+    return Bundle(path=folder, manifest=manifest, network=network, preprocess=preprocess)
+
+
+def save_bundle(
+    folder: str | Path,
+    *,
+    state_dict: dict[str, torch.Tensor],
+    network: NetworkConfig,
+    preprocess: PreprocessConfig,
+    name: str,
+    version: str,
+    training: dict[str, Any],
+    metrics: dict[str, Any],
+    model_card: str,
+    trained_on_synthetic: bool = True,
+) -> Bundle:
+    """Write a bundle folder (weights, manifest with their sha256, model card) and reload it.
+
+    ``model_card`` may contain ``{sha256}``, replaced by the weights' checksum.
+    ``trained_on_synthetic`` is shown in reports ("model trained on synthetic data").
+    """
+    from safetensors.torch import save_file
+
+    out = Path(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+        tmp = out / (WEIGHTS_NAME + ".tmp")
+        # One metadata key only: safetensors stores metadata in a hash map, so several keys
+        # come out in random order and the same weights would get different checksums.
+        save_file(tensors, str(tmp), metadata={"format": BUNDLE_FORMAT})
+        os.replace(tmp, out / WEIGHTS_NAME)
+        os.chmod(out / WEIGHTS_NAME, 0o644)  # safetensors writes 0600; bundles are shared
+        digest = sha256_file(out / WEIGHTS_NAME)
+        manifest = {
+            "format": BUNDLE_FORMAT,
+            "format_version": BUNDLE_FORMAT_VERSION,
+            "name": name,
+            "version": version,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "software_version": __version__,
+            "intended_use": "research and demonstration; not for clinical use until retrained "
+            "and validated on local data",
+            "trained_on_synthetic": bool(trained_on_synthetic),
+            "architecture_class": "sinusapp.model.network.UNet3D",
+            "architecture": network.to_dict(),
+            "preprocessing": preprocess.to_dict(),
+            "labels": LABELS,
+            "training": training,
+            "metrics": metrics,
+            "weights": {
+                "file": WEIGHTS_NAME,
+                "sha256": digest,
+                "n_tensors": len(tensors),
+                "n_parameters": int(sum(t.numel() for t in tensors.values())),
+            },
+        }
+        (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        (out / MODEL_CARD_NAME).write_text(model_card.replace("{sha256}", digest), encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(
+            f"Cannot write the model bundle: {exc}", path=out, hint="Choose a writable folder."
+        ) from exc
+    log.info("model bundle written to %s (sha256 %s)", out, digest)
+    return load_bundle(out)

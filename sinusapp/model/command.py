@@ -1,0 +1,169 @@
+"""Train a model bundle: stratified k-fold CV on the train cohort, a final fit, external scoring.
+
+Reads a training dataset (DESIGN §3: one folder per case with the CT and a reference mask,
+clinical.csv with recurrence and cohort train/test — `sinusapp synth` writes one) and writes a
+model bundle (weights.safetensors, manifest.json, MODEL_CARD.md) into --out. Checkpoints, the
+preprocessing cache and per-case predictions go into --work-dir (default: OUT.work), so an
+interrupted run continues with --resume. The test cohort is scored for reporting only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import sys
+from pathlib import Path
+
+__all__ = ["add_arguments", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def _block(text: str) -> tuple[int, int, int]:
+    parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
+    try:
+        vals = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--block must be integers like 48,64,64, got {text!r}"
+        ) from None
+    if len(vals) == 1:
+        vals *= 3
+    if len(vals) != 3:
+        raise argparse.ArgumentTypeError(f"--block needs 1 or 3 integers, got {text!r}")
+    return (vals[0], vals[1], vals[2])
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``train`` options (no torch import here: the CLI builds every parser)."""
+    parser.add_argument("dataset", type=Path, help="training dataset folder (with clinical.csv)")
+    parser.add_argument("--out", type=Path, required=True, help="bundle folder to write")
+    parser.add_argument(
+        "--work-dir", type=Path, default=None, help="checkpoints + cache (default OUT.work)"
+    )
+    parser.add_argument("--epochs", type=int, default=40, help="epochs per model (default 40)")
+    parser.add_argument("--folds", type=int, default=5, help="CV folds; 0 = no CV (default 5)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
+    parser.add_argument(
+        "--task",
+        choices=("multi", "seg", "cls"),
+        default="multi",
+        help="multi-task or a single-task ablation",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoints in the work dir"
+    )
+    parser.add_argument("--width", type=int, default=8, help="base width (paper: 16; default 8)")
+    parser.add_argument(
+        "--levels", type=int, default=4, help="resolution levels (paper: 5; default 4)"
+    )
+    parser.add_argument(
+        "--spacing", type=float, default=2.0, help="isotropic input spacing, mm (default 2)"
+    )
+    parser.add_argument(
+        "--block",
+        type=_block,
+        default=(48, 64, 64),
+        help="input block in voxels: Z,Y,X (superior, posterior, left) or one side "
+        "(default 48,64,64)",
+    )
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--dice", choices=("soft", "generalised"), default="soft")
+    parser.add_argument("--no-augment", action="store_true", help="disable augmentation")
+    parser.add_argument("--no-amp", action="store_true", help="fp32 on CUDA")
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="models trained at once in separate processes (the CV folds and the final model "
+        "are independent; on a GPU, folds+1 keeps it busy). Default 1",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=max(1, min(8, (os.cpu_count() or 2) - 1)),
+        help="processes for preprocessing",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+    )
+    parser.add_argument(
+        "--max-cases",
+        type=int,
+        default=None,
+        help="use only the first N cases of each cohort (smoke tests)",
+    )
+    parser.add_argument(
+        "--data-note",
+        default="",
+        help="appended to the data description in the manifest and model card (e.g. the "
+        "`sinusapp synth` command that made the cohort)",
+    )
+    parser.add_argument("--name", default="sinus_unet")
+    parser.add_argument("--model-version", default="1.0.0")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and write the bundle; returns 0."""
+    import torch
+
+    from sinusapp.errors import InputError
+    from sinusapp.model.config import NetworkConfig, PreprocessConfig
+    from sinusapp.model.dataset_adapter import cases_from_dataset
+    from sinusapp.model.train import TrainConfig, run_training
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        network = NetworkConfig(base_width=args.width, levels=args.levels, task=args.task)
+        preprocess = PreprocessConfig(spacing_mm=args.spacing, block_shape=args.block)
+        preprocess.check_divisible(network.divisor)
+        tcfg = TrainConfig(
+            epochs=args.epochs,
+            folds=args.folds,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            dice=args.dice,
+            augment=not args.no_augment,
+            amp=not args.no_amp,
+        )
+    except ValueError as exc:
+        raise InputError(f"Invalid training option: {exc}") from exc
+    cases, description = cases_from_dataset(args.dataset, max_cases=args.max_cases)
+    if args.data_note:
+        description += " " + args.data_note
+    work = args.work_dir or args.out.with_name(args.out.name + ".work")
+    command = "sinusapp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    bundle = run_training(
+        cases,
+        out_dir=args.out,
+        work_dir=work,
+        network=network,
+        preprocess=preprocess,
+        tcfg=tcfg,
+        device=args.device,
+        workers=args.workers,
+        parallel=args.parallel,
+        resume=args.resume,
+        name=args.name,
+        version=args.model_version,
+        data_description=description,
+        command=command,
+        trained_on_synthetic=description.startswith("Synthetic"),
+    )
+    m = bundle.manifest["metrics"]
+    cv = m.get("cv") or {}
+    ext = m.get("external") or {}
+    log.info("bundle %s written (sha256 %s)", bundle.path, bundle.sha256)
+    sys.stdout.write(
+        f"bundle written to {bundle.path}\n"
+        f"CV: DSC {cv.get('dsc_mean')}, AUC {cv.get('auc_mean')} (pooled {cv.get('auc_pooled')})\n"
+        f"external: DSC {ext.get('dsc_mean')}, AUC {ext.get('auc')}\n"
+        f"oracle AUC {m.get('oracle_auc')}\n"
+    )
+    return 0

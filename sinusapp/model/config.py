@@ -1,0 +1,205 @@
+"""Validated hyperparameters of the network and of the preprocessing (pure Python, no torch).
+
+Both are stored in a bundle's ``manifest.json`` and rebuilt from it, so they live apart from
+the torch code: the manifest can be validated (and a bad bundle refused with a clear message)
+without importing torch, and the network validates its hyperparameters on construction
+(MONAI style) by building a :class:`NetworkConfig`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+__all__ = ["TASKS", "NetworkConfig", "PreprocessConfig", "Task"]
+
+Task = Literal["multi", "seg", "cls"]
+#: ``multi``: segmentation + classification (the paper's model); ``seg``: the decoder only
+#: (classification head dropped); ``cls``: the encoder + classification head (decoder dropped).
+TASKS: tuple[str, ...] = ("multi", "seg", "cls")
+NORMS: tuple[str, ...] = ("instance", "batch")
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkConfig:
+    """Hyperparameters of the multi-task 3D U-Net (see :class:`~sinusapp.model.network.UNet3D`).
+
+    Attributes
+    ----------
+    in_channels:
+        Input channels (1: normalised HU).
+    base_width:
+        Channels of the first level; level ``l`` has ``base_width * 2**l`` (paper: 16).
+    levels:
+        Resolution levels including the bottleneck (paper: 5 → 16-32-64-128-256).
+    seg_classes:
+        Output channels of the segmentation head (1: lesion logit, sigmoid).
+    num_classes:
+        Classification logits (2: no recurrence / recurrence, softmax).
+    task:
+        ``multi`` | ``seg`` | ``cls`` (single-task ablations of the paper).
+    norm:
+        ``instance`` (default: reliable with the small batches CPU training affords) or
+        ``batch`` (the authors' choice, needs batches of ≥ 8).
+    dropout:
+        Dropout before the classification MLP (paper: 0.2).
+    cls_hidden:
+        Widths of the hidden fully connected layers of the classification head (paper:
+        256, 64), followed by the final layer to ``num_classes`` logits.
+    """
+
+    in_channels: int = 1
+    base_width: int = 8
+    levels: int = 4
+    seg_classes: int = 1
+    num_classes: int = 2
+    task: str = "multi"
+    norm: str = "instance"
+    dropout: float = 0.2
+    cls_hidden: tuple[int, ...] = (64, 32)
+
+    def __post_init__(self) -> None:
+        _positive_int("in_channels", self.in_channels)
+        _positive_int("base_width", self.base_width)
+        _positive_int("seg_classes", self.seg_classes)
+        _positive_int("levels", self.levels)
+        if self.levels < 2 or self.levels > 7:
+            raise ValueError(f"levels must be between 2 and 7, got {self.levels}")
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int):
+            raise ValueError(f"num_classes must be an integer ≥ 2, got {self.num_classes!r}")
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be ≥ 2, got {self.num_classes}")
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        if not isinstance(self.dropout, int | float) or not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        hidden = tuple(self.cls_hidden)
+        for h in hidden:
+            _positive_int("cls_hidden entries", h)
+        object.__setattr__(self, "cls_hidden", hidden)
+        object.__setattr__(self, "dropout", float(self.dropout))
+
+    @property
+    def divisor(self) -> int:
+        """Each block side must be a multiple of this (``2**(levels-1)`` poolings)."""
+        return 2 ** (self.levels - 1)
+
+    @property
+    def has_seg(self) -> bool:
+        """Whether the network has the decoder and segmentation head."""
+        return self.task in ("multi", "seg")
+
+    @property
+    def has_cls(self) -> bool:
+        """Whether the network has the classification head."""
+        return self.task in ("multi", "cls")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict (the manifest's ``architecture``)."""
+        d = asdict(self)
+        d["cls_hidden"] = list(self.cls_hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NetworkConfig:
+        """Rebuild from :meth:`to_dict` output; raises ValueError/TypeError when invalid."""
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown architecture keys {sorted(unknown)}")
+        d = dict(data)
+        if "cls_hidden" in d:
+            d["cls_hidden"] = tuple(d["cls_hidden"])
+        return cls(**d)
+
+
+@dataclass(frozen=True, slots=True)
+class PreprocessConfig:
+    """How a CT becomes the network's input block (recorded in the manifest).
+
+    The CT is resampled (trilinear, after block-averaging to the target resolution against
+    aliasing) onto an LPS-aligned grid of isotropic ``spacing_mm`` and ``block_shape``
+    voxels — axes ``[superior (+z), posterior (+y), left (+x)]`` — centred on the located
+    sinus region; HU are clipped to ``hu_window`` and mapped linearly onto [-1, 1].
+
+    Attributes
+    ----------
+    spacing_mm:
+        Isotropic voxel size of the block in mm.
+    block_shape:
+        Block size in voxels along ``(z, y, x)``; each a multiple of the network's divisor.
+    hu_window:
+        ``(low, high)`` HU clip window, mapped to ``[-1, 1]``.
+    outside_hu:
+        HU assumed outside the CT's field of view (air).
+    """
+
+    spacing_mm: float = 2.0
+    block_shape: tuple[int, int, int] = (48, 64, 64)
+    hu_window: tuple[float, float] = (-1000.0, 1000.0)
+    outside_hu: float = -1000.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.spacing_mm, int | float) or not 0.2 <= float(self.spacing_mm) <= 8:
+            raise ValueError(f"spacing_mm must be in [0.2, 8] mm, got {self.spacing_mm!r}")
+        shape = tuple(self.block_shape)
+        if len(shape) != 3:
+            raise ValueError(f"block_shape must have 3 entries (z, y, x), got {shape!r}")
+        for s in shape:
+            _positive_int("block_shape entries", s)
+            if s < 8 or s > 512:
+                raise ValueError(f"block_shape entries must be in [8, 512], got {shape!r}")
+        lo, hi = (float(v) for v in self.hu_window)
+        if not lo < hi:
+            raise ValueError(
+                f"hu_window must be (low, high) with low < high, got {self.hu_window!r}"
+            )
+        object.__setattr__(self, "spacing_mm", float(self.spacing_mm))
+        object.__setattr__(self, "block_shape", shape)
+        object.__setattr__(self, "hu_window", (lo, hi))
+        object.__setattr__(self, "outside_hu", float(self.outside_hu))
+
+    @property
+    def extent_mm(self) -> tuple[float, float, float]:
+        """Physical size of the block along (z, y, x)."""
+        return tuple(n * self.spacing_mm for n in self.block_shape)  # type: ignore[return-value]
+
+    def check_divisible(self, divisor: int) -> None:
+        """Raise ValueError unless every block side is a multiple of ``divisor``."""
+        if any(s % divisor for s in self.block_shape):
+            raise ValueError(
+                f"block_shape {self.block_shape} must be a multiple of {divisor} on every axis "
+                "(2**(levels-1) for the network's poolings)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict (the manifest's ``preprocessing``)."""
+        return {
+            "spacing_mm": self.spacing_mm,
+            "block_shape": list(self.block_shape),
+            "block_axes": ["superior (+z)", "posterior (+y)", "left (+x)"],
+            "hu_window": list(self.hu_window),
+            "normalisation": "clip HU to hu_window, map linearly onto [-1, 1]",
+            "resampling": "block-average to ~spacing_mm, then trilinear in LPS space",
+            "outside_hu": self.outside_hu,
+            "locate": "sinusapp.model.preprocess.locate_sinus_region v1 "
+            "(enclosed air within ~6 mm of bone, near the midline; block centred on it)",
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessConfig:
+        """Rebuild from :meth:`to_dict` output (descriptive keys are ignored)."""
+        return cls(
+            spacing_mm=data["spacing_mm"],
+            block_shape=tuple(data["block_shape"]),  # type: ignore[arg-type]
+            hu_window=tuple(data["hu_window"]),  # type: ignore[arg-type]
+            outside_hu=data.get("outside_hu", -1000.0),
+        )

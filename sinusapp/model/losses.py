@@ -1,0 +1,145 @@
+"""Losses: Dice-type + BCE for the lesion, cross-entropy for recurrence, learned task weights.
+
+The two task losses are combined with homoscedastic-uncertainty weighting (Kendall, Gal &
+Cipolla, CVPR 2018): ``L = Σ_t exp(−s_t)·L_t + s_t`` with ``s_t = log σ_t²`` learned — the
+"uncertain weights" of the paper, done properly (the authors' code used a fixed-form weight).
+Single-task ablations simply drop a term.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F  # noqa: N812 - the PyTorch convention
+from torch import nn
+
+from sinusapp.model.network import NetworkOutput
+
+__all__ = [
+    "MultiTaskLoss",
+    "UncertaintyWeighting",
+    "generalised_dice_loss",
+    "segmentation_loss",
+    "soft_dice_loss",
+]
+
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, *, eps: float = 1.0) -> torch.Tensor:
+    """Soft Dice loss of the foreground, per sample then averaged (1 − DSC).
+
+    ``logits``/``target``: ``(N, 1, D, H, W)``; target in {0, 1}. ``eps`` smooths empty masks
+    (a sample without lesion predicted empty scores ~0 loss).
+    """
+    p = torch.sigmoid(logits.float()).flatten(1)
+    t = target.float().flatten(1)
+    inter = (p * t).sum(1)
+    denom = p.sum(1) + t.sum(1)
+    return (1.0 - (2.0 * inter + eps) / (denom + eps)).mean()
+
+
+def generalised_dice_loss(
+    logits: torch.Tensor, target: torch.Tensor, *, eps: float = 1e-5
+) -> torch.Tensor:
+    """Generalised Dice loss (Sudre et al. 2017) over background and lesion.
+
+    Each class is weighted by ``1 / (its volume)²`` so the small lesion class is not swamped
+    by the background (the loss of the paper's appendix).
+    """
+    p1 = torch.sigmoid(logits.float()).flatten(1)
+    t1 = target.float().flatten(1)
+    p = torch.stack([1 - p1, p1], dim=1)  # (N, 2, V)
+    t = torch.stack([1 - t1, t1], dim=1)
+    w = 1.0 / (t.sum(2) ** 2 + eps)
+    w = torch.where(torch.isfinite(w), w, torch.zeros_like(w))
+    inter = (w * (p * t).sum(2)).sum(1)
+    denom = (w * (p + t).sum(2)).sum(1)
+    return (1.0 - 2.0 * inter / (denom + eps)).mean()
+
+
+def segmentation_loss(
+    logits: torch.Tensor, target: torch.Tensor, *, dice: str = "soft"
+) -> torch.Tensor:
+    """Dice-type loss (``soft`` or ``generalised``) + binary cross-entropy."""
+    if dice == "soft":
+        d = soft_dice_loss(logits, target)
+    elif dice == "generalised":
+        d = generalised_dice_loss(logits, target)
+    else:
+        raise ValueError(f"dice must be 'soft' or 'generalised', got {dice!r}")
+    bce = F.binary_cross_entropy_with_logits(logits.float(), target.float())
+    return d + bce
+
+
+class UncertaintyWeighting(nn.Module):
+    """Learnable homoscedastic-uncertainty task weighting (Kendall et al. 2018).
+
+    ``forward(losses)`` returns ``Σ exp(−s_t)·L_t + s_t``; ``weights()`` the current
+    ``exp(−s_t)`` (logged during training).
+    """
+
+    def __init__(self, *, n_tasks: int) -> None:
+        super().__init__()
+        if n_tasks < 1:
+            raise ValueError(f"n_tasks must be ≥ 1, got {n_tasks}")
+        self.log_vars = nn.Parameter(torch.zeros(n_tasks))
+
+    def forward(self, losses: list[torch.Tensor]) -> torch.Tensor:
+        """Combine the per-task losses."""
+        if len(losses) != self.log_vars.numel():
+            raise ValueError(f"expected {self.log_vars.numel()} losses, got {len(losses)}")
+        total = torch.zeros((), device=self.log_vars.device)
+        for s, loss in zip(self.log_vars, losses, strict=True):
+            total = total + torch.exp(-s) * loss + s
+        return total
+
+    def weights(self) -> list[float]:
+        """Current effective weights ``exp(−s_t)``."""
+        return [float(w) for w in torch.exp(-self.log_vars.detach()).cpu()]
+
+
+class MultiTaskLoss(nn.Module):
+    """The training loss for a task mode (``multi``, ``seg`` or ``cls``).
+
+    ``multi`` combines the segmentation and classification losses with
+    :class:`UncertaintyWeighting`; the single-task modes use their one loss unweighted.
+    """
+
+    def __init__(self, *, task: str, dice: str = "soft") -> None:
+        super().__init__()
+        if task not in ("multi", "seg", "cls"):
+            raise ValueError(f"task must be 'multi', 'seg' or 'cls', got {task!r}")
+        self.task = task
+        self.dice = dice
+        self.weighting = UncertaintyWeighting(n_tasks=2) if task == "multi" else None
+
+    def forward(
+        self,
+        out: NetworkOutput,
+        *,
+        seg_target: torch.Tensor | None,
+        cls_target: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Return the total loss and a dict of the parts (floats, for logging)."""
+        parts: dict[str, float] = {}
+        losses: list[torch.Tensor] = []
+        if self.task in ("multi", "seg"):
+            if out.seg_logits is None or seg_target is None:
+                raise ValueError("segmentation logits and target are required for this task")
+            ls = segmentation_loss(out.seg_logits, seg_target, dice=self.dice)
+            parts["seg"] = float(ls.detach())
+            losses.append(ls)
+        if self.task in ("multi", "cls"):
+            if out.cls_logits is None or cls_target is None:
+                raise ValueError("classification logits and target are required for this task")
+            lc = F.cross_entropy(out.cls_logits.float(), cls_target.long())
+            parts["cls"] = float(lc.detach())
+            losses.append(lc)
+        total = self.weighting(losses) if self.weighting is not None else losses[0]
+        parts["total"] = float(total.detach())
+        return total, parts
+
+    def task_weights(self) -> dict[str, float]:
+        """The learned weights ``exp(−s_t)`` by task (empty for single-task modes)."""
+        if self.weighting is None:
+            return {}
+        w = self.weighting.weights()
+        return {"seg": w[0], "cls": w[1]}

@@ -1,0 +1,297 @@
+"""Inference: a CT :class:`~sinusapp.imaging.volume.Volume` → lesion mask + DLR-score.
+
+:class:`Predictor` loads a bundle (verified), builds the network on the chosen device and runs
+the stages *locate → resample → network → map back*, reporting progress and checking a cancel
+flag between stages. torch is imported when a Predictor is created, never on import of this
+module (the app's window must appear fast).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from sinusapp.errors import BundleError, InputError
+from sinusapp.imaging.volume import Volume
+
+__all__ = [
+    "BUNDLED_MODEL_NAME",
+    "Cancelled",
+    "PredictionResult",
+    "Predictor",
+    "PredictorLike",
+    "ProgressCallback",
+    "bundled_model_dir",
+    "resolve_device",
+]
+
+log = logging.getLogger(__name__)
+
+#: Folder name of the bundled model under :func:`sinusapp.resources.models_dir`.
+BUNDLED_MODEL_NAME = "sinus_unet"
+
+ProgressCallback = Callable[[float, str], None]
+STAGES = ("locate", "resample", "network", "map back")
+
+
+class Cancelled(Exception):  # noqa: N818 - the public name the GUI and pipeline rely on
+    """The prediction was cancelled by the caller's ``should_cancel`` (not an input error)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PredictionResult:
+    """What a prediction produces.
+
+    Attributes
+    ----------
+    mask:
+        uint8 lesion mask (1 = lesion) with the CT's shape ``[slice, row, column]``.
+    dlr_score:
+        Probability of recurrence from the image (the paper's DLR-score), 0–1; None for a
+        segmentation-only bundle.
+    lesion_volume_ml:
+        Lesion volume in mL (mask voxels × voxel volume).
+    per_sinus:
+        Per-sinus quantification when the model provides it (this model does not: None;
+        :mod:`sinusapp.imaging` computes it from a sinus label map).
+    timings_s:
+        Seconds per stage (``locate``, ``resample``, ``network``, ``map back``).
+    device:
+        Where the network ran (``cpu``, ``cuda``, ``cuda:0``...; ``fake`` for FakePredictor).
+    model:
+        Provenance: ``name``, ``version``, ``sha256`` of the bundle.
+    block_affine:
+        Index → LPS affine of the network's input block (for viewers and debugging).
+    region_center_lps:
+        Centre of the located sinus region, LPS mm.
+    """
+
+    mask: np.ndarray
+    dlr_score: float | None
+    lesion_volume_ml: float
+    per_sinus: dict[str, Any] | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+    device: str = "cpu"
+    model: dict[str, str] = field(default_factory=dict)
+    block_affine: np.ndarray | None = None
+    region_center_lps: np.ndarray | None = None
+
+
+class PredictorLike(Protocol):
+    """What the pipeline and the GUI need from a predictor (Predictor, FakePredictor)."""
+
+    @property
+    def model_info(self) -> dict[str, str]: ...
+
+    def predict(
+        self,
+        volume: Volume,
+        *,
+        progress: ProgressCallback | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> PredictionResult: ...
+
+
+def bundled_model_dir() -> Path:
+    """Folder of the model bundle that ships with SinusApp."""
+    from sinusapp.resources import models_dir
+
+    return models_dir() / BUNDLED_MODEL_NAME
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` when available else ``cpu``; validates explicit choices.
+
+    Raises
+    ------
+    InputError
+        ``device`` is not auto/cpu/cuda[:N], or CUDA was asked for but is not available.
+    """
+    import torch
+
+    d = device.strip().lower()
+    if d == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if d == "cpu":
+        return "cpu"
+    if d == "cuda" or d.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise InputError(
+                f"Device {device!r} was requested but no CUDA GPU is available to torch "
+                f"(torch {torch.__version__}).",
+                hint="Use --device cpu or auto, or install a CUDA build of torch.",
+            )
+        return d
+    raise InputError(f"Unknown device {device!r}.", hint="Use auto, cpu or cuda.")
+
+
+def _checker(
+    progress: ProgressCallback | None, should_cancel: Callable[[], bool] | None
+) -> Callable[[float, str], None]:
+    def step(fraction: float, stage: str) -> None:
+        if should_cancel is not None and should_cancel():
+            raise Cancelled(f"prediction cancelled before stage '{stage}'")
+        if progress is not None:
+            progress(fraction, stage)
+
+    return step
+
+
+class Predictor:
+    """Runs a model bundle on CT volumes.
+
+    Parameters
+    ----------
+    bundle_dir:
+        A bundle folder; None = the bundled model (``models/sinus_unet``).
+    device:
+        ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Raises
+    ------
+    BundleError
+        The bundle is missing, corrupted (checksum mismatch) or invalid, or its weights do not
+        fit its architecture.
+    InputError
+        The device is unknown or unavailable.
+    """
+
+    def __init__(self, bundle_dir: str | Path | None = None, *, device: str = "auto") -> None:
+        import torch
+
+        from sinusapp.model.bundle import load_bundle
+        from sinusapp.model.network import UNet3D
+
+        path = Path(bundle_dir) if bundle_dir is not None else bundled_model_dir()
+        self.bundle = load_bundle(path)
+        self.device = resolve_device(device)
+        model = UNet3D(config=self.bundle.network)
+        state = self.bundle.load_state_dict(device="cpu")
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise BundleError(
+                f"The weights of model bundle '{self.bundle.name}' do not fit its architecture: "
+                f"{str(exc).splitlines()[0]}",
+                path=self.bundle.weights_path,
+                hint="The manifest and the weights come from different models; retrain it.",
+            ) from exc
+        self._model = model.to(self.device).eval()
+        self._torch = torch
+        log.info(
+            "model %s %s loaded on %s (%d parameters)",
+            self.bundle.name,
+            self.bundle.version,
+            self.device,
+            model.parameter_count(),
+        )
+
+    @property
+    def model_info(self) -> dict[str, str]:
+        """Provenance for reports: name, version, sha256."""
+        return {
+            "name": self.bundle.name,
+            "version": self.bundle.version,
+            "sha256": self.bundle.sha256,
+        }
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The bundle's manifest plus flat ``sha256`` / ``weights_sha256`` and
+        ``trained_on_synthetic`` keys (what the pipeline and the report read)."""
+        m = dict(self.bundle.manifest)
+        m["sha256"] = m["weights_sha256"] = self.bundle.sha256
+        m["trained_on_synthetic"] = bool(m.get("trained_on_synthetic", True))
+        return m
+
+    def predict(
+        self,
+        volume: Volume,
+        *,
+        progress: ProgressCallback | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> PredictionResult:
+        """Segment the lesions and score recurrence risk on one CT.
+
+        Parameters
+        ----------
+        volume:
+            The CT.
+        progress:
+            Called as ``progress(fraction, stage)`` at each stage (fraction 0–1).
+        should_cancel:
+            Polled between stages; when it returns True, :class:`Cancelled` is raised.
+
+        Raises
+        ------
+        NotSinusCTError
+            The CT does not contain the nasal cavity and sinuses.
+        Cancelled
+            ``should_cancel`` returned True.
+        """
+        from sinusapp.model import preprocess as pp
+
+        torch = self._torch
+        cfg = self.bundle.preprocess
+        step = _checker(progress, should_cancel)
+        timings: dict[str, float] = {}
+
+        step(0.0, "locate")
+        t = time.perf_counter()
+        region = pp.locate_sinus_region(volume)
+        timings["locate"] = time.perf_counter() - t
+
+        step(0.15, "resample")
+        t = time.perf_counter()
+        block_affine = pp.make_block_affine(region.center_lps, cfg)
+        hu = pp.resample_to_block(volume, block_affine=block_affine, config=cfg)
+        image = pp.normalise_hu(hu, config=cfg)
+        timings["resample"] = time.perf_counter() - t
+
+        step(0.3, "network")
+        t = time.perf_counter()
+        with torch.inference_mode():
+            x = torch.from_numpy(image)[None, None].to(self.device)
+            out = self._model(x)
+            prob = (
+                torch.sigmoid(out.seg_logits[0, 0].float()).cpu().numpy()
+                if out.seg_logits is not None
+                else np.zeros(cfg.block_shape, np.float32)
+            )
+            dlr = (
+                float(torch.softmax(out.cls_logits.float(), dim=1)[0, 1].cpu())
+                if out.cls_logits is not None
+                else None
+            )
+        timings["network"] = time.perf_counter() - t
+
+        step(0.85, "map back")
+        t = time.perf_counter()
+        mask = pp.map_back(prob, block_affine=block_affine, volume=volume)
+        timings["map back"] = time.perf_counter() - t
+        if progress is not None:
+            progress(1.0, "done")
+        volume_ml = float(np.count_nonzero(mask) * volume.voxel_volume_ml)
+        log.info(
+            "prediction: DLR-score %s, lesion %.1f mL, timings %s",
+            "n/a" if dlr is None else f"{dlr:.3f}",
+            volume_ml,
+            {k: round(v, 3) for k, v in timings.items()},
+        )
+        return PredictionResult(
+            mask=mask,
+            dlr_score=dlr,
+            lesion_volume_ml=volume_ml,
+            per_sinus=None,
+            timings_s=timings,
+            device=self.device,
+            model=self.model_info,
+            block_affine=block_affine,
+            region_center_lps=region.center_lps,
+        )

@@ -1,0 +1,907 @@
+"""Training: stratified k-fold cross-validation, a final fit on all training cases, a bundle.
+
+The recipe (``sinusapp train``):
+
+1. Every case is preprocessed once (locate → resample → normalise, exactly as at inference)
+   and cached as ``.npz`` in the work folder, keyed by the preprocessing settings, so epochs
+   only read memory.
+2. Stratified ``folds``-fold CV on the *train* cohort: a model per fold, trained for a fixed
+   number of epochs (no early stopping, no checkpoint selection), evaluated on its held-out
+   fold: DSC per case (at the model's resolution) and AUC of the DLR-score.
+3. A final model on all training cases, same recipe. It is the bundle's model.
+4. The *test* cohort is scored by the final model for REPORTING only (external DSC, AUC); it
+   takes part in no choice.
+
+Seeded (the data order, augmentation and initialisation of fold ``f`` in epoch ``e`` derive
+from ``(seed, f, e)``), resumable (a checkpoint per fold after every epoch; a finished fold
+keeps its result), CPU or CUDA (bfloat16 autocast on CUDA). Augmentation, on the device:
+flips on all axes, scale jitter (spacing variation between scanners), intensity scale/shift,
+blur and noise — against the scanner shift between centre A and centre B.
+
+This module imports torch; it is imported when training starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 - the PyTorch convention
+from tqdm import tqdm
+
+from sinusapp.errors import InputError, NotSinusCTError
+from sinusapp.imaging.volume import Volume
+from sinusapp.model import preprocess as pp
+from sinusapp.model.bundle import Bundle, save_bundle
+from sinusapp.model.config import NetworkConfig, PreprocessConfig
+from sinusapp.model.losses import MultiTaskLoss
+from sinusapp.model.network import UNet3D
+from sinusapp.model.predictor import resolve_device
+
+__all__ = [
+    "PreparedCase",
+    "TrainConfig",
+    "TrainingCase",
+    "augment_batch",
+    "evaluate_model",
+    "prepare_cases",
+    "run_training",
+    "train_model",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingCase:
+    """One case of a training dataset, loaded on demand.
+
+    Attributes
+    ----------
+    case_id:
+        Identifier (folder name).
+    cohort:
+        ``train`` or ``test``.
+    recurrence:
+        0 / 1 outcome.
+    load:
+        Returns ``(Volume, lesion mask on the CT grid)``; must be picklable (a top-level
+        function or :func:`functools.partial` of one) to preprocess in parallel.
+    extra:
+        Other per-case values kept for reporting (e.g. the synthetic cohort's true risk).
+    """
+
+    case_id: str
+    cohort: str
+    recurrence: int
+    load: Callable[[], tuple[Volume, np.ndarray]]
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCase:
+    """A preprocessed case: network input, target mask, label."""
+
+    case_id: str
+    cohort: str
+    recurrence: int
+    image: np.ndarray  # float16 block, normalised
+    mask: np.ndarray  # uint8 block: lesion partial-volume fraction × 255 (≥ 128: lesion)
+    located: bool  # False when the locator failed and the mask's centre was used
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Training settings (all recorded in the manifest).
+
+    ``epochs`` per model, ``folds`` for CV (0: no CV), ``batch_size``, AdamW ``lr`` with
+    a cosine schedule stepped per epoch after ``warmup_epochs`` of linear warm-up.
+    """
+
+    epochs: int = 40
+    folds: int = 5
+    seed: int = 0
+    batch_size: int = 4
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: int = 1
+    dice: str = "soft"
+    augment: bool = True
+    amp: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be ≥ 1, got {self.epochs}")
+        if self.folds < 0 or self.folds == 1 or self.folds > 20:
+            raise ValueError(f"folds must be 0 (no CV) or 2–20, got {self.folds}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be ≥ 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+# --------------------------------------------------------------------------------------------
+# preprocessing cache
+
+#: Bump when the cached arrays change meaning (v2: mask = partial-volume fraction × 255).
+_CACHE_VERSION = 2
+
+
+def _prep_key(cfg: PreprocessConfig) -> str:
+    blob = json.dumps([cfg.to_dict(), _CACHE_VERSION], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) -> PreparedCase:
+    if cache_path.is_file():
+        with np.load(cache_path) as z:
+            return PreparedCase(
+                case_id=case.case_id,
+                cohort=case.cohort,
+                recurrence=case.recurrence,
+                image=z["image"],
+                mask=z["mask"],
+                located=bool(z["located"]),
+                extra=case.extra,
+            )
+    volume, mask = case.load()
+    located = True
+    try:
+        region = pp.locate_sinus_region(volume)
+        center = region.center_lps
+    except NotSinusCTError as exc:
+        located = False
+        log.warning(
+            "case %s: sinus region not located (%s); using the mask's centre", case.case_id, exc
+        )
+        nz = np.argwhere(mask > 0)
+        ctr_idx = nz.mean(0) if nz.size else (np.asarray(volume.shape) - 1) / 2
+        center = volume.index_to_lps(ctr_idx)
+        region = pp.SinusRegion(
+            center_lps=center, air_volume_ml=0.0, midline_x_mm=float(center[0]), n_components=0
+        )
+    block = pp.prepare_block(volume, config=cfg, region=region)
+    frac = pp.resample_mask_to_block(
+        mask, volume=volume, block_affine=block.affine, config=cfg, soft=True
+    )
+    bmask = np.round(frac * 255).astype(np.uint8)
+    image = block.image.astype(np.float16)
+    tmp = cache_path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, image=image, mask=bmask, located=np.array(located))
+    os.replace(tmp, cache_path)
+    return PreparedCase(
+        case_id=case.case_id,
+        cohort=case.cohort,
+        recurrence=case.recurrence,
+        image=image,
+        mask=bmask,
+        located=located,
+        extra=case.extra,
+    )
+
+
+def prepare_cases(
+    cases: Sequence[TrainingCase], *, cache_dir: Path, config: PreprocessConfig, workers: int = 1
+) -> list[PreparedCase]:
+    """Preprocess (or read from the cache) every case; ``workers`` > 1 uses processes."""
+    folder = Path(cache_dir) / f"prep_{_prep_key(config)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{c.case_id}.npz" for c in cases]
+    if workers > 1 and len(cases) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as ex:
+            futures = [
+                ex.submit(_prepare_one, c, config, p) for c, p in zip(cases, paths, strict=True)
+            ]
+            out = [f.result() for f in tqdm(futures, desc="preprocess", unit="case", mininterval=2)]
+    else:
+        out = [
+            _prepare_one(c, config, p)
+            for c, p in tqdm(
+                list(zip(cases, paths, strict=True)), desc="preprocess", unit="case", mininterval=2
+            )
+        ]
+    failed = [c.case_id for c in out if not c.located]
+    if failed:
+        log.warning("sinus region not located in %d case(s): %s", len(failed), failed[:10])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# augmentation
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    r = max(1, math.ceil(2 * sigma))
+    t = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    for dim in range(3):
+        shape = [1, 1, 1, 1, 1]
+        shape[2 + dim] = k.numel()
+        pad = [0] * 6
+        pad[2 * (2 - dim)] = r
+        pad[2 * (2 - dim) + 1] = r
+        x = F.conv3d(F.pad(x, pad, mode="replicate"), k.view(shape))
+    return x
+
+
+def augment_batch(
+    x: torch.Tensor, y: torch.Tensor, *, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random flips (all axes), scale jitter, intensity scale/shift, blur and noise.
+
+    ``x``: (N, 1, D, H, W) float images; ``y``: (N, 1, D, H, W) float masks (fractions in
+    [0, 1]; they stay fractions). Random
+    parameters come from the CPU ``generator`` (reproducible on any device).
+    """
+    xs, ys = [], []
+    for n in range(x.shape[0]):
+        xi, yi = x[n : n + 1], y[n : n + 1]
+        u = torch.rand(10, generator=generator).tolist()
+        dims = [2 + d for d in range(3) if u[d] < 0.5]
+        if dims:
+            xi, yi = torch.flip(xi, dims), torch.flip(yi, dims)
+        if u[3] < 0.5:  # scale jitter ±10 % (spacing / head size variation)
+            s = 0.9 + 0.2 * u[4]
+            theta = torch.zeros(1, 3, 4, device=x.device, dtype=torch.float32)
+            theta[0, 0, 0] = theta[0, 1, 1] = theta[0, 2, 2] = s
+            grid = F.affine_grid(theta, list(xi.shape), align_corners=False)
+            xi = F.grid_sample(
+                xi.float(), grid, mode="bilinear", padding_mode="border", align_corners=False
+            )
+            yi = F.grid_sample(
+                yi.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+            ).clamp(0.0, 1.0)
+        xi = xi * (0.9 + 0.2 * u[5]) + (u[6] - 0.5) * 0.1  # intensity scale / shift
+        if u[7] < 0.25:
+            xi = _gaussian_blur(xi.float(), 0.5 + 0.5 * u[8])
+        sigma = 0.03 * u[9]
+        if sigma > 0:
+            noise = torch.randn(xi.shape, generator=generator).to(xi.device, xi.dtype)
+            xi = xi + sigma * noise
+        xs.append(xi)
+        ys.append(yi)
+    return torch.cat(xs), torch.cat(ys)
+
+
+# --------------------------------------------------------------------------------------------
+# one model
+
+
+def _lr_at(epoch: int, tcfg: TrainConfig) -> float:
+    if epoch < tcfg.warmup_epochs:
+        return tcfg.lr * (epoch + 1) / (tcfg.warmup_epochs + 1)
+    span = max(1, tcfg.epochs - tcfg.warmup_epochs)
+    t = (epoch - tcfg.warmup_epochs) / span
+    return 1e-5 + 0.5 * (tcfg.lr - 1e-5) * (1 + math.cos(math.pi * t))
+
+
+def _stack(cases: Sequence[PreparedCase]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    x = torch.from_numpy(np.stack([c.image for c in cases])[:, None])
+    y = torch.from_numpy(np.stack([c.mask for c in cases])[:, None])  # uint8, fraction × 255
+    lab = torch.tensor([c.recurrence for c in cases], dtype=torch.long)
+    return x, y, lab
+
+
+def _fingerprint(net: NetworkConfig, tcfg: TrainConfig, case_ids: Sequence[str]) -> str:
+    blob = json.dumps([net.to_dict(), asdict(tcfg), sorted(case_ids)], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def train_model(
+    cases: Sequence[PreparedCase],
+    *,
+    network: NetworkConfig,
+    tcfg: TrainConfig,
+    device: str,
+    run_seed: int,
+    checkpoint: Path | None = None,
+    desc: str = "train",
+    should_stop: Callable[[], bool] | None = None,
+    quiet: bool = False,
+) -> tuple[UNet3D, MultiTaskLoss, list[dict[str, float]]]:
+    """Train one model for ``tcfg.epochs`` epochs on ``cases``.
+
+    Resumes from ``checkpoint`` when it exists and was written for the same settings and
+    cases (else starts afresh); writes it after every epoch. Returns the model (eval mode),
+    the loss module (holding the learned task weights) and the per-epoch history.
+    """
+    torch.manual_seed(run_seed)
+    model = UNet3D(config=network).to(device)
+    loss_fn = MultiTaskLoss(task=network.task, dice=tcfg.dice).to(device)
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
+    for pname, param in model.named_parameters():
+        (no_decay if param.ndim <= 1 or "norm" in pname else decay).append(param)
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": tcfg.weight_decay},
+            {"params": no_decay + list(loss_fn.parameters()), "weight_decay": 0.0},
+        ],
+        lr=tcfg.lr,
+    )
+    fp = _fingerprint(network, tcfg, [c.case_id for c in cases])
+    history: list[dict[str, float]] = []
+    start = 0
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        if state.get("fingerprint") == fp:
+            model.load_state_dict(state["model"])
+            loss_fn.load_state_dict(state["loss"])
+            opt.load_state_dict(state["optimizer"])
+            history = list(state["history"])
+            start = int(state["epoch"]) + 1
+            log.info("%s: resumed after epoch %d", desc, start)
+        else:
+            log.warning(
+                "%s: checkpoint %s is for other settings; starting afresh", desc, checkpoint
+            )
+    x_all, y_all, lab_all = _stack(cases)
+    on_cuda = device.startswith("cuda")
+    if on_cuda:
+        x_all, y_all, lab_all = x_all.to(device), y_all.to(device), lab_all.to(device)
+    n = len(cases)
+    bs = min(tcfg.batch_size, n)
+    steps = max(1, n // bs)
+    bar = tqdm(
+        range(start, tcfg.epochs),
+        desc=desc,
+        unit="epoch",
+        mininterval=5,
+        initial=start,
+        total=tcfg.epochs,
+        disable=quiet,
+    )
+    for epoch in bar:
+        if should_stop is not None and should_stop():
+            break
+        for g in opt.param_groups:
+            g["lr"] = _lr_at(epoch, tcfg)
+        torch.manual_seed(run_seed * 1000 + epoch)
+        gen = torch.Generator().manual_seed(run_seed * 1000 + epoch)
+        order = torch.randperm(n, generator=gen)
+        model.train()
+        t0 = time.perf_counter()
+        sums: dict[str, float] = {}
+        for s in range(steps):
+            idx = order[s * bs : (s + 1) * bs]
+            xb = x_all[idx.to(x_all.device)].to(device, torch.float32, non_blocking=True)
+            yb = y_all[idx.to(y_all.device)].to(device, torch.float32, non_blocking=True) / 255.0
+            lb = lab_all[idx.to(lab_all.device)].to(device)
+            if tcfg.augment:
+                xb, yb = augment_batch(xb, yb, generator=gen)
+            with torch.autocast(
+                device_type="cuda", dtype=torch.bfloat16, enabled=on_cuda and tcfg.amp
+            ):
+                out = model(xb)
+            loss, parts = loss_fn(out, seg_target=yb, cls_target=lb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 12.0)
+            opt.step()
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+        rec = {k: v / steps for k, v in sums.items()}
+        rec.update({f"w_{k}": v for k, v in loss_fn.task_weights().items()})
+        rec["epoch"] = epoch
+        rec["lr"] = _lr_at(epoch, tcfg)
+        rec["seconds"] = time.perf_counter() - t0
+        history.append(rec)
+        bar.set_postfix(
+            {
+                k: f"{v:.3f}"
+                for k, v in rec.items()
+                if k in ("total", "seg", "cls", "w_seg", "w_cls")
+            }
+        )
+        log.info(
+            "%s epoch %d/%d: %s",
+            desc,
+            epoch + 1,
+            tcfg.epochs,
+            {k: round(v, 4) for k, v in rec.items()},
+        )
+        if checkpoint is not None:
+            tmp = checkpoint.with_suffix(".tmp")
+            torch.save(
+                {
+                    "fingerprint": fp,
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "loss": loss_fn.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "history": history,
+                },
+                tmp,
+            )
+            os.replace(tmp, checkpoint)
+    model.eval()
+    return model, loss_fn, history
+
+
+def _dsc(pred: np.ndarray, truth: np.ndarray) -> float:
+    a, b = pred.astype(bool), truth.astype(bool)
+    denom = a.sum() + b.sum()
+    return 1.0 if denom == 0 else float(2.0 * (a & b).sum() / denom)
+
+
+def _auc(labels: Sequence[int], scores: Sequence[float]) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    if len(set(labels)) < 2:
+        return None
+    return float(roc_auc_score(labels, scores))
+
+
+def evaluate_model(
+    model: UNet3D, cases: Sequence[PreparedCase], *, device: str, batch_size: int = 4
+) -> dict[str, Any]:
+    """DSC per case (at the model's resolution) and DLR-scores; mean DSC and AUC."""
+    model.eval()
+    dscs: list[float] = []
+    scores: list[float] = []
+    with torch.inference_mode():
+        for i in range(0, len(cases), batch_size):
+            chunk = cases[i : i + batch_size]
+            x, y, _ = _stack(chunk)
+            out = model(x.to(device, torch.float32))
+            if out.seg_logits is not None:
+                prob = torch.sigmoid(out.seg_logits.float()).cpu().numpy()[:, 0]
+                truth = y.numpy()[:, 0] >= 128
+                dscs += [_dsc(p >= 0.5, m) for p, m in zip(prob, truth, strict=True)]
+            if out.cls_logits is not None:
+                scores += torch.softmax(out.cls_logits.float(), 1)[:, 1].cpu().tolist()
+    labels = [c.recurrence for c in cases]
+    return {
+        "n": len(cases),
+        "n_recurrence": int(sum(labels)),
+        "dsc_mean": float(np.mean(dscs)) if dscs else None,
+        "dsc_per_case": dscs,
+        "dlr_scores": scores,
+        "auc": _auc(labels, scores) if scores else None,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# the whole run
+
+
+def _folds(labels: np.ndarray, *, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import StratifiedKFold
+
+    if min(np.bincount(labels, minlength=2)) < k:
+        raise InputError(
+            f"{k}-fold stratified cross-validation needs at least {k} cases of each outcome in "
+            f"the train cohort; it has {np.bincount(labels, minlength=2).tolist()} (no/yes).",
+            hint="Use fewer folds (--folds) or more training cases.",
+        )
+    skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return list(skf.split(np.zeros(len(labels)), labels))
+
+
+def _oracle(cases: Sequence[PreparedCase]) -> dict[str, float]:
+    """AUC of any per-case 'true risk' the dataset provides (the synthetic oracle)."""
+    out: dict[str, float] = {}
+    keys = {k for c in cases for k in c.extra}
+    labels = [c.recurrence for c in cases]
+    for k in sorted(keys):
+        vals = [c.extra.get(k, float("nan")) for c in cases]
+        if any(not np.isfinite(v) for v in vals):
+            continue
+        auc = _auc(labels, vals)
+        if auc is not None:
+            out[k] = auc
+    return out
+
+
+def _model_card(
+    *,
+    name: str,
+    version: str,
+    metrics: dict[str, Any],
+    training: dict[str, Any],
+    network: NetworkConfig,
+    preprocess: PreprocessConfig,
+) -> str:
+    cv = metrics.get("cv") or {}
+    ext = metrics.get("external") or {}
+
+    minutes = training.get("wall_time_s", 0) / 60
+    folds = int(training.get("folds") or 0)
+    cv_text = f"{folds}-fold stratified CV" if folds >= 2 else "no cross-validation"
+
+    def f(v: Any) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    oracle_lines = "".join(
+        f"| oracle AUC ({k}), {cohort} | {f(v)} |\n"
+        for cohort in ("train", "test")
+        for k, v in (metrics.get("oracle_auc", {}).get(cohort) or {}).items()
+    )
+    return f"""# Model card — {name} {version}
+
+**Trained on synthetic phantoms. Not for clinical use until retrained and validated on local
+data.** No labelled sinus CT cohort is public; this model learned from procedural head CT
+phantoms (`sinusapp synth`), so its numbers say that the pipeline works, not how it performs
+on patients. A hospital trains its own bundle with `sinusapp train` on its own data.
+
+## What it does
+Multi-task 3D U-Net after He et al., iScience 26, 106527 (2023): segments soft-tissue disease
+of the nasal cavity and paranasal sinuses and, from the bottleneck features, predicts
+recurrence after endoscopic sinus surgery (DLR-score = softmax probability of recurrence).
+
+- Architecture: {json.dumps(network.to_dict())}
+- Input: the located sinus region resampled to {preprocess.spacing_mm} mm isotropic, block
+  {list(preprocess.block_shape)} voxels (z, y, x), HU clipped to {list(preprocess.hu_window)}
+  and mapped onto [-1, 1].
+- Weights sha256: `{{sha256}}`
+
+## Data
+{training.get("data_description", "")}
+
+## Results
+| metric | value |
+|---|---|
+| CV DSC (mean of folds) | {f(cv.get("dsc_mean"))} |
+| CV AUC (mean of folds) | {f(cv.get("auc_mean"))} |
+| CV AUC (pooled out-of-fold) | {f(cv.get("auc_pooled"))} |
+| external (test cohort) DSC | {f(ext.get("dsc_mean"))} |
+| external (test cohort) AUC | {f(ext.get("auc"))} |
+{oracle_lines}
+DSC is computed at the model's resolution ({preprocess.spacing_mm} mm). The test cohort was
+scored once by the final model, for reporting only; no choice was made on it.
+
+## Training
+`{training.get("command", "")}`
+
+{training.get("epochs")} epochs per model, {cv_text}, seed
+{training.get("seed")}, device {training.get("device")}, {minutes:.1f} min.
+Learned task weights (exp(-s)) of the final model: {training.get("task_weights")}.
+
+## Limitations
+Synthetic anatomy and disease; scanner variation only as simulated; a single outcome
+(recurrence within the follow-up of the synthetic generator). The DLR-score is one input of
+the nomogram, not a diagnosis.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One model to train (a CV fold or the final model); picklable for worker processes."""
+
+    name: str
+    desc: str
+    train: tuple[tuple[str, int], ...]
+    val: tuple[tuple[str, int], ...]
+    run_seed: int
+    cache_folder: str
+    ckpt_dir: str
+    network: NetworkConfig
+    tcfg: TrainConfig
+    device: str
+    threads: int | None = None
+    quiet: bool = False
+
+
+def _cache_folder(cache_dir: Path, config: PreprocessConfig) -> Path:
+    return Path(cache_dir) / f"prep_{_prep_key(config)}"
+
+
+def _load_cached(folder: Path, items: Sequence[tuple[str, int]]) -> list[PreparedCase]:
+    out = []
+    for cid, rec in items:
+        with np.load(folder / f"{cid}.npz") as z:
+            out.append(
+                PreparedCase(
+                    case_id=cid,
+                    cohort="",
+                    recurrence=rec,
+                    image=z["image"],
+                    mask=z["mask"],
+                    located=bool(z["located"]),
+                )
+            )
+    return out
+
+
+def _job_fingerprint(job: _Job) -> str:
+    return _fingerprint(job.network, job.tcfg, [cid for cid, _ in job.train + job.val])
+
+
+def _job_done(job: _Job, ckpt_dir: Path) -> bool:
+    """Whether a finished result for exactly this job (settings and cases) exists."""
+    path = ckpt_dir / f"{job.name}.json"
+    if not path.is_file():
+        return False
+    try:
+        done = json.loads(path.read_text()).get("fingerprint") == _job_fingerprint(job)
+    except (OSError, json.JSONDecodeError):
+        return False
+    if not done:
+        log.warning("%s: the saved result is for other settings or cases; retraining", job.desc)
+    return done
+
+
+def _run_job(job: _Job) -> dict[str, Any]:
+    """Train one model, score its validation fold, write ``NAME.pt`` and ``NAME.json``."""
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    if job.quiet and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    folder = Path(job.cache_folder)
+    ckpt_dir = Path(job.ckpt_dir)
+    if job.device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True
+    model, loss_fn, hist = train_model(
+        _load_cached(folder, job.train),
+        network=job.network,
+        tcfg=job.tcfg,
+        device=job.device,
+        run_seed=job.run_seed,
+        checkpoint=ckpt_dir / f"{job.name}.pt",
+        desc=job.desc,
+        quiet=job.quiet,
+    )
+    res: dict[str, Any] = {
+        "name": job.name,
+        "fingerprint": _job_fingerprint(job),
+        "n_train": len(job.train),
+        "n_val": len(job.val),
+        "task_weights": loss_fn.task_weights(),
+        "history": hist,
+    }
+    if job.val:
+        ev = evaluate_model(model, _load_cached(folder, job.val), device=job.device)
+        res.update(
+            fold=int(job.name.removeprefix("fold")),
+            dsc_mean=ev["dsc_mean"],
+            auc=ev["auc"],
+            val_case_ids=[cid for cid, _ in job.val],
+            val_dlr_scores=ev["dlr_scores"],
+            val_dsc=ev["dsc_per_case"],
+        )
+    tmp = ckpt_dir / f"{job.name}.json.tmp"
+    tmp.write_text(json.dumps(res, indent=1))
+    os.replace(tmp, ckpt_dir / f"{job.name}.json")
+    log.info("%s done: %s", job.desc, {k: res.get(k) for k in ("dsc_mean", "auc", "task_weights")})
+    return res
+
+
+def run_training(
+    cases: Sequence[TrainingCase],
+    *,
+    out_dir: Path,
+    work_dir: Path,
+    network: NetworkConfig,
+    preprocess: PreprocessConfig,
+    tcfg: TrainConfig,
+    device: str = "auto",
+    workers: int = 1,
+    parallel: int = 1,
+    resume: bool = False,
+    name: str = "sinus_unet",
+    version: str = "1.0.0",
+    data_description: str = "",
+    command: str = "",
+    trained_on_synthetic: bool = True,
+) -> Bundle:
+    """CV on the train cohort, final fit, external scoring, bundle. Returns the bundle.
+
+    ``workers`` processes preprocess the cases; ``parallel`` > 1 trains that many models
+    (folds and the final model, which are independent) at once in separate processes.
+
+    Raises
+    ------
+    InputError
+        No training cases, too few per outcome for the folds, an unavailable device.
+    """
+    t_start = time.perf_counter()
+    preprocess.check_divisible(network.divisor)
+    dev = resolve_device(device)
+    if dev.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True
+    work_dir = Path(work_dir)
+    ckpt_dir = work_dir / "checkpoints"
+    if not resume and ckpt_dir.exists():
+        for p in ckpt_dir.glob("*"):
+            p.unlink()
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    train_cases = [c for c in cases if c.cohort == "train"]
+    test_cases = [c for c in cases if c.cohort == "test"]
+    if not train_cases:
+        raise InputError(
+            "The dataset has no case in the 'train' cohort.",
+            hint="Check clinical.csv's cohort column.",
+        )
+    log.info("training on %s: %d train, %d test cases", dev, len(train_cases), len(test_cases))
+    prepared = prepare_cases(
+        list(train_cases) + list(test_cases), cache_dir=work_dir, config=preprocess, workers=workers
+    )
+    train_p = prepared[: len(train_cases)]
+    test_p = prepared[len(train_cases) :]
+    labels = np.array([c.recurrence for c in train_p])
+
+    cache_folder = _cache_folder(work_dir, preprocess)
+    jobs: list[_Job] = []
+    folds = _folds(labels, k=tcfg.folds, seed=tcfg.seed) if tcfg.folds >= 2 else []
+    for f, (tr, va) in enumerate(folds):
+        jobs.append(
+            _Job(
+                name=f"fold{f}",
+                desc=f"fold {f + 1}/{tcfg.folds}",
+                train=tuple((train_p[i].case_id, train_p[i].recurrence) for i in tr),
+                val=tuple((train_p[i].case_id, train_p[i].recurrence) for i in va),
+                run_seed=tcfg.seed * 100 + f + 1,
+                cache_folder=str(cache_folder),
+                ckpt_dir=str(ckpt_dir),
+                network=network,
+                tcfg=tcfg,
+                device=dev,
+            )
+        )
+    jobs.append(
+        _Job(
+            name="final",
+            desc="final model",
+            train=tuple((c.case_id, c.recurrence) for c in train_p),
+            val=(),
+            run_seed=tcfg.seed * 100,
+            cache_folder=str(cache_folder),
+            ckpt_dir=str(ckpt_dir),
+            network=network,
+            tcfg=tcfg,
+            device=dev,
+        )
+    )
+    pending = [j for j in jobs if not (resume and _job_done(j, ckpt_dir))]
+    for j in jobs:
+        if j not in pending:
+            log.info("%s: already done", j.desc)
+    if parallel > 1 and len(pending) > 1:
+        # Several small models at once: one GPU is far from busy with one of them, and on a
+        # many-core CPU each process gets its share of the cores.
+        n_proc = min(parallel, len(pending))
+        threads = max(1, (os.cpu_count() or 1) // n_proc) if dev == "cpu" else 1
+        pending = [replace(j, threads=threads, quiet=True) for j in pending]
+        log.info("training %d models in %d parallel processes", len(pending), n_proc)
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=n_proc, mp_context=ctx) as ex:
+            futures = [ex.submit(_run_job, j) for j in pending]
+            for fut in tqdm(as_completed(futures), total=len(futures), desc="models", unit="model"):
+                fut.result()
+    else:
+        for j in pending:
+            _run_job(j)
+    results = {j.name: json.loads((ckpt_dir / f"{j.name}.json").read_text()) for j in jobs}
+
+    cv: dict[str, Any] | None = None
+    oof_rows: list[dict[str, Any]] = []
+    if folds:
+        fold_results = [results[f"fold{f}"] for f in range(len(folds))]
+        rec = {c.case_id: c.recurrence for c in train_p}
+        for res in fold_results:
+            log.info(
+                "fold %d: DSC %s, AUC %s, task weights %s",
+                res["fold"],
+                res["dsc_mean"],
+                res["auc"],
+                res["task_weights"],
+            )
+            for i, cid in enumerate(res["val_case_ids"]):
+                oof_rows.append(
+                    {
+                        "cohort": "train",
+                        "case_id": cid,
+                        "fold": res["fold"],
+                        "recurrence": rec[cid],
+                        "dlr_score": res["val_dlr_scores"][i] if res["val_dlr_scores"] else "",
+                        "dsc": res["val_dsc"][i] if res["val_dsc"] else "",
+                    }
+                )
+        dsc_f = [r["dsc_mean"] for r in fold_results if r["dsc_mean"] is not None]
+        auc_f = [r["auc"] for r in fold_results if r["auc"] is not None]
+        pooled = [(r["recurrence"], r["dlr_score"]) for r in oof_rows if r["dlr_score"] != ""]
+        cv = {
+            "folds": tcfg.folds,
+            "dsc_per_fold": dsc_f,
+            "auc_per_fold": auc_f,
+            "dsc_mean": float(np.mean(dsc_f)) if dsc_f else None,
+            "auc_mean": float(np.mean(auc_f)) if auc_f else None,
+            "auc_pooled": _auc([p[0] for p in pooled], [p[1] for p in pooled]) if pooled else None,
+            "task_weights_per_fold": [r["task_weights"] for r in fold_results],
+        }
+        log.info("cross-validation: %s", {k: v for k, v in cv.items() if "per_fold" not in k})
+
+    final = results["final"]
+    model = UNet3D(config=network)
+    state = torch.load(ckpt_dir / "final.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    model = model.to(dev).eval()
+    hist = final["history"]
+    external = None
+    if test_p:
+        ev = evaluate_model(model, test_p, device=dev)
+        external = {k: ev[k] for k in ("n", "n_recurrence", "dsc_mean", "auc")}
+        log.info("external test cohort (reporting only): %s", external)
+        for c, s, d in zip(
+            test_p,
+            ev["dlr_scores"] or [""] * len(test_p),
+            ev["dsc_per_case"] or [""] * len(test_p),
+            strict=True,
+        ):
+            oof_rows.append(
+                {
+                    "cohort": "test",
+                    "case_id": c.case_id,
+                    "fold": "",
+                    "recurrence": c.recurrence,
+                    "dlr_score": s,
+                    "dsc": d,
+                }
+            )
+    if oof_rows:
+        with open(work_dir / "predictions.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(oof_rows[0]))
+            w.writeheader()
+            w.writerows(oof_rows)
+    metrics: dict[str, Any] = {
+        "cv": cv,
+        "external": external,
+        "oracle_auc": {"train": _oracle(train_p), "test": _oracle(test_p)},
+        "dsc_resolution_mm": preprocess.spacing_mm,
+        "locate_failures": [c.case_id for c in prepared if not c.located],
+    }
+    training = {
+        "data_description": data_description,
+        "command": command,
+        "n_train": len(train_p),
+        "n_train_recurrence": int(labels.sum()),
+        "n_test": len(test_p),
+        "epochs": tcfg.epochs,
+        "folds": tcfg.folds,
+        "seed": tcfg.seed,
+        "device": dev,
+        "torch_version": torch.__version__,
+        "settings": asdict(tcfg),
+        "task_weights": final["task_weights"],
+        "final_epoch": hist[-1] if hist else None,
+        "parallel_models": parallel,
+        "wall_time_s": round(time.perf_counter() - t_start, 1),
+    }
+    card = _model_card(
+        name=name,
+        version=version,
+        metrics=metrics,
+        training=training,
+        network=network,
+        preprocess=preprocess,
+    )
+    state = {k: v for k, v in model.state_dict().items()}
+    bundle = save_bundle(
+        out_dir,
+        state_dict=state,
+        network=network,
+        preprocess=preprocess,
+        name=name,
+        version=version,
+        training=training,
+        metrics=metrics,
+        model_card=card,
+        trained_on_synthetic=trained_on_synthetic,
+    )
+    log.info("training done in %.1f min: %s", (time.perf_counter() - t_start) / 60, out_dir)
+    return bundle

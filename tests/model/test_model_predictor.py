@@ -1,0 +1,131 @@
+"""The Predictor: mask on the CT grid in the right place, DLR-score, progress, cancel, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sinusapp.errors import BundleError, InputError, NotSinusCTError
+from sinusapp.model import Cancelled, FakePredictor, PredictionResult, Predictor
+from sinusapp.model.testing import make_chest_phantom, make_sinus_phantom, rotation_matrix
+
+
+def _dsc(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a > 0, b > 0
+    return float(2 * (a & b).sum() / max(1, a.sum() + b.sum()))
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_bundle: Path) -> Predictor:
+    return Predictor(tiny_bundle, device="cpu")
+
+
+def test_mask_on_the_ct_grid_in_the_right_place(predictor: Predictor) -> None:
+    # an unseen case, on another grid, tilted
+    vol, truth = make_sinus_phantom(
+        shape=(70, 90, 90),
+        spacing_mm=(2.2, 2.0, 2.0),
+        severity=(0.8, 0.5),
+        rotation=rotation_matrix(degrees_about_x=10.0),
+        seed=42,
+    )
+    res = predictor.predict(vol)
+    assert isinstance(res, PredictionResult)
+    assert res.mask.shape == vol.shape and res.mask.dtype == np.uint8
+    assert _dsc(res.mask, truth) > 0.5
+    assert res.lesion_volume_ml == pytest.approx(res.mask.sum() * vol.voxel_volume_ml)
+    assert res.lesion_volume_ml == pytest.approx(truth.sum() * vol.voxel_volume_ml, rel=0.5)
+    assert 0.0 <= res.dlr_score <= 1.0
+    assert set(res.timings_s) == {"locate", "resample", "network", "map back"}
+    assert res.device == "cpu" and res.per_sinus is None
+    assert res.model["name"] == "tiny-test-model" and len(res.model["sha256"]) == 64
+    # what the pipeline and the report read
+    assert predictor.manifest["weights_sha256"] == res.model["sha256"]
+    assert predictor.manifest["trained_on_synthetic"] is True
+
+
+def test_progress_is_reported_in_order(predictor: Predictor) -> None:
+    vol, _ = make_sinus_phantom(seed=2)
+    calls: list[tuple[float, str]] = []
+    predictor.predict(vol, progress=lambda f, s: calls.append((f, s)))
+    assert [s for _, s in calls] == ["locate", "resample", "network", "map back", "done"]
+    fractions = [f for f, _ in calls]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+@pytest.mark.parametrize("cancel_after", [0, 2])
+def test_cancel_stops_the_prediction(predictor: Predictor, cancel_after: int) -> None:
+    vol, _ = make_sinus_phantom(seed=2)
+    stages: list[str] = []
+    polls = {"n": 0}
+
+    def should_cancel() -> bool:
+        polls["n"] += 1
+        return polls["n"] > cancel_after
+
+    with pytest.raises(Cancelled):
+        predictor.predict(vol, progress=lambda f, s: stages.append(s), should_cancel=should_cancel)
+    assert len(stages) == cancel_after  # no stage ran after the cancel
+
+
+def test_chest_ct_is_refused(predictor: Predictor) -> None:
+    with pytest.raises(NotSinusCTError, match="nasal cavity"):
+        predictor.predict(make_chest_phantom())
+
+
+def test_device_choices(tiny_bundle: Path) -> None:
+    import torch
+
+    assert Predictor(tiny_bundle, device="auto").device == (
+        "cuda" if torch.cuda.is_available() else "cpu"
+    )
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA GPU"):
+            Predictor(tiny_bundle, device="cuda")
+    with pytest.raises(InputError, match="Unknown device"):
+        Predictor(tiny_bundle, device="tpu")
+
+
+def test_missing_bundle_is_a_bundle_error(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="does not exist"):
+        Predictor(tmp_path / "none", device="cpu")
+
+
+def test_fake_predictor_has_the_same_interface() -> None:
+    vol, truth = make_sinus_phantom(seed=4)
+    calls: list[str] = []
+    fake = FakePredictor(dlr_score=0.7)
+    res = fake.predict(vol, progress=lambda f, s: calls.append(s))
+    assert calls == ["locate", "resample", "network", "map back", "done"]
+    assert res.mask.shape == vol.shape and res.mask.dtype == np.uint8
+    assert res.dlr_score == 0.7 and res.device == "fake"
+    assert 2.0 < res.lesion_volume_ml < 30.0
+    # the blobs sit in the sinus region (overlap the true lesion area)
+    assert (res.mask & truth).sum() > 0
+    again = fake.predict(vol)
+    assert np.array_equal(again.mask, res.mask)  # deterministic
+    with pytest.raises(Cancelled):
+        fake.predict(vol, should_cancel=lambda: True)
+    with pytest.raises(NotSinusCTError):
+        fake.predict(make_chest_phantom())
+    tiny = FakePredictor(locate=False).predict(make_chest_phantom())
+    assert tiny.mask.any()
+
+
+def test_bundled_model_finds_the_lesions() -> None:
+    """The bundle shipped in models/ loads (checksum, manifest) and segments a phantom."""
+    from sinusapp.model import bundled_model_dir
+
+    if not (bundled_model_dir() / "manifest.json").is_file():
+        pytest.skip(f"no bundled model in {bundled_model_dir()} (train one: docs/model.md)")
+    predictor = Predictor(device="cpu")
+    assert predictor.manifest["trained_on_synthetic"] is True
+    assert "not for clinical use" in (bundled_model_dir() / "MODEL_CARD.md").read_text().lower()
+    vol, truth = make_sinus_phantom(seed=11)
+    res = predictor.predict(vol)
+    assert _dsc(res.mask, truth) > 0.4
+    centre = vol.index_to_lps(np.argwhere(res.mask).mean(0))
+    true_centre = vol.index_to_lps(np.argwhere(truth).mean(0))
+    assert np.linalg.norm(centre - true_centre) < 15.0
