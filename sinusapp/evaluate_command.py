@@ -131,5 +131,5 @@ def run(args: argparse.Namespace) -> int:
     for cohort, auc in summary.oracle_auc.items():
         print(f"  {cohort:<5} oracle AUC (true risk) {auc:.3f}")
     for d in summary.dsc:
-        print(f"  DSC {d}")
+        print(f"  {d.cohort:<5} DSC {d.mean:.3f} ± {d.sd:.3f} (median {d.median:.3f}, n={d.n})")
     return 0

@@ -377,12 +377,23 @@ def _coefficient_rows(model: Any) -> list[list[str]]:
             per = f"{unit_step:g} {f.unit}".strip()
         lo_b, hi_b = beta - _Z95 * se[j], beta + _Z95 * se[j]
         odds = (
-            f"{math.exp(beta * unit_step):.3f} "
-            f"({math.exp(lo_b * unit_step):.3f}–{math.exp(hi_b * unit_step):.3f})"
+            f"{_odds(beta * unit_step)} ({_odds(lo_b * unit_step)}–{_odds(hi_b * unit_step)})"
         )
         p = float(2 * norm.sf(abs(beta / se[j])))
         rows.append([f.display_label, f"{beta:.4g}", f"{se[j]:.4g}", odds, per, _fmt_p(p)])
     return rows
+
+
+def _odds(log_odds: float) -> str:
+    """exp(log_odds) with 3 decimals; "n/a" when not finite, ">1e6" / "<1e-6" when a
+    (quasi-)separated fit makes it meaningless."""
+    if not math.isfinite(log_odds):
+        return "n/a"
+    if log_odds > math.log(1e6):
+        return ">1e6"
+    if log_odds < math.log(1e-6):
+        return "<1e-6"
+    return f"{math.exp(log_odds):.3f}"
 
 
 # ----------------------------------------------------------------------------- figures

@@ -69,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="add a lateral localizer and a soft-kernel series",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes rendering cases in parallel (same files as a serial run)",
+    )
+    parser.add_argument(
         "--compress",
         choices=sorted(COMPRESSIONS),
         default="none",
@@ -137,7 +143,12 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         summary = write_cohort(
-            cases, out_dir=out, options=options, seed=args.seed, progress=progress
+            cases,
+            out_dir=out,
+            options=options,
+            seed=args.seed,
+            progress=progress,
+            workers=max(1, args.workers),
         )
     finally:
         bar.close()

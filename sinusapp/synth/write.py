@@ -233,14 +233,30 @@ def write_cohort(
     options: WriteOptions,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Write all cases, clinical.csv and cohort.json; returns the cohort summary."""
+    """Write all cases, clinical.csv and cohort.json; returns the cohort summary.
+
+    ``workers`` > 1 renders cases in parallel processes; every case has its own seed, so the
+    files are identical to a serial run.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    for n, case in enumerate(cases):
-        rows.append(write_case(case, out_dir=out_dir, options=options))
-        if progress is not None:
-            progress(n + 1, len(cases))
+    if workers > 1 and len(cases) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from functools import partial
+
+        job = partial(write_case, out_dir=out_dir, options=options)
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for n, row in enumerate(pool.map(job, cases)):
+                rows.append(row)
+                if progress is not None:
+                    progress(n + 1, len(cases))
+    else:
+        for n, case in enumerate(cases):
+            rows.append(write_case(case, out_dir=out_dir, options=options))
+            if progress is not None:
+                progress(n + 1, len(cases))
     write_clinical_csv(rows, out_dir / "clinical.csv")
     summary: dict[str, Any] = {"seed": seed, "n_cases": len(cases), "software_version": __version__}
     summary["options"] = {k: getattr(options, k) for k in WriteOptions.__slots__ if k != "scanner"}  # type: ignore[attr-defined]
