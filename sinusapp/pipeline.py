@@ -16,8 +16,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from sinusapp._version import __version__
+from sinusapp.atomic import write_text_atomic
 from sinusapp.errors import OutputError
 from sinusapp.findings import Finding
 from sinusapp.imaging.volume import Volume
@@ -258,21 +257,11 @@ def write_json_atomic(data: Mapping[str, Any], path: str | Path) -> Path:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
         raise OutputError(
-            f"cannot write {target.name}: {exc.strerror}",
+            f"cannot create the folder for {target.name}: {exc.strerror}",
             path=target,
             hint="choose a folder you can write to",
         ) from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-        os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(
-            f"cannot write {target.name}: {exc.strerror}", path=target, hint="check free space"
-        ) from exc
-    return target
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return write_text_atomic(text, target, what="the result JSON")

@@ -40,8 +40,8 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian, generate_uid
 
 from sinusapp._version import __version__
+from sinusapp.atomic import write_bytes_atomic
 from sinusapp.errors import InputError
-from sinusapp.report._atomic import write_bytes_atomic
 
 __all__ = [
     "AI_NOTICE",

@@ -33,7 +33,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sinusapp._version import __version__
+from sinusapp.atomic import write_text_atomic
 from sinusapp.errors import ClinicalInputError, InputError, NomogramFileError, OutputError
 from sinusapp.findings import Finding, Severity
 from sinusapp.nomogram._ticks import nice_range
@@ -612,17 +612,13 @@ class Nomogram:
         text = json.dumps(_finite_or_none(self.to_dict()), indent=2, allow_nan=False)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".nomogram-", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text + "\n")
-            os.replace(tmp, target)
         except OSError as exc:
             raise OutputError(
                 f"cannot write the nomogram file: {exc.strerror or exc}",
                 path=target,
                 hint="choose a folder you can write to",
             ) from exc
-        return target
+        return write_text_atomic(text + "\n", target, what="the nomogram file")
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str | Path | None = None) -> Nomogram:

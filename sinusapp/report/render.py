@@ -53,9 +53,9 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from sinusapp.atomic import write_bytes_atomic
 from sinusapp.findings import Severity
 from sinusapp.nomogram.layout import NomogramLayout
-from sinusapp.report._atomic import write_bytes_atomic
 from sinusapp.report.context import KeySlice, ReportContext, severity_rank
 
 __all__ = ["render_pdf", "render_pdf_bytes"]

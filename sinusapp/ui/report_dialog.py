@@ -32,9 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sinusapp.atomic import write_bytes_atomic
 from sinusapp.errors import SinusAppError
 from sinusapp.report import ReportContext, render_pdf_bytes
-from sinusapp.report._atomic import write_bytes_atomic
 
 __all__ = ["ReportDialog", "pdf_page_images"]
 

@@ -1,4 +1,9 @@
-"""Atomic file writes shared by the report and the DICOM export (no reportlab here)."""
+"""Atomic file writes: a failed or interrupted save never leaves a half file over an old one.
+
+Used for everything SinusApp writes for the user (result JSON, PDF report, DICOM exports,
+nomogram files). The file gets the permissions a plain ``open()`` would give (umask), not
+the private 0600 of a temporary file.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from pathlib import Path
 
 from sinusapp.errors import OutputError
 
-__all__ = ["write_bytes_atomic"]
+__all__ = ["write_bytes_atomic", "write_text_atomic"]
 
 
 def write_bytes_atomic(
@@ -45,6 +50,7 @@ def write_bytes_atomic(
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -57,3 +63,14 @@ def write_bytes_atomic(
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def write_text_atomic(text: str, target: str | os.PathLike[str], *, what: str = "the file") -> Path:
+    """UTF-8 text version of :func:`write_bytes_atomic`."""
+    return write_bytes_atomic(text.encode("utf-8"), target, what=what)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
