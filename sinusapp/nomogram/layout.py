@@ -496,7 +496,7 @@ def build_layout(
             if f.kind == "binary":
                 text = "Yes" if v >= 0.5 else "No"
             else:
-                text = f"{v:g}"
+                text = _mark_text(v)
             xp, _ = clamp("points", pts / 100.0)
             marks.append(Mark(f.name, v, x, text, cl, pts, xp))
         total = float(prediction.total_points)
@@ -527,3 +527,13 @@ def build_layout(
         risk_group=None if prediction is None else prediction.risk_group,
         nomogram=nomogram,
     )
+
+
+def _mark_text(value: float) -> str:
+    """A patient's value as a clinician reads it: 0.906441 → "0.91", 620.0 → "620"."""
+    a = abs(value)
+    if a >= 100 or value == int(value):
+        return f"{value:.0f}"
+    if a >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
