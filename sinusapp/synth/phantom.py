@@ -40,6 +40,10 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+# The label table is data shared with the core (quantification, dataset reader): it lives in
+# sinusapp.imaging and is re-exported here.
+from sinusapp.imaging.quantify import LABEL_IDS, REGIONS, SINUS_LABELS
+
 __all__ = [
     "HU",
     "LABEL_IDS",
@@ -62,24 +66,6 @@ log = logging.getLogger(__name__)
 
 #: A 3-vector: a tuple / list of floats or a numpy array.
 _Vec = Sequence[float] | np.ndarray
-
-#: Sinus label map values (0 = background). The label table is data: the DICOM / NIfTI
-#: writers, the dataset reader and per-sinus quantification all use this one mapping.
-SINUS_LABELS: dict[int, str] = {
-    1: "maxillary_L",
-    2: "maxillary_R",
-    3: "ethmoid_ant_L",
-    4: "ethmoid_ant_R",
-    5: "ethmoid_post_L",
-    6: "ethmoid_post_R",
-    7: "frontal",
-    8: "sphenoid",
-    9: "nasal_cavity",
-}
-#: Region name → label value.
-LABEL_IDS: dict[str, int] = {name: value for value, name in SINUS_LABELS.items()}
-#: Region names in label order.
-REGIONS: tuple[str, ...] = tuple(SINUS_LABELS.values())
 
 #: Centre of the box holding all sinus labels, in the head frame (mm, LPS axes).
 SINUS_CENTRE_HEAD_MM: tuple[float, float, float] = (0.0, -8.0, -4.0)
