@@ -59,12 +59,14 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     d = demo_dir()
     ct = d / "ct" if (d / "ct").is_dir() else d
+    labels = d / "sinus_labels.nii.gz"
     out = run_headless(
         ct,
         demo_clinical(),
         json_path=out_dir / "result.json",
         report_path=out_dir / "report.pdf",
         device=args.device,
+        sinus_labels_path=labels if labels.is_file() else None,
     )
     print_summary(out)
     return 0

@@ -9,6 +9,7 @@ with a log path).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 __all__ = [
@@ -41,7 +42,9 @@ class SinusAppError(Exception):
 
     exit_code: int = 2
 
-    def __init__(self, message: str, *, path: str | Path | None = None, hint: str | None = None):
+    def __init__(
+        self, message: str, *, path: str | os.PathLike[str] | None = None, hint: str | None = None
+    ):
         self.message = message
         self.path = Path(path) if path is not None else None
         self.hint = hint

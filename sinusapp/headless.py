@@ -67,6 +67,7 @@ def run_headless(
     nomogram_path: str | os.PathLike[str] | None = None,
     predictor: Any | None = None,
     progress: ProgressFn | None = None,
+    sinus_labels_path: str | os.PathLike[str] | None = None,
 ) -> HeadlessOutputs:
     """Run the whole analysis on the CT under ``ct_path`` and write the requested outputs.
 
@@ -86,6 +87,10 @@ def run_headless(
         A hospital's own model bundle / nomogram JSON; default the bundled ones.
     predictor:
         Inject a predictor (tests); default :class:`sinusapp.model.Predictor`.
+    sinus_labels_path:
+        A sinus label map (DICOM SEG, NRRD or NIfTI with
+        :data:`sinusapp.imaging.quantify.SINUS_LABELS` values) made on this CT, for the
+        per-sinus quantification; default: the automatic labelling.
     """
     from sinusapp.clinical import ClinicalInputs
     from sinusapp.dicom import load_volume, scan
@@ -101,7 +106,7 @@ def run_headless(
     if predictor is None:
         from sinusapp.model import Predictor
 
-        predictor = Predictor(bundle_dir, device=device)
+        predictor = Predictor(Path(bundle_dir) if bundle_dir else None, device=device)
 
     def report(f: float, stage: str) -> None:
         if progress is not None:
@@ -115,12 +120,19 @@ def run_headless(
         scan_result=examined,
         progress=lambda f, s: report(0.15 * f, s),
     )
+    sinus_labels = None
+    if sinus_labels_path is not None:
+        from sinusapp.imaging.masks import load_reference_mask
+
+        sinus_labels = load_reference_mask(sinus_labels_path, volume=volume)
+        log.info("sinus labels from %s", sinus_labels_path)
     result = analyse(
         volume,
         inputs.to_dict() | inputs.nomogram_factors(),
         predictor=predictor,
         nomogram=nomogram,
         progress=lambda f, s: report(0.15 + 0.75 * f, s),
+        sinus_labels=sinus_labels,
     )
     if out_json is not None:
         write_json_atomic(result.to_json_dict(), out_json)

@@ -27,6 +27,7 @@ from sinusapp._version import __version__
 from sinusapp.atomic import write_text_atomic
 from sinusapp.errors import OutputError
 from sinusapp.findings import Finding
+from sinusapp.imaging.quantify import NOT_GRADED, lund_mackay_total, per_sinus_opacification
 from sinusapp.imaging.volume import Volume
 
 __all__ = [
@@ -78,8 +79,11 @@ class AnalysisResult:
     """Everything one analysis produced; what the GUI shows, the report prints, JSON holds.
 
     ``mask`` is uint8 on the CT grid (``volume.array.shape``). ``points`` maps each nomogram
-    factor to its points; ``per_sinus`` maps a sinus name to ``{"volume_ml", "opacified_ml",
-    "opacification_pct"}``.
+    factor to its points; ``per_sinus`` maps a sinus name (``maxillary_L``, ``ethmoid_ant_R``,
+    ``frontal``...) to ``{"volume_ml", "opacified_ml", "opacification_pct", "lund_mackay"}``
+    (see :func:`sinusapp.imaging.quantify.per_sinus_opacification`); ``None`` when no sinus
+    labels were available. ``sinus_labels_source`` says where the labels came from
+    (``"predictor"``, ``"given"``, ``"automatic"`` or ``""``).
     """
 
     volume: Volume
@@ -94,6 +98,7 @@ class AnalysisResult:
     lesion_volume_ml: float
     mask: np.ndarray
     per_sinus: Mapping[str, Mapping[str, float]] | None = None
+    sinus_labels_source: str = ""
     model: ModelInfo | None = None
     nomogram_version: str = ""
     warnings: tuple[Finding, ...] = ()
@@ -120,6 +125,8 @@ class AnalysisResult:
             "clinical_inputs": dict(self.clinical_inputs),
             "lesion_volume_ml": float(self.lesion_volume_ml),
             "per_sinus": {k: dict(v) for k, v in (self.per_sinus or {}).items()},
+            "lund_mackay_total": (lund_mackay_total(self.per_sinus) if self.per_sinus else None),
+            "sinus_labels_source": self.sinus_labels_source,
             "series": {
                 "series_instance_uid": info.series_uid,
                 "study_instance_uid": info.study_uid,
@@ -159,6 +166,7 @@ def analyse(
     nomogram: Any,
     progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
+    sinus_labels: np.ndarray | None = None,
 ) -> AnalysisResult:
     """Run one analysis.
 
@@ -178,6 +186,12 @@ def analyse(
         ``.probability``, ``.ci95``, ``.points``, ``.total_points``, ``.risk_group``.
     progress, should_cancel:
         Forwarded to the predictor; progress covers the whole run (0 → 1).
+    sinus_labels:
+        Sinus label map on the CT grid (:data:`sinusapp.imaging.quantify.SINUS_LABELS`
+        values) for the per-sinus quantification. When the predictor provides ``per_sinus``
+        that is kept; otherwise these labels are used, and when none are given the automatic
+        labelling :func:`sinusapp.imaging.sinus_labels.label_sinuses` is tried (``per_sinus``
+        stays ``None`` when it declines).
     """
 
     def report(fraction: float, stage: str) -> None:
@@ -195,6 +209,8 @@ def analyse(
         raise RuntimeError(
             f"predictor returned a mask of shape {mask.shape} for a CT of shape {volume.shape}"
         )
+    report(0.95, "per-sinus quantification")
+    per_sinus, source = _per_sinus(volume, mask, pred=pred, sinus_labels=sinus_labels)
     factors: dict[str, Any] = {"dlr_score": float(pred.dlr_score)}
     for name in _nomogram_factor_names(nomogram):
         if name != "dlr_score":
@@ -215,11 +231,44 @@ def analyse(
         total_points=float(nom.total_points),
         lesion_volume_ml=float(pred.lesion_volume_ml),
         mask=mask.astype(np.uint8, copy=False),
-        per_sinus=getattr(pred, "per_sinus", None),
+        per_sinus=per_sinus,
+        sinus_labels_source=source,
         model=model_info,
         nomogram_version=str(getattr(nomogram, "version", "")),
         warnings=tuple(w for w in warnings if isinstance(w, Finding)),
     )
+
+
+def _per_sinus(
+    volume: Volume, mask: np.ndarray, *, pred: Any, sinus_labels: np.ndarray | None
+) -> tuple[dict[str, dict[str, float]] | None, str]:
+    """Per-sinus quantification and where its labels came from (see :func:`analyse`).
+
+    The nasal cavity is left out of the result: it is not a Lund–Mackay item, and the report
+    grades every row it is given.
+    """
+    given = getattr(pred, "per_sinus", None)
+    if given:
+        return {k: dict(v) for k, v in given.items()}, "predictor"
+    if sinus_labels is not None:
+        labels, source = np.asarray(sinus_labels), "given"
+        if labels.shape != volume.shape:
+            raise ValueError(
+                f"sinus labels of shape {labels.shape} do not match the CT's shape {volume.shape}"
+            )
+    else:
+        from sinusapp.imaging.sinus_labels import label_sinuses
+
+        auto = label_sinuses(volume)
+        if auto is None:
+            return None, ""
+        labels, source = auto, "automatic"
+    quant = per_sinus_opacification(lesion_mask=mask, sinus_labels=labels, volume=volume)
+    graded = {k: v for k, v in quant.items() if k not in NOT_GRADED}
+    if not graded:
+        log.warning("the sinus label map holds no paranasal sinus; no per-sinus quantification")
+        return None, ""
+    return graded, source
 
 
 def _nomogram_factor_names(nomogram: Any) -> list[str]:

@@ -38,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--bundle", metavar="DIR", help="model bundle (default: the bundled one)")
     parser.add_argument("--nomogram", metavar="FILE", help="nomogram JSON (default: bundled)")
+    parser.add_argument(
+        "--sinus-labels",
+        metavar="FILE",
+        help="sinus label map on this CT (DICOM SEG, NRRD or NIfTI; 1 maxillary L, 2 maxillary "
+        "R, 3/4 anterior ethmoid L/R, 5/6 posterior ethmoid L/R, 7 frontal, 8 sphenoid, "
+        "9 nasal cavity) for per-sinus opacification; default: automatic labelling",
+    )
 
 
 def print_summary(out: HeadlessOutputs) -> None:
@@ -48,6 +55,18 @@ def print_summary(out: HeadlessOutputs) -> None:
         f"({r.volume.shape[0]} slices)"
     )
     print(f"DLR-score: {r.dlr_score:.3f}   lesion volume: {r.lesion_volume_ml:.1f} mL")
+    if r.per_sinus:
+        from sinusapp.imaging.quantify import lund_mackay_total
+
+        parts = ", ".join(
+            f"{k} {float(v.get('opacification_pct', float('nan'))):.0f} %"
+            for k, v in r.per_sinus.items()
+        )
+        lm = lund_mackay_total(r.per_sinus)
+        print(
+            f"Opacification ({r.sinus_labels_source or 'unknown'} sinus labels): {parts}"
+            + ("" if lm is None else f"; Lund–Mackay {lm} / {2 * len(r.per_sinus)}")
+        )
     print(
         f"Probability of recurrence: {r.probability:.1%} (95% CI {lo:.1%}–{hi:.1%}); "
         f"risk group: {r.risk_group} (cutoff {r.cutoff:.3f})"
@@ -85,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         bundle_dir=args.bundle,
         nomogram_path=args.nomogram,
         progress=progress,
+        sinus_labels_path=args.sinus_labels,
     )
     print(file=sys.stderr)
     print_summary(out)

@@ -121,3 +121,138 @@ def test_unwritable_output_is_refused_up_front(
             predictor=FakePredictor(locate=False),
         )
     assert np.all(blocker.read_text() == "x")
+
+
+# -- per-sinus quantification -------------------------------------------------------------
+
+
+class _TruthPredictor:
+    """Returns a fixed lesion mask (the phantom's truth), optionally with ``per_sinus``."""
+
+    def __init__(self, mask: np.ndarray, per_sinus=None) -> None:
+        self.mask = mask
+        self.per_sinus = per_sinus
+
+    def predict(self, volume, *, progress=None, should_cancel=None):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(
+            mask=self.mask,
+            dlr_score=0.5,
+            lesion_volume_ml=float(self.mask.sum() * volume.voxel_volume_ml),
+            per_sinus=self.per_sinus,
+        )
+
+
+@pytest.fixture(scope="module")
+def phantom_case():
+    from sinusapp.imaging.volume import Volume
+    from sinusapp.synth.cohort import sample_cohort
+    from sinusapp.synth.write import render_case
+
+    ph, _ = render_case(sample_cohort(n_cases=1, seed=5, center="A")[0], low_res=True)
+    return Volume(array=ph.hu, affine=ph.affine), ph.labels, ph.lesion
+
+
+CLINICAL_FACTORS = {"asthma": True, "allergic_rhinitis": False, "eosinophils_per_ul": 450.0}
+
+
+def test_per_sinus_from_given_labels_sums_to_the_lesion_in_the_cavities(
+    phantom_case, fitted_nomogram
+) -> None:
+    from sinusapp.imaging.quantify import BONE_HU, lund_mackay_total
+
+    volume, labels, lesion = phantom_case
+    result = analyse(
+        volume,
+        CLINICAL_FACTORS,
+        predictor=_TruthPredictor(lesion),
+        nomogram=fitted_nomogram,
+        sinus_labels=labels,
+    )
+    ps = result.per_sinus
+    assert ps is not None and result.sinus_labels_source == "given"
+    # the eight paranasal sinus items; the nasal cavity is not a Lund–Mackay item
+    assert set(ps) == {
+        "maxillary_L",
+        "maxillary_R",
+        "ethmoid_ant_L",
+        "ethmoid_ant_R",
+        "ethmoid_post_L",
+        "ethmoid_post_R",
+        "frontal",
+        "sphenoid",
+    }
+    in_sinuses = (lesion > 0) & (labels >= 1) & (labels <= 8) & (volume.array <= BONE_HU)
+    expected_ml = float(in_sinuses.sum()) * volume.voxel_volume_ml
+    assert sum(v["opacified_ml"] for v in ps.values()) == pytest.approx(expected_ml, abs=0.01)
+    assert 0 < expected_ml < result.lesion_volume_ml
+    for v in ps.values():
+        assert 0.0 <= v["opacification_pct"] <= 100.0 and v["lund_mackay"] in (0, 1, 2)
+    d = result.to_json_dict()
+    assert d["lund_mackay_total"] == lund_mackay_total(ps)
+    assert d["sinus_labels_source"] == "given"
+    json.dumps(d)
+
+
+def test_per_sinus_automatic_and_from_the_predictor(phantom_case, fitted_nomogram) -> None:
+    volume, _, lesion = phantom_case
+    auto = analyse(
+        volume, CLINICAL_FACTORS, predictor=_TruthPredictor(lesion), nomogram=fitted_nomogram
+    )
+    assert auto.sinus_labels_source == "automatic"
+    assert auto.per_sinus is not None and {"maxillary_L", "maxillary_R"} <= set(auto.per_sinus)
+    own = {"maxillary_L": {"volume_ml": 1.0, "opacified_ml": 0.5, "opacification_pct": 50.0}}
+    kept = analyse(
+        volume,
+        CLINICAL_FACTORS,
+        predictor=_TruthPredictor(lesion, per_sinus=own),
+        nomogram=fitted_nomogram,
+        sinus_labels=np.zeros(volume.shape, np.uint8),
+    )
+    assert kept.per_sinus == own and kept.sinus_labels_source == "predictor"
+
+
+def test_no_labels_on_a_ct_without_anatomy_leaves_per_sinus_empty(
+    ct_folder: Path, fitted_nomogram
+) -> None:
+    result = analyse(
+        load_volume(ct_folder),
+        CLINICAL_FACTORS,
+        predictor=FakePredictor(locate=False),
+        nomogram=fitted_nomogram,
+    )
+    assert result.per_sinus is None and result.to_json_dict()["lund_mackay_total"] is None
+
+
+def test_run_headless_reads_a_sinus_label_file(
+    ct_folder: Path, tmp_path: Path, fitted_nomogram
+) -> None:
+    from sinusapp.imaging.quantify import BONE_HU
+    from sinusapp.synth.dicomio import write_label_nifti
+
+    volume = load_volume(ct_folder)
+    labels = np.zeros(volume.shape, np.uint8)
+    labels[4:20, 5:40, 3:18] = 1  # maxillary_L where the fake puts lesion blobs
+    labels[4:20, 5:40, 22:38] = 2
+    path = tmp_path / "sinus_labels.nii.gz"
+    write_label_nifti(labels=labels, affine=volume.affine, out_path=path)
+    nomo_path = tmp_path / "nomogram.json"
+    fitted_nomogram.save(nomo_path)
+    out = run_headless(
+        ct_folder,
+        CLINICAL,
+        json_path=tmp_path / "out" / "result.json",
+        nomogram_path=nomo_path,
+        predictor=FakePredictor(locate=False),
+        sinus_labels_path=path,
+    )
+    assert out.result.sinus_labels_source == "given"
+    ps = out.result.per_sinus
+    assert ps is not None and set(ps) == {"maxillary_L", "maxillary_R"}
+    non_bone = (labels == 1) & (volume.array <= BONE_HU)  # bone voxels are not cavity
+    assert ps["maxillary_L"]["volume_ml"] == pytest.approx(
+        non_bone.sum() * volume.voxel_volume_ml, abs=0.002
+    )
+    data = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert set(data["per_sinus"]) == {"maxillary_L", "maxillary_R"}

@@ -227,7 +227,8 @@ def _series_info(headers: list[InstanceHeader], frames: list[FrameRef]) -> Serie
 
 
 def _regular_spacing(geo: GeometryAssessment) -> float:
-    gaps = np.diff(geo.positions_mm)  # type: ignore[arg-type]
+    assert geo.positions_mm is not None, "geometry not assessed"
+    gaps = np.diff(geo.positions_mm)
     if geo.regular:
         return float(np.mean(gaps))
     return float(max(np.percentile(gaps, 10), 0.25))
@@ -243,9 +244,11 @@ def _resample_regular(stack: np.ndarray, geo: GeometryAssessment) -> tuple[np.nd
     """
     from scipy import ndimage
 
-    d = np.asarray(geo.positions_mm)
     row_c, col_c, normal = geo.row_cosines, geo.column_cosines, geo.normal
-    dr, dc = geo.pixel_spacing  # type: ignore[misc]
+    assert row_c is not None and col_c is not None and normal is not None
+    assert geo.pixel_spacing is not None and geo.positions_mm is not None
+    d = np.asarray(geo.positions_mm)
+    dr, dc = geo.pixel_spacing
     pos = np.array([f.geometry.position for f in geo.frames], float)
     rel = pos - pos[0]
     u = rel @ row_c / dc  # in-plane offsets in columns
@@ -310,15 +313,17 @@ def volume_from_headers(
     frames = geo.frames
     shape = (len(frames), headers[0].rows, headers[0].columns)
     stack = _read_stack(frames, shape, progress)
+    assert geo.row_cosines is not None and geo.column_cosines is not None
+    assert geo.pixel_spacing is not None
     if geo.regular:
         step = np.array(frames[-1].geometry.position) - np.array(frames[0].geometry.position)
         direction = step / np.linalg.norm(step)
         affine = affine_from_geometry(
             origin_lps=np.array(frames[0].geometry.position),
-            row_cosines=geo.row_cosines,  # type: ignore[arg-type]
-            column_cosines=geo.column_cosines,  # type: ignore[arg-type]
+            row_cosines=geo.row_cosines,
+            column_cosines=geo.column_cosines,
             slice_direction=direction,
-            spacing_mm=(_regular_spacing(geo), *geo.pixel_spacing),  # type: ignore[misc]
+            spacing_mm=(_regular_spacing(geo), *geo.pixel_spacing),
         )
         array = stack
         resampled = False
