@@ -1,0 +1,173 @@
+"""Per-sinus quantification: cavity volume, opacified volume, % opacification, Lund–Mackay.
+
+Headless, numpy only. Inputs are arrays on the CT grid: the lesion mask (the model's, or a
+reference) and a sinus label map (:data:`SINUS_LABELS`, from
+:func:`sinusapp.imaging.sinus_labels.label_sinuses`, a file, or the synthetic generator).
+
+The label table lives here (not in :mod:`sinusapp.synth`) because it is data the core needs:
+the synthetic generator, the dataset reader and the quantification all use this one mapping.
+
+Lund–Mackay (Lund & Mackay 1993) grades each sinus 0 (clear), 1 (partial) or 2 (complete
+opacification). Here the grade is derived from the measured % opacification with tolerances
+for partial-volume voxels at the cavity edge and for small segmentation errors:
+``< 5 %`` → 0, ``≥ 95 %`` → 2, otherwise 1, on the percentage rounded to a whole number as it
+is displayed (the same thresholds the report uses when a grade is missing). The ostiomeatal
+complexes are not assessed, and the nasal cavity is not a Lund–Mackay item (it is quantified,
+but has no grade). Bone voxels (> :data:`BONE_HU`) inside a label are not sinus content.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+
+from sinusapp.imaging.volume import Volume
+
+__all__ = [
+    "BONE_HU",
+    "LABEL_IDS",
+    "LM_COMPLETE_PCT",
+    "LM_PARTIAL_PCT",
+    "NOT_GRADED",
+    "REGIONS",
+    "SINUS_LABELS",
+    "lund_mackay_grade",
+    "lund_mackay_total",
+    "per_sinus_opacification",
+]
+
+log = logging.getLogger(__name__)
+
+#: Sinus label map values (0 = background). ``_L`` / ``_R`` are the patient's left / right.
+#: The frontal and sphenoid sinuses are single labels spanning the midline (both sides).
+SINUS_LABELS: dict[int, str] = {
+    1: "maxillary_L",
+    2: "maxillary_R",
+    3: "ethmoid_ant_L",
+    4: "ethmoid_ant_R",
+    5: "ethmoid_post_L",
+    6: "ethmoid_post_R",
+    7: "frontal",
+    8: "sphenoid",
+    9: "nasal_cavity",
+}
+#: Region name → label value.
+LABEL_IDS: dict[str, int] = {name: value for value, name in SINUS_LABELS.items()}
+#: Region names in label order.
+REGIONS: tuple[str, ...] = tuple(SINUS_LABELS.values())
+#: Regions that are quantified but are not Lund–Mackay items.
+NOT_GRADED: frozenset[str] = frozenset({"nasal_cavity"})
+
+#: Voxels above this HU are bone, not sinus content (see :func:`per_sinus_opacification`).
+BONE_HU = 300.0
+#: Below this % opacification a sinus is graded 0 (clear): edge voxels and thin mucosa.
+LM_PARTIAL_PCT = 5.0
+#: At or above this % opacification a sinus is graded 2 (complete).
+LM_COMPLETE_PCT = 95.0
+
+
+def lund_mackay_grade(opacification_pct: float) -> int:
+    """Lund–Mackay grade of one sinus from its % opacification (0 / 1 / 2, see module doc).
+
+    The percentage is rounded to a whole number first, as the report and the GUI show it, so
+    that a sinus shown as "95 %" is never graded partial.
+    """
+    pct = round(float(opacification_pct))
+    if pct < LM_PARTIAL_PCT:
+        return 0
+    if pct >= LM_COMPLETE_PCT:
+        return 2
+    return 1
+
+
+def per_sinus_opacification(
+    *,
+    lesion_mask: np.ndarray,
+    sinus_labels: np.ndarray,
+    volume: Volume,
+    label_names: Mapping[int, str] | None = None,
+    bone_hu: float = BONE_HU,
+) -> dict[str, dict[str, float]]:
+    """Volume and opacification of each labelled sinus.
+
+    Parameters
+    ----------
+    lesion_mask:
+        Lesion (opacification) mask on the CT grid, non-zero = lesion.
+    sinus_labels:
+        Integer label map on the CT grid (:data:`SINUS_LABELS` by default; 0 = background).
+    volume:
+        The CT (grid shape and voxel size).
+    label_names:
+        Label value → name; default :data:`SINUS_LABELS`. Values not in it are ignored.
+    bone_hu:
+        Voxels above this HU are bone (the ethmoid septa, the partial-volume rim of the
+        walls) and are counted neither as cavity nor as opacified: opacification is the
+        fraction of the sinus's air / soft-tissue content that is lesion. This makes it
+        independent of whether a label map includes the septa (hand-drawn maps often do,
+        the synthetic ones do not), so a completely opacified ethmoid measures ~100 %.
+
+    Returns
+    -------
+    dict
+        ``name → {"volume_ml", "opacified_ml", "opacification_pct", "lund_mackay"}`` for every
+        label present in ``sinus_labels`` (in label order). ``opacified_ml`` is the lesion
+        inside that sinus's cavity; lesion outside all cavities is not counted anywhere.
+        ``lund_mackay`` (0 / 1 / 2, a float like the other values) is absent for the nasal
+        cavity, which is not a Lund–Mackay item. The frontal and sphenoid sinuses are single
+        midline labels, graded once each from their combined opacification (the standard
+        score grades left and right separately).
+
+    Raises
+    ------
+    ValueError
+        The arrays do not have the CT's shape.
+    """
+    shape = tuple(volume.shape)
+    if lesion_mask.shape != shape or sinus_labels.shape != shape:
+        raise ValueError(
+            f"lesion mask {lesion_mask.shape} and sinus labels {sinus_labels.shape} must have "
+            f"the CT's shape {shape}"
+        )
+    names = SINUS_LABELS if label_names is None else dict(label_names)
+    voxel_ml = float(volume.voxel_volume_ml)
+    labels = np.asarray(sinus_labels).astype(np.int64, copy=True)
+    if labels.min(initial=0) < 0:
+        raise ValueError("sinus labels must be non-negative")
+    labels[np.asarray(volume.array) > bone_hu] = 0
+    n = max(int(labels.max(initial=0)) + 1, max(names, default=0) + 1)
+    cavity_voxels = np.bincount(labels.ravel(), minlength=n)
+    lesion_voxels = np.bincount(labels.ravel(), weights=(lesion_mask != 0).ravel(), minlength=n)
+    out: dict[str, dict[str, float]] = {}
+    for value in sorted(names):
+        if value <= 0 or value >= n or cavity_voxels[value] == 0:
+            continue
+        name = names[value]
+        vol_ml = float(cavity_voxels[value]) * voxel_ml
+        opac_ml = float(lesion_voxels[value]) * voxel_ml
+        pct = 100.0 * float(lesion_voxels[value]) / float(cavity_voxels[value])
+        row = {
+            "volume_ml": round(vol_ml, 3),
+            "opacified_ml": round(opac_ml, 3),
+            "opacification_pct": round(pct, 2),
+        }
+        if name not in NOT_GRADED:
+            row["lund_mackay"] = float(lund_mackay_grade(pct))
+        out[name] = row
+    log.debug("per-sinus opacification: %s", {k: v["opacification_pct"] for k, v in out.items()})
+    return out
+
+
+def lund_mackay_total(per_sinus: Mapping[str, Mapping[str, float]]) -> int | None:
+    """Sum of the Lund–Mackay grades in ``per_sinus`` (``None`` when no sinus is graded).
+
+    Regions without a ``lund_mackay`` value (the nasal cavity) are skipped. With the label
+    table above the maximum is 14 (7 items × 2), not the standard 24: the ostiomeatal
+    complexes are not assessed and frontal / sphenoid count once each.
+    """
+    grades = [v["lund_mackay"] for v in per_sinus.values() if v.get("lund_mackay") is not None]
+    if not grades:
+        return None
+    return int(sum(int(g) for g in grades))

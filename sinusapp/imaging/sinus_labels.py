@@ -1,0 +1,265 @@
+"""Automatic sinus-cavity labelling of a head CT (a documented heuristic, not a model).
+
+The network predicts the lesion mask only; per-sinus quantification also needs to know which
+voxels belong to which sinus. :func:`label_sinuses` gives a label map (values of
+:data:`sinusapp.imaging.quantify.SINUS_LABELS`) from the CT alone:
+
+1. **Where**: the sinus region centre and the head's midline come from
+   :func:`sinusapp.model.preprocess.locate_sinus_region` (or ``region_center_lps``).
+2. **Cavities**: bone is ``HU > 300``; a cavity voxel is a non-bone voxel that is a hole of the
+   bone in an axial, coronal or sagittal plane (2-D hole filling in each of the three array
+   planes, united). This keeps air *and* opacified (soft-tissue) sinus content, since both lie
+   inside the bony walls, while facial soft tissue outside the walls is not enclosed.
+3. **Which sinus**: each cavity voxel gets a zone from its position relative to the centre
+   (``u`` = mm to the patient's left of the midline, ``v`` = mm posterior, ``w`` = mm
+   superior), with the average adult's layout (the synthetic phantom's head frame):
+
+   ============== ===========================================================
+   frontal        superior-anterior: ``w > 17`` and ``v < −27``
+   sphenoid       posterior-midline: ``v > 23``, ``w > −11``, ``|u| < 17``
+   ethmoid        between the orbits: ``4 ≤ |u| < 17``, ``−7 < w ≤ 20``,
+                  ``−28 < v ≤ 23``; anterior / posterior split at 55 % of that
+                  side's antero-posterior ethmoid extent (from the front; the
+                  basal lamella lies a little behind the middle)
+   maxillary      inferior-lateral: ``|u| ≥ 13.5``, ``−50 < w ≤ −4``,
+                  ``−26 < v ≤ 22``
+   nasal cavity   midline, inferior: ``|u| < 13.5``, ``w ≤ −7`` (or ``|u| < 4``
+                  below the frontal zone), ``−45 < v ≤ 45``
+   ============== ===========================================================
+
+   The midline is then refined as the middle of the left-right extent of the cavities
+   between the orbits (both ethmoid labyrinths and the upper nasal cavity), and the zones
+   are recomputed.
+
+4. **Clean-up by connected component** (6-connected cavity components): a component whose
+   voxels mostly fall outside every zone (orbit, brain, mastoid) or that is mostly fat
+   (the orbits are bone-enclosed too) is dropped; a component that is at least 75 % one
+   sinus (an ethmoid cell, a sinus separated by its bony wall) is given that label entirely.
+5. **Partial-volume rim**: wall voxels above the bone threshold but below 600 HU (about the
+   mean of mucosa and thin bone: mostly cavity content, often thickened mucosa) join their
+   labelled neighbour, so that a completely opacified sinus measures close to 100 %.
+
+It degrades to ``None`` (with the reason logged at WARNING) rather than guessing: when the
+region cannot be located, when the cavities found are implausibly small or large, or when
+neither maxillary sinus is found. It is tuned on the synthetic phantoms (see the tests for
+its per-label Dice there); on real CTs, whose anatomy varies far more (pneumatisation,
+agger nasi, Haller and Onodi cells, septal deviations), treat its output as a rough
+estimate and prefer an explicit label map (``--sinus-labels``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import ndimage
+
+from sinusapp.imaging.quantify import LABEL_IDS
+from sinusapp.imaging.volume import Volume
+
+__all__ = ["label_sinuses"]
+
+log = logging.getLogger(__name__)
+
+_BONE_HU = 300.0
+_FAT_LO_HU, _FAT_HI_HU = -200.0, -40.0
+_MAX_FAT_FRACTION = 0.35
+_FAT_SMOOTH_MM = 1.0
+_CROP_HALF_MM = (62.0, 62.0, 62.0)  # x, y, z around the region centre
+_MIN_CAVITY_ML = 5.0
+_MAX_CAVITY_ML = 250.0
+_MIN_MAXILLARY_ML = 1.0
+_PURE_FRACTION = 0.75
+_ETHMOID_SPLIT = 0.55
+_RIM_MAX_HU = 600.0
+_MAX_MIDLINE_SHIFT_MM = 6.0
+_INSIDE_ZONES_FRACTION = 0.5
+
+
+def _zones(u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Zone label (``SINUS_LABELS`` values, ethmoid as anterior for now) per point; 0 = none."""
+    au = np.abs(u)
+    left = u >= 0
+    z = np.zeros(u.shape, np.uint8)
+    nasal = (v > -45) & (v <= 45) & (((au < 13.5) & (w <= -7)) | ((au < 4) & (w <= 17)))
+    z[nasal] = LABEL_IDS["nasal_cavity"]
+    maxillary = (au >= 13.5) & (au < 50) & (w > -50) & (w <= -4) & (v > -26) & (v <= 22)
+    z[maxillary & left] = LABEL_IDS["maxillary_L"]
+    z[maxillary & ~left] = LABEL_IDS["maxillary_R"]
+    ethmoid = (au >= 4) & (au < 17) & (w > -7) & (w <= 20) & (v > -28) & (v <= 23)
+    z[ethmoid & left] = LABEL_IDS["ethmoid_ant_L"]
+    z[ethmoid & ~left] = LABEL_IDS["ethmoid_ant_R"]
+    sphenoid = (v > 23) & (v <= 55) & (w > -11) & (w <= 25) & (au < 17)
+    z[sphenoid] = LABEL_IDS["sphenoid"]
+    frontal = (w > 17) & (w <= 60) & (v < -27) & (v > -65) & (au < 40)
+    z[frontal] = LABEL_IDS["frontal"]
+    return z
+
+
+def _enclosed(bone: np.ndarray) -> np.ndarray:
+    """Non-bone voxels that are holes of ``bone`` in a plane of any of the three array axes."""
+    out = np.zeros(bone.shape, bool)
+    plane = ndimage.generate_binary_structure(2, 1)
+    for axis in range(3):
+        st = np.zeros((3, 3, 3), bool)
+        idx: list[slice | int] = [slice(None)] * 3
+        idx[axis] = 1
+        st[tuple(idx)] = plane
+        out |= ndimage.binary_fill_holes(bone, structure=st)
+    return out & ~bone
+
+
+def label_sinuses(
+    volume: Volume, *, region_center_lps: np.ndarray | None = None
+) -> np.ndarray | None:
+    """Label the nasal cavity and paranasal sinuses of a head CT (heuristic; module doc).
+
+    Parameters
+    ----------
+    volume:
+        The CT, in HU.
+    region_center_lps:
+        Centre of the sinus region (LPS mm), e.g. from a previous
+        :func:`~sinusapp.model.preprocess.locate_sinus_region` call; default: locate it.
+        The midline is then taken as this centre's x.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        uint8 label map of ``volume.shape`` (``SINUS_LABELS`` values, 0 = none), or ``None``
+        when no trustworthy labelling was found (the reason is logged).
+    """
+    from sinusapp.errors import NotSinusCTError
+    from sinusapp.model.preprocess import locate_sinus_region
+
+    if region_center_lps is None:
+        try:
+            region = locate_sinus_region(volume)
+        except NotSinusCTError as exc:
+            log.warning("no automatic sinus labels: %s", exc)
+            return None
+        centre = np.array(region.center_lps, float)
+        centre[0] = region.midline_x_mm
+    else:
+        centre = np.asarray(region_center_lps, float).reshape(3)
+
+    # Crop to the index box holding the region (any affine: map the box corners).
+    corners = (
+        np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
+        * np.asarray(_CROP_HALF_MM)
+        + centre
+    )
+    idx = volume.lps_to_index(corners)
+    lo = np.clip(np.floor(idx.min(axis=0)).astype(int), 0, None)
+    hi = np.minimum(np.ceil(idx.max(axis=0)).astype(int) + 1, volume.shape)
+    if np.any(hi - lo < 3):
+        log.warning("no automatic sinus labels: the sinus region lies outside the CT")
+        return None
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    hu = np.asarray(volume.array[box], np.float32)
+
+    # LPS offsets from the centre of every voxel of the crop (broadcast, float32).
+    k, j, i = (np.arange(s.start, s.stop, dtype=np.float32) for s in box)
+    a = volume.affine.astype(np.float32)
+    rel = [
+        a[c, 0] * k[:, None, None]
+        + a[c, 1] * j[None, :, None]
+        + a[c, 2] * i[None, None, :]
+        + (a[c, 3] - np.float32(centre[c]))
+        for c in range(3)
+    ]
+    zones = _zones(rel[0], rel[1], rel[2])
+
+    bone = hu > _BONE_HU
+    cavity = _enclosed(bone)
+    comp, n_comp = ndimage.label(cavity)
+    if n_comp == 0:
+        log.warning("no automatic sinus labels: no bone-enclosed cavity near the sinus region")
+        return None
+    ids = np.arange(1, n_comp + 1)
+    size = ndimage.sum_labels(cavity, comp, ids)
+    # Fat test on lightly smoothed HU: thin-pixel CTs are noisy enough (σ ≈ 80 HU) to put
+    # much of an opacified sinus (~30 HU) into the fat range voxel by voxel.
+    sigma = [_FAT_SMOOTH_MM / s for s in volume.spacing_mm]
+    hu_s = ndimage.gaussian_filter(hu, sigma=sigma, truncate=2.0)
+    fat = ndimage.sum_labels((hu_s > _FAT_LO_HU) & (hu_s < _FAT_HI_HU), comp, ids)
+    del hu_s
+
+    def kept(zones: np.ndarray) -> np.ndarray:
+        in_zone = ndimage.sum_labels(zones > 0, comp, ids)
+        keep = (in_zone >= _INSIDE_ZONES_FRACTION * size) & (fat <= _MAX_FAT_FRACTION * size)
+        return np.asarray(keep, bool)
+
+    # Refine the midline: the ethmoid labyrinths and the upper nasal cavity between the
+    # orbits are nearly symmetric, so the middle of their left-right extent is the midline
+    # (the locator's midline comes from the skull's outline and can be off by millimetres).
+    keep = kept(zones)
+    u, v, w = rel
+    band = np.concatenate([[False], keep])[comp] & (np.abs(u) < 17) & (w > -7) & (w <= 20)
+    band &= (v > -28) & (v <= 23)
+    if band.sum() > 100:
+        u_lo, u_hi = np.percentile(u[band], [2, 98])
+        shift = float(np.clip(0.5 * (u_lo + u_hi), -_MAX_MIDLINE_SHIFT_MM, _MAX_MIDLINE_SHIFT_MM))
+        if abs(shift) > 0.25:
+            rel[0] = u - np.float32(shift)
+            zones = _zones(rel[0], rel[1], rel[2])
+            keep = kept(zones)
+            log.debug("sinus labels: midline moved by %.1f mm", shift)
+    keep_lut = np.concatenate([[False], keep])
+    labels = np.where(keep_lut[comp], zones, 0).astype(np.uint8)
+
+    # Ethmoid: split each side at the middle of its antero-posterior extent.
+    for ant, post in (("ethmoid_ant_L", "ethmoid_post_L"), ("ethmoid_ant_R", "ethmoid_post_R")):
+        sel = labels == LABEL_IDS[ant]
+        if sel.sum() < 10:
+            continue
+        v_lo, v_hi = np.percentile(rel[1][sel], [2, 98])
+        labels[sel & (rel[1] > v_lo + _ETHMOID_SPLIT * (v_hi - v_lo))] = LABEL_IDS[post]
+
+    # Components that are mostly one sinus take that label entirely (bony walls are the
+    # true borders; the zones are only a prior).
+    kept_ids = ids[keep]
+    if kept_ids.size:
+        n_lab = max(LABEL_IDS.values()) + 1
+        flat = comp[labels > 0].astype(np.int64) * n_lab + labels[labels > 0]
+        counts = np.bincount(flat, minlength=(n_comp + 1) * n_lab).reshape(n_comp + 1, n_lab)
+        best = counts.argmax(axis=1)
+        best_n = counts.max(axis=1)
+        pure = np.zeros(n_comp + 1, bool)
+        pure[1:] = keep & (best_n[1:] >= _PURE_FRACTION * size)
+        sel = pure[comp]
+        labels[sel] = best[comp[sel]].astype(np.uint8)
+
+    # Partial-volume rim: a wall voxel whose HU is below the mean of soft tissue and thin
+    # bone is mostly cavity content (mucosa lies on the wall), though above _BONE_HU; it
+    # joins its labelled neighbour (after the component analysis, so that rims do not merge
+    # neighbouring cavities).
+    rim = bone & (hu < _RIM_MAX_HU)
+    grown = ndimage.grey_dilation(labels, footprint=ndimage.generate_binary_structure(3, 1))
+    rim &= grown > 0
+    labels[rim] = grown[rim]
+
+    voxel_ml = float(volume.voxel_volume_ml)
+    total_ml = float((labels > 0).sum()) * voxel_ml
+    if not (_MIN_CAVITY_ML <= total_ml <= _MAX_CAVITY_ML):
+        log.warning(
+            "no automatic sinus labels: %.1f mL of sinus cavity found (plausible: %.0f–%.0f mL)",
+            total_ml,
+            _MIN_CAVITY_ML,
+            _MAX_CAVITY_ML,
+        )
+        return None
+    max_ml = [
+        float((labels == LABEL_IDS[n]).sum()) * voxel_ml for n in ("maxillary_L", "maxillary_R")
+    ]
+    if max(max_ml) < _MIN_MAXILLARY_ML:
+        log.warning("no automatic sinus labels: no maxillary sinus found")
+        return None
+    out = np.zeros(volume.shape, np.uint8)
+    out[box] = labels
+    log.info(
+        "automatic sinus labels: %.1f mL of cavity in %d regions",
+        total_ml,
+        len(np.unique(labels)) - 1,
+    )
+    return out
