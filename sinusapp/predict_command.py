@@ -90,8 +90,19 @@ def run(args: argparse.Namespace) -> int:
         "sex": args.sex,
     }
 
+    last: list[object] = [None]
+    interactive = sys.stderr.isatty()
+
     def progress(f: float, stage: str) -> None:
-        print(f"\r{f:4.0%} {stage:<40}", end="", file=sys.stderr, flush=True)
+        # A live line on a terminal; in logs and pipes one line per stage, not per slice.
+        key = (round(100 * f), stage) if interactive else stage
+        if key == last[0]:
+            return
+        last[0] = key
+        if interactive:
+            print(f"\r{f:4.0%} {stage:<40}", end="", file=sys.stderr, flush=True)
+        else:
+            print(f"{f:4.0%} {stage}", file=sys.stderr, flush=True)
 
     out = run_headless(
         args.path,
@@ -106,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
         sinus_labels_path=args.sinus_labels,
     )
-    print(file=sys.stderr)
+    if interactive:
+        print(file=sys.stderr)
     print_summary(out)
     return 0

@@ -392,6 +392,9 @@ class ReportContext:
         key_slices = choose_key_slices(volume, mask, reference_mask=reference_mask)
         sinuses = _sinus_rows(result.per_sinus)
         lm_total, lm_max, lm_note = _lund_mackay_total(sinuses)
+        source = str(getattr(result, "sinus_labels_source", "") or "")
+        if lm_note and source in _LABEL_SOURCE_NOTES:
+            lm_note += " " + _LABEL_SOURCE_NOTES[source]
         dice = None if reference_mask is None else _dice(mask, reference_mask)
 
         limitations = list(_LIMITATIONS_ALWAYS)
@@ -864,6 +867,15 @@ def _opt_float(v: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+#: How the sinus regions behind the per-sinus figures were obtained (AnalysisResult field).
+_LABEL_SOURCE_NOTES = {
+    "automatic": "Sinus regions were outlined automatically (approximate: check them against "
+    "the images; a fully opacified ethmoid may read 85–95 %).",
+    "given": "Sinus regions from a supplied label map.",
+    "predictor": "Sinus regions from the model.",
+}
 
 
 def _sinus_rows(per_sinus: Mapping[str, Mapping[str, float]] | None) -> tuple[SinusRow, ...]:
