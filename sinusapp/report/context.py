@@ -815,9 +815,12 @@ def _clinical_rows(
                 float(points["dlr_score"]),
             )
         )
+    entered_unit = str(inputs.get("eosinophil_unit", "") or "")
     for key, value in inputs.items():
         if key == "dlr_score":
             continue
+        if "eosinophils_per_ul" in inputs and key in ("eosinophils", "eosinophil_unit"):
+            continue  # shown once, in cells/µL, with the value as entered (below)
         label, unit = _CLINICAL_LABELS.get(key, ("", ""))
         if not label:
             label = key.replace("_", " ").capitalize()
@@ -829,9 +832,10 @@ def _clinical_rows(
         if key in ("asthma", "allergic_rhinitis") and isinstance(value, (int, float)):
             value = bool(value)
         pts = points.get(key)
-        rows.append(
-            ClinicalRow(key, label, _format_value(value), unit, None if pts is None else float(pts))
-        )
+        text = _format_value(value)
+        if key == "eosinophils_per_ul" and entered_unit == "1e9_per_l" and "eosinophils" in inputs:
+            text += f" (entered as {_format_value(inputs['eosinophils'])} ×10⁹/L)"
+        rows.append(ClinicalRow(key, label, text, unit, None if pts is None else float(pts)))
     return tuple(rows)
 
 
