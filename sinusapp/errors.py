@@ -14,6 +14,7 @@ from pathlib import Path
 
 __all__ = [
     "BundleError",
+    "Cancelled",
     "ClinicalInputError",
     "DicomReadError",
     "GeometryError",
@@ -98,3 +99,10 @@ class NomogramFileError(InputError):
 
 class OutputError(InputError):
     """An output file or folder cannot be written."""
+
+
+class Cancelled(Exception):  # noqa: N818 - the public name the GUI and pipeline rely on
+    """Long work (loading, inference, training) stopped because the caller asked it to.
+
+    Not a :class:`SinusAppError`: cancelling is the user's choice, not an input problem.
+    """

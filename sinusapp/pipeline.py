@@ -25,7 +25,7 @@ import numpy as np
 
 from sinusapp._version import __version__
 from sinusapp.atomic import write_text_atomic
-from sinusapp.errors import OutputError
+from sinusapp.errors import BundleError, OutputError
 from sinusapp.findings import Finding
 from sinusapp.imaging.quantify import NOT_GRADED, lund_mackay_total, per_sinus_opacification
 from sinusapp.imaging.volume import Volume
@@ -204,6 +204,12 @@ def analyse(
         progress=(lambda f, s: report(0.95 * f, s)),
         should_cancel=should_cancel,
     )
+    if pred.dlr_score is None:
+        raise BundleError(
+            "this model bundle is segmentation-only (trained with --task seg): it gives no "
+            "DLR-score, so the nomogram cannot estimate the risk of recurrence",
+            hint="use a multi-task bundle (sinusapp train --task multi) for the analysis",
+        )
     mask = np.asarray(pred.mask)
     if mask.shape != volume.shape:
         raise RuntimeError(

@@ -56,3 +56,18 @@ def test_logic_import_loads_neither_qt_nor_torch() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "", f"imported at start-up: {r.stdout.strip()}"
+
+
+def test_import_linter_contract_lists_every_logic_module() -> None:
+    """A new top-level module must join the contract (else it could import Qt unchecked)."""
+    import pkgutil
+    import tomllib
+
+    import sinusapp
+
+    config = tomllib.loads((PKG.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    contract = config["tool"]["importlinter"]["contracts"][0]
+    listed = set(contract["source_modules"])
+    modules = {f"sinusapp.{m.name}" for m in pkgutil.iter_modules(sinusapp.__path__)}
+    assert modules - listed == {"sinusapp.ui"}, sorted(modules - listed - {"sinusapp.ui"})
+    assert contract["allow_indirect_imports"] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -256,3 +257,21 @@ def test_run_headless_reads_a_sinus_label_file(
     )
     data = json.loads((tmp_path / "out" / "result.json").read_text())
     assert set(data["per_sinus"]) == {"maxillary_L", "maxillary_R"}
+
+
+def test_segmentation_only_bundle_is_refused_with_a_message(
+    ct_folder: Path, fitted_nomogram
+) -> None:
+    from sinusapp.errors import BundleError
+
+    class SegOnly(FakePredictor):
+        def predict(self, volume, **kw):
+            return dataclasses.replace(super().predict(volume, **kw), dlr_score=None)
+
+    with pytest.raises(BundleError, match="segmentation-only"):
+        analyse(
+            load_volume(ct_folder),
+            {"asthma": True, "allergic_rhinitis": False, "eosinophils_per_ul": 200.0},
+            predictor=SegOnly(locate=False),
+            nomogram=fitted_nomogram,
+        )

@@ -407,18 +407,29 @@ def export_seg(
         raise ValueError(f"result.mask has shape {mask.shape}, the CT grid {volume.shape}")
     frame_of_reference = info.frame_of_reference_uid or str(sources[0].FrameOfReferenceUID)
     axes = volume.affine[:3, :3] / np.linalg.norm(volume.affine[:3, :3], axis=0)
-    if not np.allclose(axes.T @ axes, np.eye(3), atol=1e-4):
-        raise InputError(
-            "the CT grid is sheared (tilted slices that were not resampled); a DICOM SEG needs "
-            "an orthogonal grid",
-            hint="load the series with resampling onto a regular grid, then export again",
+    orthogonal = np.allclose(axes.T @ axes, np.eye(3), atol=1e-4)
+    kept = set(info.sop_instance_uids)
+    sources = [ds for ds in sources if not kept or str(ds.SOPInstanceUID) in kept]
+    single_frame = all(int(getattr(ds, "NumberOfFrames", 1) or 1) == 1 for ds in sources)
+    seg_pixels: Any
+    if not volume.resampled and single_frame and len(sources) == mask.shape[0]:
+        # The volume's slices are the source images themselves (sorted in volume order by
+        # _sources): one mask frame per source image, so each frame takes its source image's
+        # own position, exact even for a grid that is very slightly sheared.
+        seg_pixels = mask.astype(np.uint8)
+    elif orthogonal:
+        seg_pixels = hd.Volume(
+            array=mask.astype(np.uint8),
+            affine=np.asarray(volume.affine, float),
+            coordinate_system="PATIENT",
+            frame_of_reference_uid=frame_of_reference,
         )
-    seg_volume = hd.Volume(
-        array=mask.astype(np.uint8),
-        affine=np.asarray(volume.affine, float),
-        coordinate_system="PATIENT",
-        frame_of_reference_uid=frame_of_reference,
-    )
+    else:
+        raise InputError(
+            "the CT grid is sheared and its slices are not the source images, so the mask "
+            "cannot be placed in a DICOM SEG",
+            hint="export from the series as loaded by SinusApp (tilted series are resampled)",
+        )
     model = result.model
     version = str(result.software_version or __version__)
     algorithm = hd.AlgorithmIdentificationSequence(
@@ -444,7 +455,7 @@ def export_seg(
     when = _analysed_datetime(result)
     seg = hd.seg.Segmentation(
         source_images=sources,
-        pixel_array=seg_volume,
+        pixel_array=seg_pixels,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=[segment],
         series_instance_uid=_derived_uid("seg", info.series_uid, version),

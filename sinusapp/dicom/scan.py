@@ -463,10 +463,12 @@ def _series_entry(headers: list[InstanceHeader]) -> SeriesEntry:
 
 def _referenced_series(path: str) -> tuple[str, ...]:
     import pydicom
+    from pydicom.errors import InvalidDicomError
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except Exception:  # noqa: BLE001 — best effort: a SEG we cannot re-read references nothing
+    except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
+        log.warning("cannot re-read segmentation %s to find its source series: %s", path, exc)
         return ()
     uids = {
         str(item.get("SeriesInstanceUID", "")) for item in ds.get("ReferencedSeriesSequence", [])

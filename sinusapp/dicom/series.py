@@ -26,6 +26,7 @@ from sinusapp.dicom.geometry import FrameRef, GeometryAssessment, assess_geometr
 from sinusapp.dicom.headers import InstanceHeader
 from sinusapp.dicom.scan import ScanResult, SeriesEntry, scan
 from sinusapp.errors import (
+    Cancelled,
     DicomReadError,
     GeometryError,
     SeriesSelectionError,
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 __all__ = ["load_volume", "read_frame_hu", "volume_from_headers"]
 
 ProgressFn = Callable[[float, str], None]
+CancelFn = Callable[[], bool]
 AIR_HU = -1024
 _INT16_MIN, _INT16_MAX = -32768, 32767
 
@@ -148,7 +150,10 @@ def _to_hu_int16(raw: np.ndarray, slope: float, intercept: float) -> np.ndarray:
 
 
 def _read_stack(
-    frames: list[FrameRef], shape: tuple[int, int, int], progress: ProgressFn | None
+    frames: list[FrameRef],
+    shape: tuple[int, int, int],
+    progress: ProgressFn | None,
+    should_cancel: CancelFn | None = None,
 ) -> np.ndarray:
     """Decode all frames into one preallocated int16 array (threads: decoders release the GIL)."""
     register_plugins()
@@ -160,6 +165,8 @@ def _read_stack(
 
     def work(item: tuple[str, list[tuple[int, FrameRef]]]) -> int:
         path, refs = item
+        if should_cancel is not None and should_cancel():
+            raise Cancelled(f"loading cancelled before {Path(path).name}")
         planes = _read_native(refs[0][1].header)
         if planes is None:
             try:
@@ -298,8 +305,13 @@ def volume_from_headers(
     headers: list[InstanceHeader],
     *,
     progress: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
 ) -> Volume:
-    """Build a :class:`Volume` from the headers of one series (as found by :func:`scan`)."""
+    """Build a :class:`Volume` from the headers of one series (as found by :func:`scan`).
+
+    ``should_cancel()`` is polled before each file is decoded; when it returns True,
+    :class:`~sinusapp.errors.Cancelled` is raised and nothing is returned.
+    """
     if not headers:
         raise SeriesSelectionError("no images in the selected series")
     geo = assess_geometry(frames_of(headers))
@@ -312,7 +324,7 @@ def volume_from_headers(
         )
     frames = geo.frames
     shape = (len(frames), headers[0].rows, headers[0].columns)
-    stack = _read_stack(frames, shape, progress)
+    stack = _read_stack(frames, shape, progress, should_cancel)
     assert geo.row_cosines is not None and geo.column_cosines is not None
     assert geo.pixel_spacing is not None
     if geo.regular:
@@ -394,6 +406,7 @@ def load_volume(
     series_uid: str | None = None,
     scan_result: ScanResult | None = None,
     progress: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
 ) -> Volume:
     """Load the proposed (or the named) series under ``path`` as a :class:`Volume`.
 
@@ -407,6 +420,8 @@ def load_volume(
         A previous :func:`scan` of ``path`` (avoids reading the headers twice).
     progress:
         ``progress(fraction, stage)``.
+    should_cancel:
+        Polled before each file; True raises :class:`~sinusapp.errors.Cancelled`.
 
     Returns
     -------
@@ -421,4 +436,6 @@ def load_volume(
     """
     result = scan_result if scan_result is not None else scan(path)
     entry = _choose(result, series_uid, path)
-    return volume_from_headers(result.headers_of(entry.series_uid), progress=progress)
+    return volume_from_headers(
+        result.headers_of(entry.series_uid), progress=progress, should_cancel=should_cancel
+    )

@@ -245,7 +245,14 @@ def _read_seg(path: Path, *, volume: Volume | None) -> MaskOnGrid:
     )
 
     # 1) by reference to the CT instances (exact, when the volume is the original slices)
-    if volume is not None and not volume.resampled and volume.info.sop_instance_uids and all(refs):
+    # (one instance per slice: a multi-frame CT has one SOP instance for many slices, so its
+    # frames are placed by geometry below)
+    if (
+        volume is not None
+        and not volume.resampled
+        and len(volume.info.sop_instance_uids) == volume.shape[0]
+        and all(refs)
+    ):
         index = {u: k for k, u in enumerate(volume.info.sop_instance_uids)}
         if all(r in index for r in refs) and frames.shape[1:] == volume.shape[1:]:
             out = np.zeros(volume.shape, np.uint8)

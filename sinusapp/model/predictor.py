@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sinusapp import errors
 from sinusapp.errors import BundleError, InputError
 from sinusapp.imaging.volume import Volume
 
@@ -40,7 +41,7 @@ ProgressCallback = Callable[[float, str], None]
 STAGES = ("locate", "resample", "network", "map back")
 
 
-class Cancelled(Exception):  # noqa: N818 - the public name the GUI and pipeline rely on
+class Cancelled(errors.Cancelled):
     """The prediction was cancelled by the caller's ``should_cancel`` (not an input error)."""
 
 

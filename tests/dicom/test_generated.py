@@ -156,3 +156,43 @@ def test_truncated_pixel_data_gives_clear_error_on_load(tmp_path: Path, series_w
     with pytest.raises(DicomReadError) as exc:
         load_volume(tmp_path / "s")
     assert victim.name in str(exc.value)
+
+
+def test_tilted_series_voxels_land_at_their_patient_position(tmp_path: Path, series_writer) -> None:
+    """Each source voxel, resampled, sits at its own LPS position in the output grid."""
+    # a shift of exactly one row per slice (45° tilt) puts every source voxel on an output
+    # grid point, so its value must come through unchanged
+    _, hu = series_writer(
+        tmp_path / "s",
+        n=10,
+        rows=32,
+        cols=28,
+        spacing=1.0,
+        pixel_spacing=(1.0, 1.0),
+        tilt_shift_mm=1.0,
+    )
+    hu = hu.astype(np.int16)
+    v = load_volume(tmp_path / "s")
+    assert v.resampled
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        k, r, c = int(rng.integers(10)), int(rng.integers(32)), int(rng.integers(28))
+        # generator geometry: IPP = (-10, -20 + k, 10 + k), rows along +y, columns along +x
+        lps = np.array([-10.0 + c, -20.0 + k + r, 10.0 + k])
+        idx = np.rint(v.lps_to_index(lps)).astype(int)
+        assert np.allclose(v.lps_to_index(lps), idx, atol=1e-6)  # lands on a grid point
+        assert v.array[tuple(idx)] == hu[k, r, c]
+
+
+def test_loading_can_be_cancelled(tmp_path: Path, series_writer) -> None:
+    from sinusapp.errors import Cancelled
+
+    series_writer(tmp_path / "s", n=12)
+    calls: list[int] = []
+
+    def cancel_after_three() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(Cancelled):
+        load_volume(tmp_path / "s", should_cancel=cancel_after_three)
