@@ -22,6 +22,7 @@ Conventions:
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 
@@ -39,6 +40,8 @@ __all__ = [
     "hosmer_lemeshow",
     "logit",
 ]
+
+log = logging.getLogger(__name__)
 
 _EPS = 1e-8
 
@@ -123,7 +126,12 @@ def _logistic_fit(y: NDArray[np.bool_], x: NDArray[np.float64] | None, offset) -
     model = sm.GLM(y.astype(float), exog, family=sm.families.Binomial(), offset=offset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return np.asarray(model.fit().params, dtype=float)
+        res = model.fit()
+    if not bool(getattr(res, "converged", True)):
+        # (quasi-)separation: the slope is not estimable; say so rather than return a number
+        log.warning("calibration fit did not converge (separated data); slope/intercept are NaN")
+        return np.full(exog.shape[1], np.nan)
+    return np.asarray(res.params, dtype=float)
 
 
 def calibration(y_true: ArrayLike, prob: ArrayLike, *, bins: int = 10) -> CalibrationResult:
@@ -175,7 +183,9 @@ def hosmer_lemeshow(
 
     As ``ResourceSelection::hoslem.test``: breaks at ``quantile(prob, seq(0, 1, 1/groups))``
     (R's default type 7 = numpy's linear), duplicate breaks merged, intervals closed on the
-    right with the lowest included; ``df = number of groups − 2``.
+    right with the lowest included. One deliberate difference: ``df = number of groups actually
+    formed − 2``; hoslem.test keeps ``groups − 2`` even when tied probabilities merge breaks,
+    which overstates the degrees of freedom.
     """
     y = as_outcome(y_true)
     p = as_scores(prob, n=y.size, name="prob")
