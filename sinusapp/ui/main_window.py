@@ -20,12 +20,13 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from sinusapp._version import __version__
-from sinusapp.errors import SinusAppError
+from sinusapp.errors import Cancelled, ClinicalInputError, SinusAppError
 from sinusapp.findings import Finding, Severity
 from sinusapp.imaging.volume import Volume
 from sinusapp.records import pack_mask
 from sinusapp.ui.browser import DicomBrowser
 from sinusapp.ui.form import ClinicalForm
+from sinusapp.ui.model_statement import SYNTHETIC_STATEMENT, ModelStatement, model_statement
 from sinusapp.ui.nomogram_view import NomogramView
 from sinusapp.ui.planes import mask_bbox
 from sinusapp.ui.results import ResultsPanel
@@ -33,18 +34,16 @@ from sinusapp.ui.session import CaseSession
 from sinusapp.ui.viewer import SliceViewer
 from sinusapp.ui.worker import Job, JobRunner
 
-__all__ = ["MainWindow"]
+__all__ = ["SYNTHETIC_STATEMENT", "MainWindow"]
 
 log = logging.getLogger(__name__)
-
-SYNTHETIC_STATEMENT = (
-    "The bundled model is trained on synthetic data. It is not a medical device and is not "
-    "for clinical use: its risk estimates must not guide the care of any patient."
-)
 
 
 class MainWindow(QtWidgets.QMainWindow):
     """The application window.
+
+    Closing it cancels the background work and waits up to :attr:`shutdown_timeout_ms` for
+    it; work that takes longer postpones the close until it has stopped.
 
     Parameters
     ----------
@@ -60,11 +59,15 @@ class MainWindow(QtWidgets.QMainWindow):
         Creates the predictor on first use, on the worker thread (so torch is imported only
         then). Default: ``sinusapp.model.Predictor(device="auto")``.
     load_volume:
-        ``load_volume(series_uid, progress) -> Volume``; default builds it from the
-        catalogue's headers.
+        ``load_volume(series_uid, progress, should_cancel) -> Volume``; default builds it
+        from the catalogue's headers. It may raise :class:`sinusapp.errors.Cancelled` when
+        ``should_cancel()`` turns True (another series was opened, or the window closes).
     settings:
         Where window layout and preferences are remembered.
     """
+
+    #: how long closing waits for background work before postponing the close
+    shutdown_timeout_ms: int = 15_000
 
     def __init__(
         self,
@@ -95,6 +98,8 @@ class MainWindow(QtWidgets.QMainWindow):
         #: patient whose values the clinical form holds (None: typed before any series)
         self._form_patient: str | None = None
         self._dialogs: list[QtWidgets.QDialog] = []
+        #: a close was asked while a job would not stop: close when the runner is idle
+        self._close_when_idle = False
 
         self.session = CaseSession(nomogram=nomogram, nomogram_error=nomogram_error, parent=self)
         self.viewer = SliceViewer(parent=self)
@@ -102,6 +107,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.browser = DicomBrowser(catalogue, self)
         self.form = ClinicalForm(self)
         self.results = ResultsPanel(self.session, self)
+        #: the model bundle in use (its manifest says whether it was trained on synthetic data)
+        self.model_statement: ModelStatement = model_statement()
+        self.results.set_model_statement(self.model_statement.short_text)
         self.nomogram_view = NomogramView(self.session, self)
 
         # analysis box under the form
@@ -173,6 +181,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.analyse_button.clicked.connect(self.start_analysis)
         self.cancel_button.clicked.connect(self.cancel_analysis)
         self.runner.busy_changed.connect(self._on_analyse_state_changed)
+        self.runner.busy_changed.connect(self._on_runner_busy_changed)
         self._on_analyse_state_changed()
         self._restore_settings()
 
@@ -354,12 +363,16 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- open a series -------------------------------------------------------------------
     def _load_from_catalogue(
-        self, series_uid: str, progress: Callable[[float, str], None]
+        self,
+        series_uid: str,
+        progress: Callable[[float, str], None],
+        should_cancel: Callable[[], bool] | None = None,
     ) -> Volume:
+        """Build the series' volume from its catalogued headers (worker thread)."""
         from sinusapp.dicom import volume_from_headers
 
         headers = self.catalogue.headers(series_uid)
-        return volume_from_headers(headers, progress=progress)
+        return volume_from_headers(headers, progress=progress, should_cancel=should_cancel)
 
     def open_series(
         self, series_uid: str, *, on_done: Callable[[], None] | None = None
@@ -369,8 +382,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.load_job.cancel()
         self._flush_clinical()
 
-        def work(progress: Callable[[float, str], None], _cancel: Callable[[], bool]) -> _Opened:
-            volume = self._load_volume(series_uid, progress)
+        def work(
+            progress: Callable[[float, str], None], should_cancel: Callable[[], bool]
+        ) -> _Opened:
+            volume = self._load_volume(series_uid, progress, should_cancel)
+            if should_cancel():
+                raise Cancelled(f"opening series {series_uid} cancelled")
             return _Opened(volume, *self._read_record(series_uid))
 
         def finished(opened: _Opened) -> None:
@@ -567,8 +584,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self._on_analyse_state_changed()
             if self.session.volume is not volume:
                 return  # another series was opened meanwhile
-            self._show_result(result, clinical_raw=clinical_raw, bbox=bbox)
-            self._save_result(result, clinical_raw, packed)
+            # never lose what was typed while the model ran: the form keeps its values and
+            # the nomogram part is recomputed for them (the DLR-score is the model's)
+            current_raw = self.form.raw()
+            if current_raw != clinical_raw:
+                result = _renomogram(result, current_raw, nomogram)
+            self._show_result(result, bbox=bbox)
+            self._save_result(result, current_raw, packed)
 
         def failed(exc: BaseException) -> None:
             self.analysis_job = None
@@ -637,12 +659,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.analysis_job.cancel()
             self.progress.setFormat("Cancelling…")
 
-    def _show_result(
-        self, result: Any, *, clinical_raw: dict | None = None, bbox: Any = True
-    ) -> None:
-        if clinical_raw is not None and clinical_raw != self.form.raw():
-            self.form.set_raw(clinical_raw)
-            self.session.set_clinical(clinical_raw)
+    def _show_result(self, result: Any, *, bbox: Any = True) -> None:
+        """Show ``result`` (contour, numbers, nomogram); the form's values are left as typed."""
         try:
             self.viewer.model.set_mask("model", result.mask, bbox=bbox)
             self.viewer.model.focus_mask("model")
@@ -651,6 +669,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session.set_result(result)
 
     def _save_result(self, result: Any, clinical_raw: dict, packed: bytes | None) -> None:
+        """Store ``result`` and the form's entries ``clinical_raw`` in the case record."""
         if self.records is None or not self.series_uid:
             return
         info = result.volume.info
@@ -778,7 +797,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- help ------------------------------------------------------------------------------
     def about_text(self) -> str:
-        """Versions, model card and the not-for-clinical-use statement (HTML)."""
+        """Versions, model card and what the model may be used for (HTML); the statement
+        follows the bundle's manifest (synthetic training data, or the institution's own)."""
         versions = [f"SinusApp {__version__}", f"Python {platform.python_version()}"]
         for dist in (
             "PySide6-Essentials",
@@ -792,7 +812,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 versions.append(f"{dist} {metadata.version(dist)}")
             except metadata.PackageNotFoundError:
                 continue
-        card = _model_card_text()
+        statement = self.model_statement
+        card = statement.card
         nomo = self.session.nomogram
         nomo_text = ""
         if nomo is not None:
@@ -807,7 +828,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "<p>Preoperative risk of chronic rhinosinusitis recurrence after endoscopic sinus "
             "surgery from sinus CT and clinical factors, after He et al., <i>iScience</i> 26, "
             "106527 (2023).</p>"
-            f"<p style='color:#c62828'><b>{SYNTHETIC_STATEMENT}</b></p>"
+            f"<p style='color:#c62828'><b>{_escape(statement.long_text)}</b></p>"
             f"{nomo_text}"
             f"<p><b>Versions:</b> {', '.join(versions)}</p>"
             "<p>Works offline; no data leaves this workstation.</p>"
@@ -876,11 +897,27 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt API)
         self._flush_clinical()
         self._save_settings()
-        if not self.runner.shutdown(timeout_ms=15_000):
-            log.error("some background work did not stop in time")
+        if self._close_when_idle or not self.runner.shutdown(timeout_ms=self.shutdown_timeout_ms):
+            # a thread still runs: destroying it would abort the app, so the window stays
+            # until the last job reports (then _on_runner_busy_changed closes it again)
+            names = ", ".join(job.name for job in self.runner.jobs)
+            log.warning("closing postponed: background work still stopping (%s)", names)
+            self._close_when_idle = True
+            self.statusBar().showMessage(
+                "Still stopping the background work… the window closes when it has stopped."
+            )
+            ev.ignore()
+            return
         for dialog in list(self._dialogs):
             dialog.close()
         super().closeEvent(ev)
+
+    def _on_runner_busy_changed(self, busy: bool) -> None:
+        """Finish a close that was postponed while background work was stopping."""
+        if not busy and self._close_when_idle:
+            self._close_when_idle = False
+            log.info("background work stopped: closing the window")
+            self.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -910,20 +947,39 @@ def _with_model_info(result: Any, predictor: Any) -> Any:
     return replace(result, model=model)
 
 
+def _renomogram(result: Any, clinical_raw: dict, nomogram: Any) -> Any:
+    """``result`` with its nomogram part (clinical inputs, points, probability, CI, risk group)
+    recomputed for ``clinical_raw`` and the result's own DLR-score, as the what-if does.
+
+    Returns ``result`` unchanged when ``clinical_raw`` is not a complete, valid set of inputs:
+    the form then keeps its values and the panel says what is missing.
+    """
+    from sinusapp.clinical import ClinicalInputs
+
+    try:
+        inputs = ClinicalInputs.from_dict(clinical_raw)
+        nom = nomogram.predict(dlr_score=float(result.dlr_score), **inputs.nomogram_factors())
+    except ClinicalInputError as exc:
+        log.info("clinical entries changed during the analysis and are incomplete: %s", exc)
+        return result
+    nomogram_warnings = tuple(getattr(nom, "warnings", ()) or ())
+    return replace(
+        result,
+        clinical_inputs=inputs.to_dict(),
+        probability=float(nom.probability),
+        probability_ci95=(float(nom.ci95[0]), float(nom.ci95[1])),
+        risk_group=str(nom.risk_group),
+        points={k: float(v) for k, v in nom.points.items()},
+        total_points=float(nom.total_points),
+        warnings=tuple(result.volume.findings)
+        + tuple(w for w in nomogram_warnings if isinstance(w, Finding)),
+    )
+
+
 def _default_predictor() -> Any:
     from sinusapp.model import Predictor
 
     return Predictor(device="auto")
-
-
-def _model_card_text() -> str:
-    try:
-        from sinusapp.model import bundled_model_dir
-
-        card = bundled_model_dir() / "MODEL_CARD.md"
-        return card.read_text(encoding="utf-8")
-    except (OSError, ImportError) as exc:
-        return f"(model card not found: {exc})"
 
 
 def _escape(text: str) -> str:

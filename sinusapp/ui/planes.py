@@ -28,12 +28,13 @@ from enum import StrEnum
 import numpy as np
 from skimage import measure
 
+from sinusapp.imaging.metrics import dice
+
 __all__ = [
     "Plane",
     "PlaneGeometry",
     "array_axes_to_patient",
     "contour_polyline",
-    "dice",
     "mask_bbox",
     "plane_geometry",
 ]
@@ -263,20 +264,9 @@ def _union(a: BBox | None, b: BBox | None) -> BBox | None:
 
 
 def dice_in_boxes(a: np.ndarray, b: np.ndarray, *, box_a: BBox | None, box_b: BBox | None) -> float:
-    """:func:`dice` computed inside the union of the two masks' bounding boxes (fast)."""
+    """Dice (:func:`sinusapp.imaging.metrics.dice`) inside the union of the two masks'
+    bounding boxes (fast); 1.0 when both are empty."""
     box = _union(box_a, box_b)
     if box is None:
         return 1.0
     return dice(a[box], b[box])
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice similarity coefficient 2|A∩B| / (|A|+|B|) of two binary masks (1.0 if both empty)."""
-    aa = np.asarray(a) > 0
-    bb = np.asarray(b) > 0
-    if aa.shape != bb.shape:
-        raise ValueError(f"masks differ in shape: {aa.shape} vs {bb.shape}")
-    denom = int(aa.sum()) + int(bb.sum())
-    if denom == 0:
-        return 1.0
-    return 2.0 * int(np.logical_and(aa, bb).sum()) / denom

@@ -11,6 +11,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
+from sinusapp.ui.model_statement import SYNTHETIC_SHORT
 from sinusapp.ui.session import CaseSession
 
 __all__ = ["ResultsPanel"]
@@ -57,11 +58,7 @@ class ResultsPanel(QtWidgets.QWidget):
         self.warnings.setStyleSheet("color: #d29922;")
         self.reset_button = QtWidgets.QPushButton("Reset to patient", self)
         self.reset_button.clicked.connect(session.reset_to_patient)
-        self.disclaimer = QtWidgets.QLabel(
-            "Research software. The bundled model is trained on synthetic data — "
-            "not for clinical use.",
-            self,
-        )
+        self.disclaimer = QtWidgets.QLabel(SYNTHETIC_SHORT, self)
         self.disclaimer.setWordWrap(True)
         self.disclaimer.setStyleSheet("color: #8b949e; font-size: 11px;")
         lay = QtWidgets.QVBoxLayout(self)
@@ -78,6 +75,11 @@ class ResultsPanel(QtWidgets.QWidget):
         session.prediction_changed.connect(self._on_prediction_changed)
         session.result_changed.connect(self._on_result_changed)
         self._on_result_changed()
+
+    def set_model_statement(self, text: str) -> None:
+        """The line under the results saying which model is in use and how far to trust it
+        (see :class:`~sinusapp.ui.model_statement.ModelStatement`)."""
+        self.disclaimer.setText(text)
 
     def _on_result_changed(self) -> None:
         r = self.session.result

@@ -8,6 +8,9 @@ function with progress and cancel already has). :class:`JobRunner` runs it on a
 - exactly one of ``finished(result)``, ``failed(exception)`` or ``cancelled()`` at the end.
 
 A cancelled job never emits a result, even if its function returned one after the cancel.
+A job function stops early by raising :class:`sinusapp.errors.Cancelled` (or a subclass); any
+other exception raised after the cancel is logged with its traceback, then reported as
+``cancelled``.
 :meth:`JobRunner.shutdown` cancels every job and waits for its thread (call it on quit).
 Widgets are never touched from the worker thread: handlers run on the GUI thread.
 """
@@ -21,6 +24,8 @@ from typing import Any
 
 from PySide6 import QtCore
 
+from sinusapp.errors import Cancelled
+
 __all__ = ["Job", "JobCancelled", "JobRunner"]
 
 log = logging.getLogger(__name__)
@@ -30,12 +35,17 @@ CancelFn = Callable[[], bool]
 JobFn = Callable[[ProgressFn, CancelFn], Any]
 
 
-class JobCancelled(Exception):  # noqa: N818 (reads better at the raise site)
-    """Raised inside a job function to stop it early (any ``*Cancelled`` exception works)."""
+class JobCancelled(Cancelled):
+    """Raised inside a job function to stop it early.
+
+    Any :class:`sinusapp.errors.Cancelled` (``sinusapp.model.Cancelled``, the DICOM loader's)
+    works the same way; this subclass only names the GUI's own raise sites.
+    """
 
 
 def _is_cancel_exception(exc: BaseException) -> bool:
-    return type(exc).__name__ in ("Cancelled", "CancelledError", "JobCancelled")
+    """Whether ``exc`` means "stopped because cancel was asked" (not a failure)."""
+    return isinstance(exc, Cancelled)
 
 
 class _Thread(QtCore.QThread):
@@ -102,8 +112,13 @@ class Job(QtCore.QObject):
 
         try:
             result = self._fn(progress, self._cancel.is_set)
-        except Exception as exc:  # noqa: BLE001 — reported to the GUI; logged there with traceback
-            if self._cancel.is_set() or _is_cancel_exception(exc):
+        except Exception as exc:  # reported to the GUI (failed) or logged here (after cancel)
+            if _is_cancel_exception(exc):
+                self._relay_outcome.emit("cancelled", None)
+            elif self._cancel.is_set():
+                # a real error that happened to come after the cancel: nobody waits for its
+                # outcome any more, but the traceback must not be lost
+                log.exception("job %s failed after it was cancelled", self.name)
                 self._relay_outcome.emit("cancelled", None)
             else:
                 self._relay_outcome.emit("failed", exc)

