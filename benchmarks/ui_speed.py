@@ -78,7 +78,7 @@ def bench_slices(n_slices: int) -> dict[str, list[float]]:
 
     from sinusapp.model.testing import make_sinus_phantom
     from sinusapp.ui.app import ensure_app
-    from sinusapp.ui.planes import Plane
+    from sinusapp.imaging.planes import Plane
     from sinusapp.ui.viewer import SliceViewer
 
     app = ensure_app()

@@ -415,7 +415,18 @@ def export_seg(
     if not volume.resampled and single_frame and len(sources) == mask.shape[0]:
         # The volume's slices are the source images themselves (sorted in volume order by
         # _sources): one mask frame per source image, so each frame takes its source image's
-        # own position, exact even for a grid that is very slightly sheared.
+        # own position, exact even for a grid that is very slightly sheared. Check that.
+        ipp = np.array([[float(v) for v in ds.ImagePositionPatient] for ds in sources])
+        grid = volume.index_to_lps(
+            np.column_stack([np.arange(len(sources)), np.zeros((len(sources), 2))])
+        )
+        worst_mm = float(np.max(np.linalg.norm(ipp - grid, axis=1)))
+        if worst_mm > 0.05 * min(volume.spacing_mm):
+            raise InputError(
+                f"the CT grid is sheared or moved relative to the source images (slice "
+                f"positions differ by up to {worst_mm:.2f} mm), so the mask cannot be placed",
+                hint="export from the series exactly as SinusApp loaded it",
+            )
         seg_pixels = mask.astype(np.uint8)
     elif orthogonal:
         seg_pixels = hd.Volume(

@@ -485,40 +485,6 @@ class ReportContext:
 _LPS_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))  # (negative, positive) per LPS axis
 
 
-def _direction_letter(vec: np.ndarray) -> str:
-    """Orientation letter(s) a direction points to (dominant first, e.g. ``"S"`` or ``"SA"``)."""
-    v = np.asarray(vec, float)
-    n = float(np.linalg.norm(v))
-    if n == 0:
-        return "?"
-    v = v / n
-    order = np.argsort(-np.abs(v))
-    letters = ""
-    for ax in order:
-        if abs(v[ax]) >= 0.3 or not letters:
-            letters += _LPS_LETTERS[ax][1 if v[ax] > 0 else 0]
-    return letters
-
-
-def _axis_for(volume_dirs: np.ndarray, lps_axis: int, used: set[int]) -> int:
-    """The volume axis (0..2) whose direction is closest to LPS axis ``lps_axis``."""
-    scores = [(abs(volume_dirs[lps_axis, a]), a) for a in range(3) if a not in used]
-    return max(scores)[1]
-
-
-def _volume_axes(affine: np.ndarray) -> dict[str, int]:
-    """Map patient axes ``x`` (R→L), ``y`` (A→P), ``z`` (I→S) to volume axes 0..2."""
-    dirs = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)  # columns = unit dirs
-    used: set[int] = set()
-    out: dict[str, int] = {}
-    # assign the most decisive axis first, so an oblique volume still gets a permutation
-    for lps in sorted(range(3), key=lambda i: -float(np.max(np.abs(dirs[i])))):
-        a = _axis_for(dirs, lps, used)
-        used.add(a)
-        out["xyz"[lps]] = a
-    return out
-
-
 def _nice_length(target_mm: float) -> float:
     """A round scale-bar length (1, 2, 5 × 10^k mm) not above ``target_mm``."""
     if target_mm <= 0:
@@ -603,24 +569,18 @@ def choose_key_slices(
     orientation letters are computed from the real directions. With an empty mask the middle
     slice is shown.
     """
+    from sinusapp.imaging.planes import Plane, plane_geometry
+
     mask = np.asarray(mask) > 0
     ref = None if reference_mask is None else np.asarray(reference_mask) > 0
-    axes = _volume_axes(volume.affine)
-    spacing = volume.spacing_mm
-    dirs = volume.affine[:3, :3] / np.linalg.norm(volume.affine[:3, :3], axis=0)
     out: list[KeySlice] = []
-    for plane, cut_lps, vert_lps, vert_sign in (
-        # coronal: cut along y; image rows go down = towards inferior (−z); columns → +x
-        ("coronal", "y", "z", -1.0),
-        # axial: cut along z; image rows go down = towards posterior (+y); columns → +x
-        ("axial", "z", "y", +1.0),
-    ):
-        cut_axis = axes[cut_lps]
-        vert_axis = axes[vert_lps]
-        horiz_axis = axes["x"]
-        other = [a for a in range(3) if a != cut_axis]
-        pixel_area = spacing[other[0]] * spacing[other[1]]
-        areas = mask.sum(axis=tuple(other))
+    for plane, cut_lps in ((Plane.CORONAL, "y"), (Plane.AXIAL, "z")):
+        # the same reformatting as the viewer's (radiological: patient's right on the left)
+        g = plane_geometry(plane=plane, shape=volume.shape, affine=volume.affine)
+        cut_axis = g.through_axis
+        other = tuple(a for a in range(3) if a != cut_axis)
+        pixel_area = g.spacing_x_mm * g.spacing_y_mm
+        areas = mask.sum(axis=other)
         if areas.max() > 0:
             # ties broken physically (the lowest patient coordinate), not by storage order
             tied = np.flatnonzero(areas == areas.max())
@@ -628,49 +588,23 @@ def choose_key_slices(
             index = int(tied[int(np.argmin(coord))])
         else:
             index = volume.shape[cut_axis] // 2
-
-        def cut(arr: np.ndarray, cut_axis: int = cut_axis, index: int = index) -> np.ndarray:
-            return np.take(arr, index, axis=cut_axis)
-
-        # after taking, the remaining axes keep their order; find vertical / horizontal
-        remaining = [a for a in range(3) if a != cut_axis]
-        perm = (remaining.index(vert_axis), remaining.index(horiz_axis))
-        flip_v = float(np.sign(dirs["xyz".index(vert_lps), vert_axis])) != vert_sign
-        flip_h = float(dirs[0, horiz_axis]) < 0  # columns must run towards +x (patient left)
-
-        def orient(
-            a2d: np.ndarray, perm: tuple[int, int] = perm, fv: bool = flip_v, fh: bool = flip_h
-        ) -> np.ndarray:
-            a2d = np.transpose(a2d, perm)
-            if fv:
-                a2d = a2d[::-1, :]
-            if fh:
-                a2d = a2d[:, ::-1]
-            return np.ascontiguousarray(a2d)
-
-        hu = orient(cut(volume.array))
-        m2 = orient(cut(mask))
-        r2 = orient(cut(ref)) if ref is not None else None
-        pix = (spacing[vert_axis], spacing[horiz_axis])
+        hu = np.ascontiguousarray(g.extract(volume.array, index))
+        m2 = np.ascontiguousarray(g.extract(mask, index))
+        r2 = np.ascontiguousarray(g.extract(ref, index)) if ref is not None else None
+        pix = (g.spacing_y_mm, g.spacing_x_mm)
         rs, cs = _crop_box(hu, pix, m2, *(() if r2 is None else (r2,)))
         hu, m2 = hu[rs, cs], m2[rs, cs]
         if r2 is not None:
             r2 = r2[rs, cs]
-        down = dirs[:, vert_axis] * (-1.0 if flip_v else 1.0)
-        right = dirs[:, horiz_axis] * (-1.0 if flip_h else 1.0)
-        orientation = {
-            "top": _direction_letter(-down),
-            "bottom": _direction_letter(down),
-            "left": _direction_letter(-right),
-            "right": _direction_letter(right),
-        }
+        left, right, top, bottom = g.labels
+        orientation = {"top": top, "bottom": bottom, "left": left, "right": right}
         centre_idx = np.array([0.0, 0.0, 0.0])
         centre_idx[cut_axis] = index
         pos = float(volume.index_to_lps(centre_idx)["xyz".index(cut_lps)])
         width_mm = hu.shape[1] * pix[1]
         out.append(
             KeySlice(
-                plane=plane,  # type: ignore[arg-type]
+                plane=str(plane),  # type: ignore[arg-type]
                 volume_axis=cut_axis,
                 index=index,
                 position_label=(

@@ -22,13 +22,13 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from sinusapp._version import __version__
 from sinusapp.errors import Cancelled, ClinicalInputError, SinusAppError
 from sinusapp.findings import Finding, Severity
+from sinusapp.imaging.planes import mask_bbox
 from sinusapp.imaging.volume import Volume
 from sinusapp.records import pack_mask
 from sinusapp.ui.browser import DicomBrowser
 from sinusapp.ui.form import ClinicalForm
 from sinusapp.ui.model_statement import SYNTHETIC_STATEMENT, ModelStatement, model_statement
 from sinusapp.ui.nomogram_view import NomogramView
-from sinusapp.ui.planes import mask_bbox
 from sinusapp.ui.results import ResultsPanel
 from sinusapp.ui.session import CaseSession
 from sinusapp.ui.viewer import SliceViewer

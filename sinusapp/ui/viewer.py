@@ -16,8 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from sinusapp.imaging.volume import Volume
-from sinusapp.ui.planes import (
+from sinusapp.imaging.planes import (
     BBox,
     Plane,
     PlaneGeometry,
@@ -26,6 +25,7 @@ from sinusapp.ui.planes import (
     mask_bbox,
     plane_geometry,
 )
+from sinusapp.imaging.volume import Volume
 
 __all__ = ["PRESETS", "PlaneView", "SliceViewer", "ViewerModel", "WindowPreset"]
 
@@ -185,7 +185,7 @@ class ViewerModel(QtCore.QObject):
     ) -> None:
         """Set the ``"model"`` (red) or ``"reference"`` (blue) mask; it must match the CT grid.
 
-        ``bbox`` is the mask's bounding box (:func:`~sinusapp.ui.planes.mask_bbox`) when the
+        ``bbox`` is the mask's bounding box (:func:`~sinusapp.imaging.planes.mask_bbox`) when the
         caller computed it off the GUI thread; ``True`` computes it here.
 
         Raises

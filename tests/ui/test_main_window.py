@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from sinusapp.ui.planes import Plane
+from sinusapp.imaging.planes import Plane
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from sinusapp.ui.planes import Plane
+from sinusapp.imaging.planes import Plane
 from sinusapp.ui.viewer import PRESETS, SliceViewer
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sinusapp.imaging.metrics import dice
+from sinusapp.imaging.planes import Plane, contour_polyline, plane_geometry
 from sinusapp.imaging.volume import Volume, affine_from_geometry
-from sinusapp.ui.planes import Plane, contour_polyline, plane_geometry
 
 
 def _volume(*, slice_dir=(0, 0, 1), row_cos=(1, 0, 0), col_cos=(0, 1, 0), shape=(5, 6, 7)):
