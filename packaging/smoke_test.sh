@@ -8,6 +8,8 @@
 #   4. the GUI starts offscreen, shows its main window (logged as "main window shown") and
 #      stays up until it is stopped; a crash or a traceback fails the test
 #   5. (Linux, when strace is installed) the headless demo opens no network socket
+#   +  when run from the build venv: `predict` on JPEG Lossless (GDCM) and 12-bit JPEG
+#      Extended (imagecodecs) copies of the demo series (packaging/make_jpeg_series.py)
 #
 # Usage: smoke_test.sh PATH/TO/sinusapp      (SMOKE_GUI=0 skips step 4, SMOKE_STRACE=0 step 5)
 set -euo pipefail
@@ -54,8 +56,25 @@ assert r["proposed_series_instance_uid"], r
 print(f"scan ok: {found} instances in {n} files")
 PY
 
+# Optional (needs the build venv's python with pydicom + imagecodecs, as in build.sh): the
+# JPEG decoders that the demo's JPEG-LS series does not exercise, through `predict`.
+PY=${SMOKE_PYTHON:-python}
+if "$PY" -c "import pydicom, imagecodecs, jpeg_ls" 2> /dev/null; then
+  for mode in lossless ext12; do
+    step "predict on a JPEG $mode copy of the demo series"
+    "$PY" "$(dirname "$0")/make_jpeg_series.py" "$INTERNAL/assets/demo/ct" "$OUT/jpeg_$mode" "$mode"
+    "$APP" predict "$OUT/jpeg_$mode" --asthma yes --allergic-rhinitis no --eosinophils 300 \
+      --json "$OUT/jpeg_$mode.json" > "$OUT/jpeg_$mode.out" 2>&1 \
+      || { cat "$OUT/jpeg_$mode.out" >&2; exit 1; }
+    grep "Probability" "$OUT/jpeg_$mode.out"
+  done
+else
+  echo "(skipping the JPEG lossless / 12-bit JPEG checks: no python with pydicom + imagecodecs)"
+fi
+
 if [ "${SMOKE_GUI:-1}" != 0 ]; then
   step "GUI starts offscreen and stays up"
+  export SINUSAPP_HOME="$OUT/gui_home"  # a fresh log: only what the GUI writes
   LOG="$SINUSAPP_HOME/logs/sinusapp.log"
   "$APP" gui > "$OUT/gui.out" 2>&1 &
   GUI_PID=$!
@@ -82,7 +101,7 @@ if [ "${SMOKE_GUI:-1}" != 0 ]; then
   fi
   if grep -q "Traceback" "$OUT/gui.out" "$LOG"; then
     echo "GUI logged a traceback:" >&2
-    cat "$OUT/gui.out" >&2
+    cat "$OUT/gui.out" "$LOG" >&2
     exit 1
   fi
   echo "gui ok: main window shown and still running after 5 s"
@@ -97,7 +116,7 @@ if [ "${SMOKE_STRACE:-1}" != 0 ] && command -v strace > /dev/null; then
     echo "the headless demo opened a network socket" >&2
     exit 1
   fi
-  echo "no-network ok: $(grep -c . "$OUT/strace.txt" || true) socket/connect calls, none AF_INET/AF_INET6"
+  echo "no-network ok: $(grep -cE 'socket\(|connect\(' "$OUT/strace.txt" || true) socket/connect calls, none AF_INET/AF_INET6"
 fi
 
 printf '\nsmoke test ok (%ss)\n' "$((SECONDS - t0))"
