@@ -19,7 +19,16 @@ from pydicom import uid
 
 log = logging.getLogger(__name__)
 
-__all__ = ["describe_transfer_syntax", "register_plugins"]
+__all__ = [
+    "IMAGECODECS_PLUGIN",
+    "JPEG_EXTENDED_12BIT",
+    "describe_transfer_syntax",
+    "imagecodecs_available",
+    "register_plugins",
+]
+
+IMAGECODECS_PLUGIN = "sinusapp-imagecodecs"
+JPEG_EXTENDED_12BIT = str(uid.JPEGExtended12Bit)
 
 _lock = threading.Lock()
 _registered = False
@@ -28,15 +37,18 @@ _registered = False
 DECODER_DEPENDENCIES = {uid.JPEGExtended12Bit: ("imagecodecs>=2024.1",)}
 
 
-def is_available(tsyntax: str) -> bool:
-    """pydicom plugin hook: can this plugin decode ``tsyntax`` here?"""
-    if tsyntax not in DECODER_DEPENDENCIES:
-        return False
+def imagecodecs_available() -> bool:
+    """Is imagecodecs (libjpeg-turbo with 12-bit support) importable here?"""
     try:
         import imagecodecs  # noqa: F401
     except ImportError:
         return False
     return True
+
+
+def is_available(tsyntax: str) -> bool:
+    """pydicom plugin hook: can this plugin decode ``tsyntax`` here?"""
+    return tsyntax in DECODER_DEPENDENCIES and imagecodecs_available()
 
 
 def _decode_frame(src: bytes, runner: object) -> bytearray:
@@ -60,7 +72,7 @@ def register_plugins() -> None:
         # ValueError: already registered by an earlier import in this process
         with contextlib.suppress(ValueError):
             JPEGExtended12BitDecoder.add_plugin(
-                "sinusapp-imagecodecs", ("sinusapp.dicom.codecs", "_decode_frame")
+                IMAGECODECS_PLUGIN, ("sinusapp.dicom.codecs", "_decode_frame")
             )
         _registered = True
 

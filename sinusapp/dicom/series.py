@@ -21,7 +21,13 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from sinusapp.dicom.codecs import describe_transfer_syntax, register_plugins
+from sinusapp.dicom.codecs import (
+    IMAGECODECS_PLUGIN,
+    JPEG_EXTENDED_12BIT,
+    describe_transfer_syntax,
+    imagecodecs_available,
+    register_plugins,
+)
 from sinusapp.dicom.geometry import FrameRef, GeometryAssessment, assess_geometry, frames_of
 from sinusapp.dicom.headers import InstanceHeader
 from sinusapp.dicom.scan import ScanResult, SeriesEntry, scan
@@ -67,6 +73,14 @@ def read_frame_hu(path: str | os.PathLike[str], *, frame: int = 0) -> np.ndarray
 
 def _decode(ds: pydicom.Dataset, *, path: str) -> np.ndarray:
     tsyntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+    if (
+        tsyntax == JPEG_EXTENDED_12BIT
+        and int(ds.get("BitsStored", 8)) > 8
+        and imagecodecs_available()
+    ):
+        # GDCM and Pillow refuse 12-bit JPEG Extended; going to the plugin that can decode it
+        # directly avoids two logged failures (with tracebacks) per slice.
+        ds.pixel_array_options(decoding_plugin=IMAGECODECS_PLUGIN)
     try:
         return ds.pixel_array
     except NotImplementedError as exc:
