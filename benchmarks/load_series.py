@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from _dicomgen import write_series  # noqa: E402
+from _dicomgen import write_series
 
 
 def best_of(fn, repeats: int) -> float:
@@ -45,14 +45,20 @@ def main() -> None:
     args = ap.parse_args()
 
     import pydicom
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # noqa: N813 (the library's own idiom)
 
     from sinusapp.dicom import load_volume, scan
 
     with tempfile.TemporaryDirectory() as tmp:
         series_dir = Path(tmp) / "series"
-        write_series(series_dir, n=args.slices, rows=512, cols=512, spacing=0.625,
-                     names=lambda k: f"{(k * 7919) % 100003:06d}.dcm")
+        write_series(
+            series_dir,
+            n=args.slices,
+            rows=512,
+            cols=512,
+            spacing=0.625,
+            names=lambda k: f"{(k * 7919) % 100003:06d}.dcm",
+        )
         files = sorted(str(p) for p in series_dir.iterdir())
 
         def sinusapp_load() -> None:
@@ -70,7 +76,9 @@ def main() -> None:
         def pydicom_loop() -> None:
             dss = [pydicom.dcmread(f) for f in files]
             dss.sort(key=lambda d: float(d.ImagePositionPatient[2]))
-            arr = np.stack([d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept) for d in dss])
+            arr = np.stack(
+                [d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept) for d in dss]
+            )
             assert arr.shape[0] == args.slices
 
         t_sinus = best_of(sinusapp_load, args.repeats)
@@ -94,11 +102,16 @@ def main() -> None:
         t_scan = best_of(sinusapp_scan, 1)
         t_scan_plain = best_of(plain_scan, 1)
 
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, pydicom {pydicom.__version__}, "
-          f"SimpleITK {sitk.Version_VersionString()}")
+    print(
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, pydicom {pydicom.__version__}, "
+        f"SimpleITK {sitk.Version_VersionString()}"
+    )
     print()
-    print(f"| task ({args.slices}×512×512 int16, uncompressed) | best of {args.repeats} (s) | ratio to SimpleITK |")
+    print(
+        f"| task ({args.slices}×512×512 int16, uncompressed) "
+        f"| best of {args.repeats} (s) | ratio to SimpleITK |"
+    )
     print("|---|---|---|")
     print(f"| SinusApp load_volume | {t_sinus:.2f} | {t_sinus / t_sitk:.2f}× |")
     print(f"| SimpleITK ImageSeriesReader | {t_sitk:.2f} | 1.00× |")
@@ -106,7 +119,10 @@ def main() -> None:
     print()
     print(f"| header scan of {len(scan_files)} files | s | ratio to plain loop |")
     print("|---|---|---|")
-    print(f"| SinusApp scan (parallel, grouped, ranked) | {t_scan:.2f} | {t_scan / t_scan_plain:.2f}× |")
+    print(
+        f"| SinusApp scan (parallel, grouped, ranked) | {t_scan:.2f} "
+        f"| {t_scan / t_scan_plain:.2f}× |"
+    )
     print(f"| plain dcmread(stop_before_pixels) loop | {t_scan_plain:.2f} | 1.00× |")
 
 

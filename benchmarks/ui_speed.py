@@ -76,9 +76,9 @@ def bench_slices(n_slices: int) -> dict[str, list[float]]:
     import numpy as np
     from scipy import ndimage
 
+    from sinusapp.imaging.planes import Plane
     from sinusapp.model.testing import make_sinus_phantom
     from sinusapp.ui.app import ensure_app
-    from sinusapp.imaging.planes import Plane
     from sinusapp.ui.viewer import SliceViewer
 
     app = ensure_app()

@@ -126,8 +126,10 @@ def run(args: argparse.Namespace) -> int:
     bar2.close()
     print(f"Wrote the evaluation to {out} (report.md, tables, figures, nomogram.json)")
     for p in summary.performance:
-        print(f"  {p.cohort:<5} {p.model:<9} AUC {p.auc.auc:.3f} "
-              f"(95% CI {p.auc.low:.3f}–{p.auc.high:.3f})")
+        print(
+            f"  {p.cohort:<5} {p.model:<9} AUC {p.auc.auc:.3f} "
+            f"(95% CI {p.auc.low:.3f}–{p.auc.high:.3f})"
+        )
     for cohort, auc in summary.oracle_auc.items():
         print(f"  {cohort:<5} oracle AUC (true risk) {auc:.3f}")
     for d in summary.dsc:

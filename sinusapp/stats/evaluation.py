@@ -376,9 +376,7 @@ def _coefficient_rows(model: Any) -> list[list[str]]:
             unit_step = nice_step(hi - lo, 10)
             per = f"{unit_step:g} {f.unit}".strip()
         lo_b, hi_b = beta - _Z95 * se[j], beta + _Z95 * se[j]
-        odds = (
-            f"{_odds(beta * unit_step)} ({_odds(lo_b * unit_step)}–{_odds(hi_b * unit_step)})"
-        )
+        odds = f"{_odds(beta * unit_step)} ({_odds(lo_b * unit_step)}–{_odds(hi_b * unit_step)})"
         p = float(2 * norm.sf(abs(beta / se[j])))
         rows.append([f.display_label, f"{beta:.4g}", f"{se[j]:.4g}", odds, per, _fmt_p(p)])
     return rows
