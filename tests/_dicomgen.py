@@ -69,3 +69,78 @@ def write_series(
         name = names(k) if names else f"IM{k:04d}.dcm"
         pydicom.dcmwrite(folder / name, ds, enforce_file_format=True)
     return series, hu
+
+
+def write_volume_series(
+    folder: Path,
+    volume,
+    *,
+    keep_uids: bool = False,
+    series_number: int | None = None,
+    description: str | None = None,
+) -> list[Path]:
+    """Write a :class:`~sinusapp.imaging.Volume` as a conformant single-frame CT series with
+    the volume's own geometry (orientation from its affine); return the files in slice order.
+
+    ``keep_uids`` reuses the volume's study / series / frame-of-reference / SOP instance UIDs
+    (so exports built from the volume reference these files); otherwise fresh UIDs are made.
+    """
+    import datetime as _dt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    info = volume.info
+    sp = volume.spacing_mm
+    aff = volume.affine
+    row_cos = aff[:3, 2] / sp[2]
+    col_cos = aff[:3, 1] / sp[1]
+    n = volume.shape[0]
+    if keep_uids:
+        study, series, frame = info.study_uid, info.series_uid, info.frame_of_reference_uid
+        sops = list(info.sop_instance_uids)
+    else:
+        study, series, frame = info.study_uid or generate_uid(), generate_uid(), generate_uid()
+        sops = [generate_uid() for _ in range(n)]
+    paths = []
+    for k in range(n):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = CTImageStorage
+        meta.MediaStorageSOPInstanceUID = sops[k]
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SpecificCharacterSet = "ISO_IR 100"
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sops[k]
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.Modality = "CT"
+        ds.PatientName, ds.PatientID = info.patient_name, info.patient_id
+        ds.PatientBirthDate, ds.PatientSex = info.patient_birth_date, info.patient_sex
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
+        ds.PositionReferenceIndicator = ""
+        ds.StudyDate = info.study_date or _dt.date.today().strftime("%Y%m%d")
+        ds.StudyTime = info.study_time or "101500"
+        ds.StudyID = "1"
+        ds.AccessionNumber = info.accession_number or "ACC1"
+        ds.ReferringPhysicianName = ""
+        ds.StudyDescription = info.study_description or "CT paranasal sinuses"
+        ds.SeriesDescription = description or info.series_description
+        ds.SeriesNumber = series_number if series_number is not None else (info.series_number or 3)
+        ds.InstanceNumber = k + 1
+        ds.Manufacturer = info.manufacturer or "SinusApp test"
+        ds.ManufacturerModelName = info.manufacturer_model
+        ds.ConvolutionKernel = info.convolution_kernel
+        ds.BodyPartExamined = "HEAD"
+        ds.KVP = 120
+        ds.SliceThickness = sp[0]
+        ds.ImagePositionPatient = [round(float(v), 4) for v in volume.index_to_lps([k, 0, 0])]
+        ds.ImageOrientationPatient = [round(float(v), 6) for v in (*row_cos, *col_cos)]
+        ds.PixelSpacing = [sp[1], sp[2]]
+        ds.Rows, ds.Columns = volume.shape[1], volume.shape[2]
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+        ds.PixelRepresentation = 1
+        ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = 0, 1, "HU"
+        ds.PixelData = np.ascontiguousarray(volume.array[k]).tobytes()
+        p = folder / f"im{k:04d}.dcm"
+        pydicom.dcmwrite(p, ds, enforce_file_format=True)
+        paths.append(p)
+    return paths

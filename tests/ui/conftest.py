@@ -7,14 +7,16 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import datetime as _dt
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+# under pytest tests/ is on sys.path; `python -m tests.ui.make_screenshots` runs from the root
+try:
+    from _dicomgen import write_volume_series
+except ModuleNotFoundError:
+    from tests._dicomgen import write_volume_series
 
 from tests.ui.phantom import phantom_volume
 
@@ -42,65 +44,8 @@ def _no_leaked_windows(qapp):
 def write_ct_series(
     folder: Path, volume, *, series_number: int = 3, description: str | None = None
 ) -> list[Path]:
-    """Write ``volume`` (axial, LPS) as a CT Image Storage series, one file per slice."""
-    folder.mkdir(parents=True, exist_ok=True)
-    info = volume.info
-    series_uid = generate_uid()
-    study_uid = info.study_uid or generate_uid()
-    for_uid = generate_uid()
-    sp = volume.spacing_mm
-    paths = []
-    for k in range(volume.shape[0]):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = FileDataset(str(folder / f"im{k:04d}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.SOPClassUID = CTImageStorage
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-        ds.Modality = "CT"
-        ds.PatientName = info.patient_name
-        ds.PatientID = info.patient_id
-        ds.PatientBirthDate = info.patient_birth_date
-        ds.PatientSex = info.patient_sex
-        ds.StudyInstanceUID = study_uid
-        ds.SeriesInstanceUID = series_uid
-        ds.FrameOfReferenceUID = for_uid
-        ds.StudyDate = info.study_date
-        ds.StudyTime = "101500"
-        ds.StudyDescription = "CT paranasal sinuses"
-        ds.AccessionNumber = "ACC1"
-        ds.StudyID = "1"
-        ds.ReferringPhysicianName = ""
-        ds.Manufacturer = "SinusApp test"
-        ds.SeriesDescription = description or info.series_description
-        ds.SeriesNumber = series_number
-        ds.InstanceNumber = k + 1
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.ConvolutionKernel = info.convolution_kernel
-        ds.BodyPartExamined = "HEAD"
-        ds.SliceThickness = sp[0]
-        pos = volume.index_to_lps(np.array([k, 0, 0], float))
-        ds.ImagePositionPatient = [f"{v:.4f}" for v in pos]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing = [sp[1], sp[2]]
-        ds.Rows, ds.Columns = volume.shape[1], volume.shape[2]
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = 16
-        ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 1
-        ds.RescaleIntercept = 0
-        ds.RescaleSlope = 1
-        ds.KVP = 120
-        ds.Manufacturer = "SinusApp test"
-        ds.ContentDate = _dt.date.today().strftime("%Y%m%d")
-        ds.PixelData = np.ascontiguousarray(volume.array[k]).tobytes()
-        p = folder / f"im{k:04d}.dcm"
-        pydicom.dcmwrite(p, ds, enforce_file_format=True)
-        paths.append(p)
-    return paths
+    """Write ``volume`` as a CT Image Storage series (fresh UIDs), one file per slice."""
+    return write_volume_series(folder, volume, series_number=series_number, description=description)
 
 
 @pytest.fixture(scope="session")
