@@ -28,6 +28,10 @@ t0=$SECONDS
 
 step "version and help"
 "$APP" --version
+# licence texts ship with the build (Qt's LGPL-3 included)
+LIC="$(dirname "$APP")/_internal/licenses"
+test -f "$LIC/Qt/LGPL-3" || { echo "smoke test: Qt's LGPL-3 text is missing from $LIC" >&2; exit 1; }
+test -n "$(ls "$LIC"/torch* 2>/dev/null)" || { echo "smoke test: torch's licences are missing from $LIC" >&2; exit 1; }
 "$APP" predict --help > /dev/null
 
 step "headless demo"
