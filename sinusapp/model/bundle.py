@@ -139,8 +139,11 @@ def _invalid(path: Path, what: str) -> BundleError:
     return BundleError(f"The model bundle's manifest is invalid: {what}.", path=path, hint=_HINT)
 
 
-def load_bundle(path: str | Path) -> Bundle:
+def load_bundle(path: str | Path, *, verify_weights: bool = True) -> Bundle:
     """Read, validate and checksum-verify a bundle folder.
+
+    ``verify_weights=False`` skips hashing the weights, for callers that only describe the
+    bundle (the GUI's model statement at start-up); anything that loads the weights verifies.
 
     Raises
     ------
@@ -183,7 +186,7 @@ def load_bundle(path: str | Path) -> Bundle:
     weights = manifest["weights"]
     if not isinstance(weights, dict) or not isinstance(weights.get("sha256"), str):
         raise _invalid(mpath, "weights.sha256 is missing")
-    actual = sha256_file(wpath)
+    actual = sha256_file(wpath) if verify_weights else weights["sha256"]
     if actual != weights["sha256"]:
         raise BundleError(
             f"The model bundle's weights do not match its manifest (sha256 {actual[:16]}… "

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sinusapp.findings import Finding, Severity
+from sinusapp.imaging.metrics import dice as dice_coefficient
 from sinusapp.nomogram.layout import NomogramLayout, build_layout
 
 __all__ = [
@@ -395,7 +396,11 @@ class ReportContext:
         source = str(getattr(result, "sinus_labels_source", "") or "")
         if lm_note and source in _LABEL_SOURCE_NOTES:
             lm_note += " " + _LABEL_SOURCE_NOTES[source]
-        dice = None if reference_mask is None else _dice(mask, reference_mask)
+        dice = (
+            None
+            if reference_mask is None or not (np.any(mask) or np.any(reference_mask))
+            else dice_coefficient(np.asarray(mask), np.asarray(reference_mask))
+        )
 
         limitations = list(_LIMITATIONS_ALWAYS)
         if synthetic is None:
@@ -854,15 +859,6 @@ def _lund_mackay_total(rows: Sequence[SinusRow]) -> tuple[int | None, int | None
         + "."
     )
     return total, 2 * len(graded), note
-
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float | None:
-    a = a > 0
-    b = b > 0
-    denom = int(a.sum()) + int(b.sum())
-    if denom == 0:
-        return None
-    return 2.0 * int(np.logical_and(a, b).sum()) / denom
 
 
 def _default_model_card(model: Any, nomogram_version: str) -> tuple[LabelValue, ...]:

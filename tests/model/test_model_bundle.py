@@ -65,6 +65,19 @@ def test_tampered_weights_are_refused(bundle_dir: Path) -> None:
     assert "sha256" in str(info.value) and "weights.safetensors" in str(info.value)
 
 
+def test_describing_a_bundle_skips_the_hash_but_loading_it_does_not(bundle_dir: Path) -> None:
+    """The GUI's start-up statement reads the manifest only; the Predictor still refuses."""
+    from sinusapp.model import Predictor
+
+    w = bundle_dir / "weights.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-1] ^= 0xFF
+    w.write_bytes(bytes(data))
+    assert load_bundle(bundle_dir, verify_weights=False).path == bundle_dir
+    with pytest.raises(BundleError, match="do not match its manifest"):
+        Predictor(bundle_dir, device="cpu")
+
+
 def _edit_manifest(folder: Path, fn) -> None:
     p = folder / "manifest.json"
     m = json.loads(p.read_text())
