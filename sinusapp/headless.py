@@ -146,9 +146,19 @@ def run_headless(
         log.info("wrote %s", out_pdf)
     if out_seg is not None:
         report(0.97, "writing the DICOM SEG")
+        import pydicom
+
         from sinusapp.dicom.export import export_seg
 
-        export_seg(result, out_path=out_seg, source_dir=ct_path)
+        # the headers of exactly the analysed instances, from the scan already made (a
+        # DICOMDIR or a CD with many series needs no second walk over every file)
+        used = set(volume.info.sop_instance_uids)
+        sources = [
+            pydicom.dcmread(h.path, stop_before_pixels=True)
+            for h in examined.headers_of(volume.info.series_uid)
+            if h.sop_instance_uid in used
+        ]
+        export_seg(result, out_path=out_seg, source_datasets=sources)
         log.info("wrote %s", out_seg)
     report(1.0, "done")
     return HeadlessOutputs(result, out_json, out_pdf, out_seg)

@@ -275,3 +275,25 @@ def test_segmentation_only_bundle_is_refused_with_a_message(
             predictor=SegOnly(locate=False),
             nomogram=fitted_nomogram,
         )
+
+
+@pytest.mark.realdata
+def test_seg_export_through_a_dicomdir(realct: Path, tmp_path: Path, fitted_nomogram) -> None:
+    """`predict CD/DICOMDIR --seg` takes the source headers from the scan, not a folder walk."""
+    nomo_path = tmp_path / "nomogram.json"
+    fitted_nomogram.save(nomo_path)
+    dicomdir = realct / "philips_ingenuity_skullphantom_cd" / "DICOMDIR"
+    out = run_headless(
+        dicomdir,
+        CLINICAL,
+        seg_path=tmp_path / "seg.dcm",
+        nomogram_path=nomo_path,
+        predictor=FakePredictor(locate=False),
+    )
+    seg = pydicom.dcmread(tmp_path / "seg.dcm")
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == out.result.volume.info.series_uid
+    referenced = {
+        r.ReferencedSOPInstanceUID
+        for r in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence
+    }
+    assert referenced == set(out.result.volume.info.sop_instance_uids)
