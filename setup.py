@@ -10,5 +10,5 @@ from setuptools import find_packages, setup
 setup(
     packages=[*find_packages(include=["sinusapp", "sinusapp.*"]), "sinusapp_assets", "sinusapp_models"],
     package_dir={"sinusapp_assets": "assets", "sinusapp_models": "models"},
-    package_data={"sinusapp": ["py.typed"], "sinusapp_assets": ["**/*"], "sinusapp_models": ["**/*"]},
+    package_data={"sinusapp": ["py.typed", "synth/nasalseg_split.json"], "sinusapp_assets": ["**/*"], "sinusapp_models": ["**/*"]},
 )
