@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sinusapp.dataset import Dataset
-    from sinusapp.stats.evaluation import write_evaluation
+    from sinusapp.evaluation import write_evaluation
 
     dataset = Dataset.open(args.dataset)
     out = Path(args.out)

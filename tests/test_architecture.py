@@ -71,3 +71,44 @@ def test_import_linter_contract_lists_every_logic_module() -> None:
     modules = {f"sinusapp.{m.name}" for m in pkgutil.iter_modules(sinusapp.__path__)}
     assert modules - listed == {"sinusapp.ui"}, sorted(modules - listed - {"sinusapp.ui"})
     assert contract["allow_indirect_imports"] is False
+
+
+def _layers_contracts() -> list[dict]:
+    import tomllib
+
+    config = tomllib.loads((PKG.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    return [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+
+
+def test_layers_contract_puts_the_evaluation_above_stats_and_nomogram() -> None:
+    """ui > report | evaluation > pipeline > nomogram | model > stats; dicom > imaging."""
+    layers = [c["layers"] for c in _layers_contracts()]
+    assert [
+        "sinusapp.ui",
+        "sinusapp.report | sinusapp.evaluation",
+        "sinusapp.pipeline",
+        "sinusapp.nomogram | sinusapp.model",
+        "sinusapp.stats",
+    ] in layers
+    assert ["sinusapp.dicom", "sinusapp.imaging"] in layers
+    assert not (PKG / "stats" / "evaluation.py").exists(), "the evaluation report left stats"
+
+
+def test_layers_contract_catches_an_upward_import(tmp_path: Path) -> None:
+    """The contract can fail: a copy of the package where stats imports the nomogram breaks it."""
+    import shutil
+
+    lint = Path(sys.executable).with_name("lint-imports")
+    if not lint.exists():
+        pytest.skip("import-linter is not installed (pip install -e '.[test]')")
+    shutil.copytree(PKG, tmp_path / "sinusapp", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PKG.parent / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "sinusapp" / "stats" / "_upward.py").write_text(
+        "from sinusapp.nomogram import Nomogram  # noqa: F401\n", encoding="utf-8"
+    )
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    r = subprocess.run(
+        [str(lint), "--no-cache"], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert r.returncode != 0, r.stdout
+    assert "sinusapp.stats._upward -> sinusapp.nomogram" in r.stdout, r.stdout

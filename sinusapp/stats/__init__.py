@@ -9,8 +9,8 @@
 - Univariate screening as the paper's Table 1: :func:`univariate_screening`
   (Mann–Whitney U / Pearson chi-square, p < 0.05).
 
-The paper-style evaluation (tables and figures) is :func:`sinusapp.stats.evaluation.
-write_evaluation`; it is not imported here because it needs matplotlib.
+The paper-style evaluation (tables and figures) is :func:`sinusapp.evaluation.write_evaluation`,
+a layer above this package and :mod:`sinusapp.nomogram` (this package imports neither).
 """
 
 from sinusapp.stats.calibration import (

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from sinusapp.errors import InputError, OutputError
+from sinusapp.evaluation import write_evaluation
 from sinusapp.nomogram import Nomogram
-from sinusapp.stats.evaluation import write_evaluation
 
 
 def synthetic_records(n_train: int = 240, n_test: int = 120, seed: int = 0) -> list[dict]:
