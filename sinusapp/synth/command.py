@@ -75,6 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="processes rendering cases in parallel (same files as a serial run)",
     )
     parser.add_argument(
+        "--real-anatomy",
+        type=Path,
+        default=None,
+        metavar="NASALSEG_DIR",
+        help="real NasalSeg CT crops as backgrounds with placed disease (docs/dataset_format.md)",
+    )
+    parser.add_argument(
         "--compress",
         choices=sorted(COMPRESSIONS),
         default="none",
@@ -106,6 +113,51 @@ def _check_out(out: Path) -> None:
         ) from exc
 
 
+def _run_real(args: argparse.Namespace, out: Path) -> int:
+    """The real-anatomy cohort (NasalSeg backgrounds, :mod:`sinusapp.synth.realanat`)."""
+    from tqdm import tqdm
+
+    from sinusapp.synth.realanat_write import write_real_cohort
+
+    root: Path = args.real_anatomy
+    if not (root / "P002").is_dir() and not any(root.glob("P*/labels.nrrd")):
+        raise OutputError(
+            "--real-anatomy: no NasalSeg cases (Pxxx/ct, Pxxx/labels.nrrd) in the folder",
+            path=root,
+            hint="give the nasalseg folder, e.g. ../shared/data/nasalseg",
+        )
+    n = 300 if args.cases is None else args.cases
+    bar = tqdm(total=n, desc="synth real", unit="case", file=sys.stderr, disable=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+
+    try:
+        summary = write_real_cohort(
+            root=root,
+            out_dir=out,
+            n_cases=n,
+            seed=args.seed,
+            workers=max(1, args.workers),
+            compress=args.compress,
+            progress=progress,
+        )
+    finally:
+        bar.close()
+    for key in ("cohort_train", "cohort_test"):
+        if key in summary:
+            s = summary[key]
+            print(
+                f"{key[7:]}: {s['n_cases']} cases, {s['n_recurrence']} recurrences; "
+                f"oracle AUC {s['oracle_auc']:.3f} (imaging only {s['imaging_only_auc']:.3f}, "
+                f"clinical only {s['clinical_only_auc']:.3f})"
+            )
+    print(
+        f"wrote {n} real-anatomy cases to {out} (backgrounds {summary['background_split_counts']})"
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Generate the cohort(s), write them, print the oracle AUCs."""
     from tqdm import tqdm
@@ -114,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
     _check_out(out)
     if args.cases is not None and args.cases < 1:
         raise OutputError(f"--cases must be at least 1, got {args.cases}")
+    if getattr(args, "real_anatomy", None) is not None:
+        return _run_real(args, out)
     cases: list[CaseSpec] = []
     if args.preset == "paper":
         for name, spec in CENTERS.items():
