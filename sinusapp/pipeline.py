@@ -256,7 +256,10 @@ def _per_sinus(
     given = getattr(pred, "per_sinus", None)
     if given:
         return {k: dict(v) for k, v in given.items()}, "predictor"
-    if sinus_labels is not None:
+    model_labels = getattr(pred, "sinus_labels", None)
+    if sinus_labels is None and model_labels is not None:
+        labels, source = _model_and_rule_labels(volume, np.asarray(model_labels))
+    elif sinus_labels is not None:
         labels, source = np.asarray(sinus_labels), "given"
         if labels.shape != volume.shape:
             raise ValueError(
@@ -275,6 +278,32 @@ def _per_sinus(
         log.warning("the sinus label map holds no paranasal sinus; no per-sinus quantification")
         return None, ""
     return graded, source
+
+
+def _model_and_rule_labels(volume: Volume, model_labels: np.ndarray) -> tuple[np.ndarray, str]:
+    """The model's cavity labels, completed by the rule-based labelling where it has none.
+
+    The model's sinus head labels what real labelled CT covers (maxillary sinuses, nasal
+    cavity); the ethmoid, frontal and sphenoid sinuses come from
+    :func:`sinusapp.imaging.sinus_labels.label_sinuses`, only where the model labelled no
+    cavity (and that labelling's own maxillary / nasal zones are dropped).
+    """
+    from sinusapp.imaging.quantify import LABEL_IDS
+    from sinusapp.imaging.sinus_labels import label_sinuses
+
+    if model_labels.shape != volume.shape:
+        raise RuntimeError(
+            f"predictor returned sinus labels of shape {model_labels.shape} for a CT of "
+            f"shape {volume.shape}"
+        )
+    labels = model_labels.astype(np.uint8, copy=True)
+    rules = label_sinuses(volume)
+    if rules is None:
+        return labels, "model"
+    own = [LABEL_IDS[r] for r in ("maxillary_L", "maxillary_R", "nasal_cavity")]
+    take = (labels == 0) & (rules > 0) & ~np.isin(rules, own)
+    labels[take] = rules[take]
+    return labels, "model + automatic"
 
 
 def _nomogram_factor_names(nomogram: Any) -> list[str]:

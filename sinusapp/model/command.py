@@ -70,6 +70,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="input block in voxels: Z,Y,X (superior, posterior, left) or one side "
         "(default 48,64,64)",
     )
+    parser.add_argument(
+        "--patch",
+        type=_block,
+        default=None,
+        help="train on random patches of this size (Z,Y,X voxels) cut from the block; the "
+        "DLR-score then comes from the central patch (default: whole blocks)",
+    )
+    parser.add_argument(
+        "--sinus-head",
+        action="store_true",
+        help="add the sinus-labelling head (maxillary L/R, nasal cavity) trained on the "
+        "cases' sinus_labels maps",
+    )
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        help="optimizer steps per epoch (default: one pass over the cases)",
+    )
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--dice", choices=("soft", "generalised"), default="soft")
@@ -119,8 +138,17 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        network = NetworkConfig(base_width=args.width, levels=args.levels, task=args.task)
-        preprocess = PreprocessConfig(spacing_mm=args.spacing, block_shape=args.block)
+        from sinusapp.model.config import SINUS_HEAD_REGIONS
+
+        network = NetworkConfig(
+            base_width=args.width,
+            levels=args.levels,
+            task=args.task,
+            sinus_classes=len(SINUS_HEAD_REGIONS) if args.sinus_head else 0,
+        )
+        preprocess = PreprocessConfig(
+            spacing_mm=args.spacing, block_shape=args.block, patch_shape=args.patch
+        )
         preprocess.check_divisible(network.divisor)
         tcfg = TrainConfig(
             epochs=args.epochs,
@@ -131,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
             dice=args.dice,
             augment=not args.no_augment,
             amp=not args.no_amp,
+            steps_per_epoch=args.steps_per_epoch,
         )
     except ValueError as exc:
         raise InputError(f"Invalid training option: {exc}") from exc

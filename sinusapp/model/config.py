@@ -11,13 +11,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["TASKS", "NetworkConfig", "PreprocessConfig", "Task"]
+__all__ = ["SINUS_HEAD_REGIONS", "TASKS", "NetworkConfig", "PreprocessConfig", "Task"]
 
 Task = Literal["multi", "seg", "cls"]
 #: ``multi``: segmentation + classification (the paper's model); ``seg``: the decoder only
 #: (classification head dropped); ``cls``: the encoder + classification head (decoder dropped).
 TASKS: tuple[str, ...] = ("multi", "seg", "cls")
 NORMS: tuple[str, ...] = ("instance", "batch")
+#: Classes of the sinus-labelling head, in order (class 0 = everything else). Names are
+#: :data:`sinusapp.imaging.quantify.SINUS_LABELS` regions. These are the cavities that real
+#: labelled CT (NasalSeg) covers; the ethmoid, frontal and sphenoid sinuses are not in it and
+#: still come from the rule-based labelling.
+SINUS_HEAD_REGIONS: tuple[str, ...] = ("background", "maxillary_L", "maxillary_R", "nasal_cavity")
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -40,6 +45,10 @@ class NetworkConfig:
         Resolution levels including the bottleneck (paper: 5 → 16-32-64-128-256).
     seg_classes:
         Output channels of the segmentation head (1: lesion logit, sigmoid).
+    sinus_classes:
+        Classes of the second segmentation head, the sinus labelling (softmax over
+        background + cavities; see :data:`SINUS_HEAD_LABELS`); 0 = no sinus head (bundles
+        before 2.0).
     num_classes:
         Classification logits (2: no recurrence / recurrence, softmax).
     task:
@@ -58,6 +67,7 @@ class NetworkConfig:
     base_width: int = 8
     levels: int = 4
     seg_classes: int = 1
+    sinus_classes: int = 0
     num_classes: int = 2
     task: str = "multi"
     norm: str = "instance"
@@ -69,6 +79,16 @@ class NetworkConfig:
         _positive_int("base_width", self.base_width)
         _positive_int("seg_classes", self.seg_classes)
         _positive_int("levels", self.levels)
+        if (
+            isinstance(self.sinus_classes, bool)
+            or not isinstance(self.sinus_classes, int)
+            or self.sinus_classes < 0
+            or self.sinus_classes == 1
+        ):
+            raise ValueError(
+                f"sinus_classes must be 0 (no sinus head) or an integer ≥ 2, "
+                f"got {self.sinus_classes!r}"
+            )
         if self.levels < 2 or self.levels > 7:
             raise ValueError(f"levels must be between 2 and 7, got {self.levels}")
         if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int):
@@ -140,12 +160,19 @@ class PreprocessConfig:
         ``(low, high)`` HU clip window, mapped to ``[-1, 1]``.
     outside_hu:
         HU assumed outside the CT's field of view (air).
+    patch_shape:
+        ``None``: the network sees the whole block in training and at inference. Otherwise
+        a sub-block ``(z, y, x)``: training uses random patches of this size cut from the
+        block (more, cheaper steps on a CPU), the segmentation heads run on the whole block
+        at inference (the network is fully convolutional), and the classification head
+        (DLR-score) runs on the central patch, the field of view it was trained on.
     """
 
     spacing_mm: float = 2.0
     block_shape: tuple[int, int, int] = (48, 64, 64)
     hu_window: tuple[float, float] = (-1000.0, 1000.0)
     outside_hu: float = -1000.0
+    patch_shape: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.spacing_mm, int | float) or not 0.2 <= float(self.spacing_mm) <= 8:
@@ -162,6 +189,14 @@ class PreprocessConfig:
             raise ValueError(
                 f"hu_window must be (low, high) with low < high, got {self.hu_window!r}"
             )
+        if self.patch_shape is not None:
+            patch = tuple(int(v) for v in self.patch_shape)
+            if len(patch) != 3 or any(p < 8 or p > b for p, b in zip(patch, shape, strict=True)):
+                raise ValueError(
+                    f"patch_shape must be 3 sides of at least 8 voxels and at most the block "
+                    f"{shape}, got {self.patch_shape!r}"
+                )
+            object.__setattr__(self, "patch_shape", patch)
         object.__setattr__(self, "spacing_mm", float(self.spacing_mm))
         object.__setattr__(self, "block_shape", shape)
         object.__setattr__(self, "hu_window", (lo, hi))
@@ -173,18 +208,29 @@ class PreprocessConfig:
         return tuple(n * self.spacing_mm for n in self.block_shape)  # type: ignore[return-value]
 
     def check_divisible(self, divisor: int) -> None:
-        """Raise ValueError unless every block side is a multiple of ``divisor``."""
-        if any(s % divisor for s in self.block_shape):
-            raise ValueError(
-                f"block_shape {self.block_shape} must be a multiple of {divisor} on every axis "
-                "(2**(levels-1) for the network's poolings)"
-            )
+        """Raise ValueError unless every block (and patch) side is a multiple of ``divisor``."""
+        for name, shape in (("block_shape", self.block_shape), ("patch_shape", self.patch_shape)):
+            if shape is not None and any(s % divisor for s in shape):
+                raise ValueError(
+                    f"{name} {shape} must be a multiple of {divisor} on every axis "
+                    "(2**(levels-1) for the network's poolings)"
+                )
+
+    def central_patch(self) -> tuple[slice, slice, slice]:
+        """Slices of the block that hold the central patch (the whole block without one)."""
+        if self.patch_shape is None:
+            return (slice(None), slice(None), slice(None))
+        return tuple(  # type: ignore[return-value]
+            slice((b - p) // 2, (b - p) // 2 + p)
+            for b, p in zip(self.block_shape, self.patch_shape, strict=True)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict (the manifest's ``preprocessing``)."""
         return {
             "spacing_mm": self.spacing_mm,
             "block_shape": list(self.block_shape),
+            "patch_shape": None if self.patch_shape is None else list(self.patch_shape),
             "block_axes": ["superior (+z)", "posterior (+y)", "left (+x)"],
             "hu_window": list(self.hu_window),
             "normalisation": "clip HU to hu_window, map linearly onto [-1, 1]",
@@ -202,4 +248,5 @@ class PreprocessConfig:
             block_shape=tuple(data["block_shape"]),  # type: ignore[arg-type]
             hu_window=tuple(data["hu_window"]),  # type: ignore[arg-type]
             outside_hu=data.get("outside_hu", -1000.0),
+            patch_shape=(None if data.get("patch_shape") is None else tuple(data["patch_shape"])),
         )

@@ -3,7 +3,9 @@
 The two task losses are combined with homoscedastic-uncertainty weighting (Kendall, Gal &
 Cipolla, CVPR 2018): ``L = Σ_t exp(−s_t)·L_t + s_t`` with ``s_t = log σ_t²`` learned — the
 "uncertain weights" of the paper, done properly (the authors' code used a fixed-form weight).
-Single-task ablations simply drop a term.
+Single-task ablations simply drop a term. A sinus-labelling head (when the network has one)
+adds a third weighted term: cross-entropy + soft Dice over the cavity classes, with voxels of
+unknown label (value 255: cases without a label map) ignored.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from torch import nn
 from sinusapp.model.network import NetworkOutput
 
 __all__ = [
+    "SINUS_IGNORE",
     "MultiTaskLoss",
     "UncertaintyWeighting",
     "generalised_dice_loss",
     "segmentation_loss",
+    "sinus_label_loss",
     "soft_dice_loss",
 ]
 
@@ -69,6 +73,33 @@ def segmentation_loss(
     return d + bce
 
 
+#: Sinus-label target value meaning "unknown" (no label map for the case): ignored.
+SINUS_IGNORE = 255  # the same value as sinusapp.model.sinus_head.SINUS_IGNORE
+
+
+def sinus_label_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """Cross-entropy + soft Dice (foreground classes) of the sinus head.
+
+    ``logits``: ``(N, C, D, H, W)``; ``target``: ``(N, D, H, W)`` integer classes or
+    :data:`SINUS_IGNORE`. Returns None when every voxel is ignored (no labelled case in the
+    batch), so the term drops out of the step instead of contributing a meaningless zero.
+    """
+    valid = target != SINUS_IGNORE
+    if not bool(valid.any()):
+        return None
+    logits = logits.float()
+    ce = F.cross_entropy(logits, torch.where(valid, target, 0).long(), reduction="none")
+    ce = (ce * valid).sum() / valid.sum()
+    prob = torch.softmax(logits, dim=1)
+    n_cls = logits.shape[1]
+    onehot = F.one_hot(torch.where(valid, target, 0).long(), n_cls).permute(0, 4, 1, 2, 3)
+    v = valid[:, None].float()
+    p = (prob * v).flatten(2)[:, 1:]
+    t = (onehot.float() * v).flatten(2)[:, 1:]
+    dice = 1.0 - (2.0 * (p * t).sum(2) + 1.0) / (p.sum(2) + t.sum(2) + 1.0)
+    return ce + dice.mean()
+
+
 class UncertaintyWeighting(nn.Module):
     """Learnable homoscedastic-uncertainty task weighting (Kendall et al. 2018).
 
@@ -103,13 +134,25 @@ class MultiTaskLoss(nn.Module):
     :class:`UncertaintyWeighting`; the single-task modes use their one loss unweighted.
     """
 
-    def __init__(self, *, task: str, dice: str = "soft") -> None:
+    def __init__(self, *, task: str, dice: str = "soft", sinus: bool = False) -> None:
         super().__init__()
         if task not in ("multi", "seg", "cls"):
             raise ValueError(f"task must be 'multi', 'seg' or 'cls', got {task!r}")
         self.task = task
         self.dice = dice
-        self.weighting = UncertaintyWeighting(n_tasks=2) if task == "multi" else None
+        self.sinus = bool(sinus) and task != "cls"
+        self.tasks: tuple[str, ...] = tuple(
+            t
+            for t, on in (
+                ("seg", task in ("multi", "seg")),
+                ("cls", task in ("multi", "cls")),
+                ("sinus", self.sinus),
+            )
+            if on
+        )
+        self.weighting = (
+            UncertaintyWeighting(n_tasks=len(self.tasks)) if len(self.tasks) > 1 else None
+        )
 
     def forward(
         self,
@@ -117,23 +160,41 @@ class MultiTaskLoss(nn.Module):
         *,
         seg_target: torch.Tensor | None,
         cls_target: torch.Tensor | None,
+        sinus_target: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Return the total loss and a dict of the parts (floats, for logging)."""
+        """Return the total loss and a dict of the parts (floats, for logging).
+
+        ``cls_target=None`` in ``multi`` mode skips the classification term for this step
+        (patch steps that train the segmentation only); a term that is skipped keeps its
+        learned weight untouched.
+        """
         parts: dict[str, float] = {}
-        losses: list[torch.Tensor] = []
+        losses: dict[str, torch.Tensor] = {}
         if self.task in ("multi", "seg"):
             if out.seg_logits is None or seg_target is None:
                 raise ValueError("segmentation logits and target are required for this task")
             ls = segmentation_loss(out.seg_logits, seg_target, dice=self.dice)
             parts["seg"] = float(ls.detach())
-            losses.append(ls)
-        if self.task in ("multi", "cls"):
+            losses["seg"] = ls
+        if self.task in ("multi", "cls") and (self.task == "cls" or cls_target is not None):
             if out.cls_logits is None or cls_target is None:
                 raise ValueError("classification logits and target are required for this task")
             lc = F.cross_entropy(out.cls_logits.float(), cls_target.long())
             parts["cls"] = float(lc.detach())
-            losses.append(lc)
-        total = self.weighting(losses) if self.weighting is not None else losses[0]
+            losses["cls"] = lc
+        if self.sinus and sinus_target is not None and out.sinus_logits is not None:
+            lsin = sinus_label_loss(out.sinus_logits, sinus_target)
+            if lsin is not None:
+                parts["sinus"] = float(lsin.detach())
+                losses["sinus"] = lsin
+        if self.weighting is None:
+            total = losses[self.tasks[0]]
+        else:
+            s = self.weighting.log_vars
+            total = torch.zeros((), device=s.device)
+            for i, t in enumerate(self.tasks):
+                if t in losses:
+                    total = total + torch.exp(-s[i]) * losses[t] + s[i]
         parts["total"] = float(total.detach())
         return total, parts
 
@@ -141,5 +202,4 @@ class MultiTaskLoss(nn.Module):
         """The learned weights ``exp(−s_t)`` by task (empty for single-task modes)."""
         if self.weighting is None:
             return {}
-        w = self.weighting.weights()
-        return {"seg": w[0], "cls": w[1]}
+        return dict(zip(self.tasks, self.weighting.weights(), strict=True))

@@ -2,7 +2,9 @@
 
 Encoder: per level two (conv 3×3×3 → norm → LeakyReLU), max-pool down; decoder: trilinear
 up-sampling, concatenation with the skip, two convs; segmentation head: 1×1×1 conv (one lesion
-logit). Classification head on the bottleneck: global average pool ‖ global max pool →
+logit); optional sinus head: a second 1×1×1 conv on the same decoder features giving
+``sinus_classes`` logits (softmax: background, maxillary L / R, nasal cavity).
+Classification head on the bottleneck: global average pool ‖ global max pool →
 dropout → FC → LeakyReLU → FC → LeakyReLU → FC → ``num_classes`` logits (the softmax class-1
 probability is the DLR-score). ``task="seg"`` drops the classification head, ``task="cls"``
 drops the decoder: the paper's single-task ablations.
@@ -26,10 +28,11 @@ __all__ = ["NetworkOutput", "UNet3D"]
 
 @dataclass
 class NetworkOutput:
-    """What the network returns: segmentation logits and/or classification logits."""
+    """What the network returns: segmentation, classification and sinus-label logits."""
 
     seg_logits: torch.Tensor | None
     cls_logits: torch.Tensor | None
+    sinus_logits: torch.Tensor | None = None
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -92,6 +95,9 @@ class UNet3D(nn.Module):
             if seg_head.bias is not None:
                 nn.init.constant_(seg_head.bias, math.log(0.02 / 0.98))
             self.seg_head = seg_head
+        self.sinus_head: nn.Module | None = None
+        if config.has_seg and config.sinus_classes:
+            self.sinus_head = nn.Conv3d(widths[0], config.sinus_classes, 1)
         self.cls_head: nn.Module | None = None
         if config.has_cls:
             layers: list[nn.Module] = [nn.Dropout(config.dropout)]
@@ -102,8 +108,14 @@ class UNet3D(nn.Module):
             layers.append(nn.Linear(c, config.num_classes))
             self.cls_head = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> NetworkOutput:
-        """Run the network; returns :class:`NetworkOutput` (absent heads give None)."""
+    def forward(
+        self, x: torch.Tensor, *, classify: bool = True, segment: bool = True
+    ) -> NetworkOutput:
+        """Run the network; returns :class:`NetworkOutput` (absent heads give None).
+
+        ``classify=False`` / ``segment=False`` skip the classification head / the decoder
+        (inference runs them on different fields of view, see ``PreprocessConfig.patch_shape``).
+        """
         d = self.config.divisor
         if x.ndim != 5 or any(s % d for s in x.shape[2:]):
             raise ValueError(
@@ -117,18 +129,22 @@ class UNet3D(nn.Module):
             skips.append(x)
         bottleneck = x
         cls_logits = None
-        if self.cls_head is not None:
+        if self.cls_head is not None and classify:
             pooled = torch.cat(
                 [bottleneck.mean(dim=(2, 3, 4)), bottleneck.amax(dim=(2, 3, 4))], dim=1
             )
             cls_logits = self.cls_head(pooled)
-        seg_logits = None
-        if self.seg_head is not None:
+        seg_logits = sinus_logits = None
+        if self.seg_head is not None and segment:
             for dec, skip in zip(self.decoders, reversed(skips[:-1]), strict=True):
                 x = F.interpolate(x, size=skip.shape[2:], mode="trilinear", align_corners=False)
                 x = dec(torch.cat([x, skip], dim=1))
             seg_logits = self.seg_head(x)
-        return NetworkOutput(seg_logits=seg_logits, cls_logits=cls_logits)
+            if self.sinus_head is not None:
+                sinus_logits = self.sinus_head(x)
+        return NetworkOutput(
+            seg_logits=seg_logits, cls_logits=cls_logits, sinus_logits=sinus_logits
+        )
 
     def parameter_count(self) -> int:
         """Number of trainable parameters."""

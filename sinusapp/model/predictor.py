@@ -71,6 +71,10 @@ class PredictionResult:
         Index → LPS affine of the network's input block (for viewers and debugging).
     region_center_lps:
         Centre of the located sinus region, LPS mm.
+    sinus_labels:
+        uint8 sinus label map on the CT grid
+        (:data:`~sinusapp.imaging.quantify.SINUS_LABELS` values) from the model's sinus head
+        — the cavities it labels (maxillary L / R, nasal cavity); None without a sinus head.
     """
 
     mask: np.ndarray
@@ -82,6 +86,7 @@ class PredictionResult:
     model: dict[str, str] = field(default_factory=dict)
     block_affine: np.ndarray | None = None
     region_center_lps: np.ndarray | None = None
+    sinus_labels: np.ndarray | None = None
 
 
 class PredictorLike(Protocol):
@@ -259,15 +264,28 @@ class Predictor:
         t = time.perf_counter()
         with torch.inference_mode():
             x = torch.from_numpy(image)[None, None].to(self.device)
-            out = self._model(x)
+            # Segmentation on the whole block; the DLR-score on the central patch when the
+            # model was trained on patches (the field of view its classifier knows).
+            patched = cfg.patch_shape is not None
+            out = self._model(x, classify=not patched)
+            if patched and self._model.cls_head is not None:
+                w = cfg.central_patch()
+                cls_logits = self._model(x[:, :, w[0], w[1], w[2]], segment=False).cls_logits
+            else:
+                cls_logits = out.cls_logits
             prob = (
                 torch.sigmoid(out.seg_logits[0, 0].float()).cpu().numpy()
                 if out.seg_logits is not None
                 else np.zeros(cfg.block_shape, np.float32)
             )
+            sinus_prob = (
+                torch.softmax(out.sinus_logits[0].float(), dim=0).cpu().numpy()
+                if out.sinus_logits is not None
+                else None
+            )
             dlr = (
-                float(torch.softmax(out.cls_logits.float(), dim=1)[0, 1].cpu())
-                if out.cls_logits is not None
+                float(torch.softmax(cls_logits.float(), dim=1)[0, 1].cpu())
+                if cls_logits is not None
                 else None
             )
         timings["network"] = time.perf_counter() - t
@@ -275,6 +293,13 @@ class Predictor:
         step(0.85, "map back")
         t = time.perf_counter()
         mask = pp.map_back(prob, block_affine=block_affine, volume=volume)
+        sinus_labels = None
+        if sinus_prob is not None:
+            from sinusapp.model.sinus_head import head_probabilities_to_labels
+
+            sinus_labels = head_probabilities_to_labels(
+                sinus_prob, block_affine=block_affine, volume=volume
+            )
         timings["map back"] = time.perf_counter() - t
         if progress is not None:
             progress(1.0, "done")
@@ -295,4 +320,5 @@ class Predictor:
             model=self.model_info,
             block_affine=block_affine,
             region_center_lps=region.center_lps,
+            sinus_labels=sinus_labels,
         )

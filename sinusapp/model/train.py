@@ -10,13 +10,23 @@ The recipe (``sinusapp train``):
    fold: DSC per case (at the model's resolution) and AUC of the DLR-score.
 3. A final model on all training cases, same recipe. It is the bundle's model.
 4. The *test* cohort is scored by the final model for REPORTING only (external DSC, AUC); it
-   takes part in no choice.
+   takes part in no choice. Cases marked ``holdout`` (a generated cohort's validation
+   backgrounds, see :func:`sinusapp.model.dataset_adapter.cases_from_dataset`) are trained on
+   by no model and scored by the final one: with ``folds=0`` their DLR-scores are the
+   out-of-sample scores the nomogram is fitted on.
 
 Seeded (the data order, augmentation and initialisation of fold ``f`` in epoch ``e`` derive
 from ``(seed, f, e)``), resumable (a checkpoint per fold after every epoch; a finished fold
 keeps its result), CPU or CUDA (bfloat16 autocast on CUDA). Augmentation, on the device:
 flips on all axes, scale jitter (spacing variation between scanners), intensity scale/shift,
 blur and noise — against the scanner shift between centre A and centre B.
+
+With a sinus-labelling head (``NetworkConfig.sinus_classes``) the cases' sinus label maps
+are cached with the blocks and trained as a third task; flips are then left-right only (with
+the left / right labels swapped): upside-down or back-to-front anatomy is not what a CT
+shows, and the air–fluid levels follow gravity. With ``PreprocessConfig.patch_shape`` every
+step trains on random patches cut from the cached blocks (all three heads), and evaluation
+runs as inference does: segmentation on the whole block, the DLR-score on the central patch.
 
 This module imports torch; it is imported when training starts.
 """
@@ -43,13 +53,17 @@ import torch.nn.functional as F  # noqa: N812 - the PyTorch convention
 from tqdm import tqdm
 
 from sinusapp.errors import InputError, NotSinusCTError
-from sinusapp.imaging.volume import Volume
 from sinusapp.model import preprocess as pp
 from sinusapp.model.bundle import Bundle, save_bundle
 from sinusapp.model.config import NetworkConfig, PreprocessConfig
 from sinusapp.model.losses import MultiTaskLoss
 from sinusapp.model.network import UNet3D
 from sinusapp.model.predictor import resolve_device
+from sinusapp.model.sinus_head import (
+    SINUS_IGNORE,
+    resample_labels_to_block,
+    sinus_head_target,
+)
 
 __all__ = [
     "PreparedCase",
@@ -74,21 +88,28 @@ class TrainingCase:
     case_id:
         Identifier (folder name).
     cohort:
-        ``train`` or ``test``.
+        ``train``, ``holdout`` (a training-cohort case kept out of every model, scored by the
+        final one) or ``test``.
     recurrence:
         0 / 1 outcome.
     load:
-        Returns ``(Volume, lesion mask on the CT grid)``; must be picklable (a top-level
-        function or :func:`functools.partial` of one) to preprocess in parallel.
+        Returns ``(Volume, lesion mask on the CT grid)`` or ``(Volume, lesion mask, sinus
+        label map | None)`` (:data:`~sinusapp.imaging.quantify.SINUS_LABELS` values on the
+        CT grid); must be picklable (a top-level function or :func:`functools.partial` of
+        one) to preprocess in parallel.
     extra:
         Other per-case values kept for reporting (e.g. the synthetic cohort's true risk).
+    center_lps:
+        Where to centre the block (LPS mm) when the dataset knows where the sinuses are (a
+        generated cohort's labelled box); ``None``: the locator, as at inference.
     """
 
     case_id: str
     cohort: str
     recurrence: int
-    load: Callable[[], tuple[Volume, np.ndarray]]
+    load: Callable[[], tuple[Any, ...]]
     extra: dict[str, float] = field(default_factory=dict)
+    center_lps: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +123,7 @@ class PreparedCase:
     mask: np.ndarray  # uint8 block: lesion partial-volume fraction × 255 (≥ 128: lesion)
     located: bool  # False when the locator failed and the mask's centre was used
     extra: dict[str, float] = field(default_factory=dict)
+    sinus: np.ndarray | None = None  # uint8 block of sinus-head classes, 255 = unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +144,7 @@ class TrainConfig:
     dice: str = "soft"
     augment: bool = True
     amp: bool = True
+    steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -132,13 +155,16 @@ class TrainConfig:
             raise ValueError(f"batch_size must be ≥ 1, got {self.batch_size}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be ≥ 1, got {self.steps_per_epoch}")
 
 
 # --------------------------------------------------------------------------------------------
 # preprocessing cache
 
-#: Bump when the cached arrays change meaning (v2: mask = partial-volume fraction × 255).
-_CACHE_VERSION = 2
+#: Bump when the cached arrays change meaning (v2: mask = partial-volume fraction × 255;
+#: v3: sinus-head label block, reference block centre).
+_CACHE_VERSION = 3
 
 
 def _prep_key(cfg: PreprocessConfig) -> str:
@@ -157,12 +183,24 @@ def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) ->
                 mask=z["mask"],
                 located=bool(z["located"]),
                 extra=case.extra,
+                sinus=z["sinus"] if "sinus" in z.files else None,
             )
-    volume, mask = case.load()
+    loaded = case.load()
+    volume, mask = loaded[0], loaded[1]
+    labels = loaded[2] if len(loaded) > 2 else None
     located = True
     try:
-        region = pp.locate_sinus_region(volume)
-        center = region.center_lps
+        if case.center_lps is not None:
+            center = np.asarray(case.center_lps, float)
+            region = pp.SinusRegion(
+                center_lps=center,
+                air_volume_ml=0.0,
+                midline_x_mm=float(center[0]),
+                n_components=0,
+            )
+        else:
+            region = pp.locate_sinus_region(volume)
+            center = region.center_lps
     except NotSinusCTError as exc:
         located = False
         log.warning(
@@ -180,8 +218,17 @@ def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) ->
     )
     bmask = np.round(frac * 255).astype(np.uint8)
     image = block.image.astype(np.float16)
+    sinus = None
+    if labels is not None:
+        sinus = resample_labels_to_block(
+            sinus_head_target(labels, shape=labels.shape),
+            volume=volume,
+            block_affine=block.affine,
+            config=cfg,
+        )
     tmp = cache_path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, image=image, mask=bmask, located=np.array(located))
+    extra_arrays = {} if sinus is None else {"sinus": sinus}
+    np.savez_compressed(tmp, image=image, mask=bmask, located=np.array(located), **extra_arrays)
     os.replace(tmp, cache_path)
     return PreparedCase(
         case_id=case.case_id,
@@ -191,6 +238,7 @@ def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) ->
         mask=bmask,
         located=located,
         extra=case.extra,
+        sinus=sinus,
     )
 
 
@@ -240,25 +288,45 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def augment_batch(
-    x: torch.Tensor, y: torch.Tensor, *, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random flips (all axes), scale jitter, intensity scale/shift, blur and noise.
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    generator: torch.Generator,
+    sinus: torch.Tensor | None = None,
+    lr_only: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random flips, scale jitter, intensity scale/shift, blur and noise.
 
     ``x``: (N, 1, D, H, W) float images; ``y``: (N, 1, D, H, W) float masks (fractions in
-    [0, 1]; they stay fractions). Random
-    parameters come from the CPU ``generator`` (reproducible on any device).
+    [0, 1]; they stay fractions); ``sinus``: optional (N, D, H, W) sinus-head classes (moved
+    with the image, nearest neighbour; a left-right flip swaps the left / right maxillary
+    classes). ``lr_only``: flip left-right only (anatomy stays upright). Random parameters
+    come from the CPU ``generator`` (reproducible on any device). Returns ``(x, y)``, or
+    ``(x, y, sinus)`` when ``sinus`` is given.
     """
-    xs, ys = [], []
+    from sinusapp.model.config import SINUS_HEAD_REGIONS
+
+    swap = torch.arange(256, dtype=torch.long)
+    if "maxillary_L" in SINUS_HEAD_REGIONS:
+        ml, mr = SINUS_HEAD_REGIONS.index("maxillary_L"), SINUS_HEAD_REGIONS.index("maxillary_R")
+        swap[ml], swap[mr] = mr, ml
+    xs, ys, ss = [], [], []
     for n in range(x.shape[0]):
         xi, yi = x[n : n + 1], y[n : n + 1]
+        si = None if sinus is None else sinus[n : n + 1, None].float()
         u = torch.rand(10, generator=generator).tolist()
-        dims = [2 + d for d in range(3) if u[d] < 0.5]
+        axes = (2,) if lr_only else (0, 1, 2)
+        dims = [2 + d for d in axes if u[d] < 0.5]
         if dims:
             xi, yi = torch.flip(xi, dims), torch.flip(yi, dims)
+            if si is not None:
+                si = torch.flip(si, dims)
+                if 4 in dims:  # the left-right axis of the block
+                    si = swap.to(si.device)[si.long()].float()
         if u[3] < 0.5:  # scale jitter ±10 % (spacing / head size variation)
-            s = 0.9 + 0.2 * u[4]
+            sc = 0.9 + 0.2 * u[4]
             theta = torch.zeros(1, 3, 4, device=x.device, dtype=torch.float32)
-            theta[0, 0, 0] = theta[0, 1, 1] = theta[0, 2, 2] = s
+            theta[0, 0, 0] = theta[0, 1, 1] = theta[0, 2, 2] = sc
             grid = F.affine_grid(theta, list(xi.shape), align_corners=False)
             xi = F.grid_sample(
                 xi.float(), grid, mode="bilinear", padding_mode="border", align_corners=False
@@ -266,6 +334,10 @@ def augment_batch(
             yi = F.grid_sample(
                 yi.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False
             ).clamp(0.0, 1.0)
+            if si is not None:
+                si = F.grid_sample(
+                    si, grid, mode="nearest", padding_mode="border", align_corners=False
+                )
         xi = xi * (0.9 + 0.2 * u[5]) + (u[6] - 0.5) * 0.1  # intensity scale / shift
         if u[7] < 0.25:
             xi = _gaussian_blur(xi.float(), 0.5 + 0.5 * u[8])
@@ -275,7 +347,33 @@ def augment_batch(
             xi = xi + sigma * noise
         xs.append(xi)
         ys.append(yi)
-    return torch.cat(xs), torch.cat(ys)
+        if si is not None:
+            ss.append(si[:, 0].round().to(torch.uint8))
+    if sinus is None:
+        return torch.cat(xs), torch.cat(ys)
+    return torch.cat(xs), torch.cat(ys), torch.cat(ss)
+
+
+def _random_patches(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    s: torch.Tensor,
+    *,
+    patch: tuple[int, int, int],
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One random sub-block of ``patch`` voxels per sample (uniform offset per axis)."""
+    xs, ys, ss = [], [], []
+    for n in range(x.shape[0]):
+        off = [
+            int(torch.randint(0, x.shape[2 + a] - patch[a] + 1, (1,), generator=generator))
+            for a in range(3)
+        ]
+        sl = tuple(slice(o, o + p) for o, p in zip(off, patch, strict=True))
+        xs.append(x[n : n + 1, :, sl[0], sl[1], sl[2]])
+        ys.append(y[n : n + 1, :, sl[0], sl[1], sl[2]])
+        ss.append(s[n : n + 1, sl[0], sl[1], sl[2]])
+    return torch.cat(xs), torch.cat(ys), torch.cat(ss)
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,6 +395,18 @@ def _stack(cases: Sequence[PreparedCase]) -> tuple[torch.Tensor, torch.Tensor, t
     return x, y, lab
 
 
+def _stack_sinus(cases: Sequence[PreparedCase]) -> torch.Tensor:
+    """(N, D, H, W) uint8 sinus-head targets; :data:`SINUS_IGNORE` for unlabelled cases."""
+    return torch.from_numpy(
+        np.stack(
+            [
+                c.sinus if c.sinus is not None else np.full(c.mask.shape, SINUS_IGNORE, np.uint8)
+                for c in cases
+            ]
+        )
+    )
+
+
 def _fingerprint(net: NetworkConfig, tcfg: TrainConfig, case_ids: Sequence[str]) -> str:
     blob = json.dumps([net.to_dict(), asdict(tcfg), sorted(case_ids)], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -313,8 +423,12 @@ def train_model(
     desc: str = "train",
     should_stop: Callable[[], bool] | None = None,
     quiet: bool = False,
+    patch_shape: tuple[int, int, int] | None = None,
 ) -> tuple[UNet3D, MultiTaskLoss, list[dict[str, float]]]:
     """Train one model for ``tcfg.epochs`` epochs on ``cases``.
+
+    ``patch_shape``: train on random patches of this size cut from the blocks (see
+    :class:`~sinusapp.model.config.PreprocessConfig`); ``None``: whole blocks.
 
     Resumes from ``checkpoint`` when it exists and was written for the same settings and
     cases (else starts afresh); writes it after every epoch. Returns the model (eval mode),
@@ -322,7 +436,8 @@ def train_model(
     """
     torch.manual_seed(run_seed)
     model = UNet3D(config=network).to(device)
-    loss_fn = MultiTaskLoss(task=network.task, dice=tcfg.dice).to(device)
+    with_sinus = bool(network.sinus_classes)
+    loss_fn = MultiTaskLoss(task=network.task, dice=tcfg.dice, sinus=with_sinus).to(device)
     decay: list[torch.nn.Parameter] = []
     no_decay: list[torch.nn.Parameter] = []
     for pname, param in model.named_parameters():
@@ -335,6 +450,8 @@ def train_model(
         lr=tcfg.lr,
     )
     fp = _fingerprint(network, tcfg, [c.case_id for c in cases])
+    if patch_shape is not None:
+        fp = hashlib.sha256(f"{fp}{list(patch_shape)}".encode()).hexdigest()[:16]
     history: list[dict[str, float]] = []
     start = 0
     if checkpoint is not None and checkpoint.is_file():
@@ -351,12 +468,14 @@ def train_model(
                 "%s: checkpoint %s is for other settings; starting afresh", desc, checkpoint
             )
     x_all, y_all, lab_all = _stack(cases)
+    s_all = _stack_sinus(cases) if with_sinus else None
     on_cuda = device.startswith("cuda")
     if on_cuda:
         x_all, y_all, lab_all = x_all.to(device), y_all.to(device), lab_all.to(device)
+        s_all = None if s_all is None else s_all.to(device)
     n = len(cases)
     bs = min(tcfg.batch_size, n)
-    steps = max(1, n // bs)
+    steps = tcfg.steps_per_epoch or max(1, n // bs)
     bar = tqdm(
         range(start, tcfg.epochs),
         desc=desc,
@@ -373,29 +492,47 @@ def train_model(
             g["lr"] = _lr_at(epoch, tcfg)
         torch.manual_seed(run_seed * 1000 + epoch)
         gen = torch.Generator().manual_seed(run_seed * 1000 + epoch)
-        order = torch.randperm(n, generator=gen)
+        reps = -(-steps * bs // n)
+        order = torch.cat([torch.randperm(n, generator=gen) for _ in range(reps)])
         model.train()
         t0 = time.perf_counter()
         sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
         for s in range(steps):
             idx = order[s * bs : (s + 1) * bs]
             xb = x_all[idx.to(x_all.device)].to(device, torch.float32, non_blocking=True)
             yb = y_all[idx.to(y_all.device)].to(device, torch.float32, non_blocking=True) / 255.0
             lb = lab_all[idx.to(lab_all.device)].to(device)
+            sb = None if s_all is None else s_all[idx.to(s_all.device)]
+            if patch_shape is not None:
+                dummy = sb if sb is not None else torch.zeros_like(yb[:, 0], dtype=torch.uint8)
+                xb, yb, dummy = _random_patches(xb, yb, dummy, patch=patch_shape, generator=gen)
+                sb = dummy if sb is not None else None
             if tcfg.augment:
-                xb, yb = augment_batch(xb, yb, generator=gen)
+                if sb is None:
+                    xb, yb = augment_batch(xb, yb, generator=gen)  # type: ignore[misc]
+                else:
+                    xb, yb, sb = augment_batch(  # type: ignore[misc]
+                        xb, yb, generator=gen, sinus=sb, lr_only=True
+                    )
             with torch.autocast(
                 device_type="cuda", dtype=torch.bfloat16, enabled=on_cuda and tcfg.amp
             ):
                 out = model(xb)
-            loss, parts = loss_fn(out, seg_target=yb, cls_target=lb)
+            loss, parts = loss_fn(
+                out,
+                seg_target=yb,
+                cls_target=lb,
+                sinus_target=None if sb is None else sb.long(),
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 12.0)
             opt.step()
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
-        rec = {k: v / steps for k, v in sums.items()}
+                counts[k] = counts.get(k, 0) + 1
+        rec = {k: v / counts[k] for k, v in sums.items()}
         rec.update({f"w_{k}": v for k, v in loss_fn.task_weights().items()})
         rec["epoch"] = epoch
         rec["lr"] = _lr_at(epoch, tcfg)
@@ -405,7 +542,7 @@ def train_model(
             {
                 k: f"{v:.3f}"
                 for k, v in rec.items()
-                if k in ("total", "seg", "cls", "w_seg", "w_cls")
+                if k in ("total", "seg", "cls", "sinus", "w_seg", "w_cls", "w_sinus")
             }
         )
         log.info(
@@ -448,21 +585,45 @@ def _auc(labels: Sequence[int], scores: Sequence[float]) -> float | None:
 
 
 def evaluate_model(
-    model: UNet3D, cases: Sequence[PreparedCase], *, device: str, batch_size: int = 4
+    model: UNet3D,
+    cases: Sequence[PreparedCase],
+    *,
+    device: str,
+    batch_size: int = 4,
+    cls_window: tuple[slice, slice, slice] | None = None,
 ) -> dict[str, Any]:
-    """DSC per case (at the model's resolution) and DLR-scores; mean DSC and AUC."""
+    """DSC per case (at the model's resolution), DLR-scores, sinus-label DSC; means and AUC.
+
+    Segmentation runs on the whole block; the DLR-score on ``cls_window`` of it (the central
+    patch of a patch-trained model, :meth:`PreprocessConfig.central_patch`), as at inference.
+    """
+    from sinusapp.model.config import SINUS_HEAD_REGIONS
+
     model.eval()
     dscs: list[float] = []
     scores: list[float] = []
+    sinus_dsc: dict[str, list[float]] = {r: [] for r in SINUS_HEAD_REGIONS[1:]}
+    window = cls_window or (slice(None), slice(None), slice(None))
     with torch.inference_mode():
         for i in range(0, len(cases), batch_size):
             chunk = cases[i : i + batch_size]
             x, y, _ = _stack(chunk)
-            out = model(x.to(device, torch.float32))
+            xd = x.to(device, torch.float32)
+            out = model(xd, classify=cls_window is None)
             if out.seg_logits is not None:
                 prob = torch.sigmoid(out.seg_logits.float()).cpu().numpy()[:, 0]
                 truth = y.numpy()[:, 0] >= 128
                 dscs += [_dsc(p >= 0.5, m) for p, m in zip(prob, truth, strict=True)]
+            if out.sinus_logits is not None:
+                lab = out.sinus_logits.argmax(1).cpu().numpy()
+                for c, pred_lab in zip(chunk, lab, strict=True):
+                    if c.sinus is None:
+                        continue
+                    for k, region in enumerate(SINUS_HEAD_REGIONS[1:], start=1):
+                        if (c.sinus == k).any():
+                            sinus_dsc[region].append(_dsc(pred_lab == k, c.sinus == k))
+            if cls_window is not None and model.cls_head is not None:
+                out = model(xd[:, :, window[0], window[1], window[2]], segment=False)
             if out.cls_logits is not None:
                 scores += torch.softmax(out.cls_logits.float(), 1)[:, 1].cpu().tolist()
     labels = [c.recurrence for c in cases]
@@ -470,9 +631,11 @@ def evaluate_model(
         "n": len(cases),
         "n_recurrence": int(sum(labels)),
         "dsc_mean": float(np.mean(dscs)) if dscs else None,
+        "dsc_median": float(np.median(dscs)) if dscs else None,
         "dsc_per_case": dscs,
         "dlr_scores": scores,
         "auc": _auc(labels, scores) if scores else None,
+        "sinus_dsc_mean": {k: float(np.mean(v)) for k, v in sinus_dsc.items() if v} or None,
     }
 
 
@@ -595,6 +758,7 @@ class _Job:
     device: str
     threads: int | None = None
     quiet: bool = False
+    preprocess: PreprocessConfig | None = None
 
 
 def _cache_folder(cache_dir: Path, config: PreprocessConfig) -> Path:
@@ -613,6 +777,7 @@ def _load_cached(folder: Path, items: Sequence[tuple[str, int]]) -> list[Prepare
                     image=z["image"],
                     mask=z["mask"],
                     located=bool(z["located"]),
+                    sinus=z["sinus"] if "sinus" in z.files else None,
                 )
             )
     return out
@@ -636,6 +801,12 @@ def _job_done(job: _Job, ckpt_dir: Path) -> bool:
     return done
 
 
+def _cls_window(job: _Job) -> tuple[slice, slice, slice] | None:
+    if job.preprocess is None or job.preprocess.patch_shape is None:
+        return None
+    return job.preprocess.central_patch()
+
+
 def _run_job(job: _Job) -> dict[str, Any]:
     """Train one model, score its validation fold, write ``NAME.pt`` and ``NAME.json``."""
     if job.threads:
@@ -655,6 +826,7 @@ def _run_job(job: _Job) -> dict[str, Any]:
         checkpoint=ckpt_dir / f"{job.name}.pt",
         desc=job.desc,
         quiet=job.quiet,
+        patch_shape=None if job.preprocess is None else job.preprocess.patch_shape,
     )
     res: dict[str, Any] = {
         "name": job.name,
@@ -665,7 +837,9 @@ def _run_job(job: _Job) -> dict[str, Any]:
         "history": hist,
     }
     if job.val:
-        ev = evaluate_model(model, _load_cached(folder, job.val), device=job.device)
+        ev = evaluate_model(
+            model, _load_cached(folder, job.val), device=job.device, cls_window=_cls_window(job)
+        )
         res.update(
             fold=int(job.name.removeprefix("fold")),
             dsc_mean=ev["dsc_mean"],
@@ -721,18 +895,29 @@ def run_training(
             p.unlink()
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     train_cases = [c for c in cases if c.cohort == "train"]
+    holdout_cases = [c for c in cases if c.cohort == "holdout"]
     test_cases = [c for c in cases if c.cohort == "test"]
     if not train_cases:
         raise InputError(
             "The dataset has no case in the 'train' cohort.",
             hint="Check clinical.csv's cohort column.",
         )
-    log.info("training on %s: %d train, %d test cases", dev, len(train_cases), len(test_cases))
+    log.info(
+        "training on %s: %d train, %d held-out, %d test cases",
+        dev,
+        len(train_cases),
+        len(holdout_cases),
+        len(test_cases),
+    )
     prepared = prepare_cases(
-        list(train_cases) + list(test_cases), cache_dir=work_dir, config=preprocess, workers=workers
+        list(train_cases) + list(holdout_cases) + list(test_cases),
+        cache_dir=work_dir,
+        config=preprocess,
+        workers=workers,
     )
     train_p = prepared[: len(train_cases)]
-    test_p = prepared[len(train_cases) :]
+    holdout_p = prepared[len(train_cases) : len(train_cases) + len(holdout_cases)]
+    test_p = prepared[len(train_cases) + len(holdout_cases) :]
     labels = np.array([c.recurrence for c in train_p])
 
     cache_folder = _cache_folder(work_dir, preprocess)
@@ -751,6 +936,7 @@ def run_training(
                 network=network,
                 tcfg=tcfg,
                 device=dev,
+                preprocess=preprocess,
             )
         )
     jobs.append(
@@ -765,6 +951,7 @@ def run_training(
             network=network,
             tcfg=tcfg,
             device=dev,
+            preprocess=preprocess,
         )
     )
     pending = [j for j in jobs if not (resume and _job_done(j, ckpt_dir))]
@@ -832,27 +1019,37 @@ def run_training(
     model.load_state_dict(state["model"])
     model = model.to(dev).eval()
     hist = final["history"]
-    external = None
-    if test_p:
-        ev = evaluate_model(model, test_p, device=dev)
-        external = {k: ev[k] for k in ("n", "n_recurrence", "dsc_mean", "auc")}
-        log.info("external test cohort (reporting only): %s", external)
+    window = preprocess.central_patch() if preprocess.patch_shape is not None else None
+    scored: dict[str, dict[str, Any] | None] = {"holdout": None, "external": None}
+    for key, group, cohort, fold in (
+        ("holdout", holdout_p, "train", "holdout"),
+        ("external", test_p, "test", ""),
+    ):
+        if not group:
+            continue
+        ev = evaluate_model(model, group, device=dev, cls_window=window)
+        scored[key] = {
+            k: ev[k]
+            for k in ("n", "n_recurrence", "dsc_mean", "dsc_median", "auc", "sinus_dsc_mean")
+        }
+        log.info("%s cases (not trained on): %s", key, scored[key])
         for c, s, d in zip(
-            test_p,
-            ev["dlr_scores"] or [""] * len(test_p),
-            ev["dsc_per_case"] or [""] * len(test_p),
+            group,
+            ev["dlr_scores"] or [""] * len(group),
+            ev["dsc_per_case"] or [""] * len(group),
             strict=True,
         ):
             oof_rows.append(
                 {
-                    "cohort": "test",
+                    "cohort": cohort,
                     "case_id": c.case_id,
-                    "fold": "",
+                    "fold": fold,
                     "recurrence": c.recurrence,
                     "dlr_score": s,
                     "dsc": d,
                 }
             )
+    external = scored["external"]
     if oof_rows:
         with open(work_dir / "predictions.csv", "w", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, fieldnames=list(oof_rows[0]))
@@ -860,6 +1057,7 @@ def run_training(
             w.writerows(oof_rows)
     metrics: dict[str, Any] = {
         "cv": cv,
+        "holdout": scored["holdout"],
         "external": external,
         "oracle_auc": {"train": _oracle(train_p), "test": _oracle(test_p)},
         "dsc_resolution_mm": preprocess.spacing_mm,

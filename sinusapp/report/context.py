@@ -818,6 +818,11 @@ _LABEL_SOURCE_NOTES = {
     "the images; a fully opacified ethmoid may read 85–95 %).",
     "given": "Sinus regions from a supplied label map.",
     "predictor": "Sinus regions from the model.",
+    "model": "Maxillary sinuses and nasal cavity outlined by the model's sinus head (trained "
+    "on real labelled CT); the other sinuses could not be outlined.",
+    "model + automatic": "Maxillary sinuses and nasal cavity outlined by the model's sinus "
+    "head (trained on real labelled CT); ethmoid, frontal and sphenoid sinuses by a rule-based "
+    "outline (approximate: check them against the images).",
 }
 
 
