@@ -7,6 +7,12 @@ configures logging and maps errors to exit codes that scripts can rely on:
 - 0: success
 - 2: bad input (a :class:`~sinusapp.errors.SinusAppError`); the message says what to do
 - 1: internal error; the traceback is in the log file, whose path is printed
+- 130 / 143: interrupted by Ctrl-C / terminated by SIGTERM (temporary files removed first)
+
+Logging is set up inside the error boundary (an unusable ``SINUSAPP_HOME`` is a clear error,
+not a traceback), and SIGTERM is turned into :class:`Terminated` (a ``KeyboardInterrupt``),
+so a ``kill`` cleans up exactly as Ctrl-C does: half-written temporary files are removed and
+header-reading worker processes are stopped.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -22,7 +29,7 @@ from types import ModuleType
 from sinusapp._version import __version__
 from sinusapp.errors import SinusAppError
 
-__all__ = ["main"]
+__all__ = ["Terminated", "main"]
 
 log = logging.getLogger("sinusapp")
 
@@ -73,13 +80,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM received: unwinds like Ctrl-C (every ``finally`` and cleanup runs)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated(f"terminated by signal {signum}")
+
+
+def _install_sigterm() -> object | None:
+    """Turn SIGTERM into :class:`Terminated`; return the previous handler (None if not set)."""
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError, AttributeError):  # not the main thread / no SIGTERM
+        return None
+
+
 def _configure_logging(*, verbose: bool) -> str:
+    from sinusapp.errors import InputError
     from sinusapp.paths import log_path
 
     path = log_path()
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
-    fh = logging.FileHandler(path, encoding="utf-8")
+    try:
+        fh = logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(
+            f"cannot open the log file: {exc.strerror or exc}",
+            path=path,
+            hint="set SINUSAPP_HOME to a folder you can write to (or unset it)",
+        ) from exc
     fh.setLevel(logging.DEBUG)
     fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     sh = logging.StreamHandler(sys.stderr)
@@ -92,23 +123,45 @@ def _configure_logging(*, verbose: bool) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sinusapp`` console script; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    log_file = _configure_logging(verbose=args.verbose)
-    module = getattr(args, "_module", None)
-    if module is None:
-        gui = _load("gui")
-        if gui is None:
-            parser.print_help()
-            return 0
-        args = parser.parse_args(["gui", *(argv or [])] if argv else ["gui"])
-        module = args._module
+    previous = _install_sigterm()
     try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:  # Ctrl-C during start-up (imports): no traceback
+        print("interrupted", file=sys.stderr)
+        return 130
+    command = getattr(args, "command", None) or "gui"
+    log_file = "(no log file)"
+    try:
+        log_file = _configure_logging(verbose=args.verbose)
+        module = getattr(args, "_module", None)
+        if module is None:
+            gui = _load("gui")
+            if gui is None:
+                parser.print_help()
+                return 0
+            args = parser.parse_args(["gui", *(argv or [])] if argv else ["gui"])
+            module = args._module
         return int(module.run(args) or 0)
     except SinusAppError as exc:
         log.info("input error: %s", exc)
-        print(f"sinusapp {args.command}: error: {exc}", file=sys.stderr)
+        print(f"sinusapp {command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        log.warning("'sinusapp %s' terminated by SIGTERM", command)
+        print("terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -118,9 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception:
-        log.exception("internal error in 'sinusapp %s'", args.command)
+        log.exception("internal error in 'sinusapp %s'", command)
         print(
-            f"sinusapp {args.command}: internal error — details in the log file {log_file}",
+            f"sinusapp {command}: internal error — details in the log file {log_file}",
             file=sys.stderr,
         )
         return 1

@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", metavar="DIR", help="output folder for --headless")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace report.pdf / result.json in --out"
+    )
 
 
 def demo_dir() -> Path:
@@ -67,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         report_path=out_dir / "report.pdf",
         device=args.device,
         sinus_labels_path=labels if labels.is_file() else None,
+        overwrite=args.overwrite,
     )
     print_summary(out)
     return 0

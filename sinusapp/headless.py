@@ -7,6 +7,7 @@ read, so a typo in a clinical value costs no time.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -14,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sinusapp.errors import OutputError
+from sinusapp.atomic import check_output_paths
+from sinusapp.errors import InputError, SeriesSelectionError
+from sinusapp.findings import Finding, Severity
 from sinusapp.pipeline import AnalysisResult, analyse, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HeadlessOutputs", "run_headless"]
+__all__ = ["HeadlessOutputs", "clinical_finding", "run_headless"]
 
 ProgressFn = Callable[[float, str], None]
 
@@ -34,23 +37,112 @@ class HeadlessOutputs:
     seg_path: Path | None
 
 
-def _check_writable(path: Path | None, what: str) -> None:
-    if path is None:
+#: Two proposed candidates closer than this in score are a tie (see ``scan``'s ranking).
+TIE_SCORE = 0.5
+
+
+def clinical_finding(message: Any) -> Finding:
+    """A clinical validator :class:`~sinusapp.clinical.FieldMessage` as a :class:`Finding`.
+
+    The code is ``clinical_<field>_<code>`` (e.g. ``clinical_eosinophils_unit_mixup``), so
+    the report, result.json and stdout carry every warning the validator raised.
+    """
+    return Finding(
+        code=f"clinical_{message.field}_{message.code}",
+        severity=Severity(str(message.severity)),
+        message=message.message,
+    )
+
+
+def _refuse_tie_across_patients(examined: Any, ct_path: str | os.PathLike[str]) -> None:
+    """Refuse to pick a series silently when candidates of different patients tie."""
+    owner: dict[str, tuple[str, str]] = {}
+    for patient in examined.patients:
+        for study in patient.studies:
+            for s in study.series:
+                owner[s.series_uid] = (patient.patient_id, patient.patient_name)
+    best = examined.proposed
+    if best is None:
         return
-    parent = path.parent if str(path.parent) else Path(".")
+    ties = [
+        s
+        for s in examined.series
+        if s.candidate.eligible
+        and s.series_uid != best.series_uid
+        and owner.get(s.series_uid) != owner.get(best.series_uid)
+        and abs(s.candidate.score - best.candidate.score) < TIE_SCORE
+    ]
+    if not ties:
+        return
+    listed = "; ".join(
+        f"{s.series_uid} (patient {owner[s.series_uid][1] or '?'} / ID "
+        f"{owner[s.series_uid][0] or '?'}, '{s.description or s.modality}', "
+        f"score {s.candidate.score:.1f})"
+        for s in [best, *ties]
+    )
+    raise SeriesSelectionError(
+        f"the folder holds equally suitable series of {len(ties) + 1} different patients: {listed}",
+        path=ct_path,
+        hint="pass --series UID to say which one to analyse",
+    )
+
+
+def _check_sinus_labels_source(path: Path, volume: Any) -> None:
+    """A DICOM sinus label file must belong to the CT's patient (PatientID)."""
+    if path.name.lower().endswith((".nii", ".nii.gz", ".nrrd", ".nhdr")) or not path.is_file():
+        return
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot create the folder for the {what}: {exc.strerror}",
-            path=parent,
-            hint="choose a folder you can write to",
-        ) from exc
-    if not os.access(parent, os.W_OK):
-        raise OutputError(
-            f"the folder for the {what} is not writable",
-            path=parent,
-            hint="choose a folder you can write to",
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except (InvalidDicomError, OSError, EOFError, ValueError):
+        return  # load_reference_mask reports an unreadable file
+    pid = str(ds.get("PatientID", "")).strip()
+    vol_pid = volume.info.patient_id
+    if pid and vol_pid and pid != vol_pid:
+        raise InputError(
+            f"the sinus labels belong to another patient (PatientID {pid!r}, the CT's is "
+            f"{vol_pid!r})",
+            path=path,
+            hint="give --sinus-labels the label map made on this CT",
+        )
+    if not str(ds.get("FrameOfReferenceUID", "")).strip():
+        raise InputError(
+            "the sinus label SEG has no FrameOfReferenceUID, so it cannot be tied to this CT",
+            path=path,
+            hint="give --sinus-labels the label map made on this CT",
+        )
+
+
+def _check_sinus_label_values(labels: Any, path: Path) -> None:
+    """Sinus labels use :data:`~sinusapp.imaging.quantify.SINUS_LABELS` values (a lesion mask
+    given by mistake holds only 0 / 1)."""
+    import numpy as np
+
+    from sinusapp.imaging.quantify import SINUS_LABELS
+
+    values = {int(v) for v in np.unique(labels)} - {0}
+    unknown = sorted(values - set(SINUS_LABELS))
+    if unknown:
+        raise InputError(
+            f"the sinus label map holds label value(s) {unknown} that are not sinus labels "
+            f"(expected {min(SINUS_LABELS)}–{max(SINUS_LABELS)})",
+            path=path,
+            hint="give --sinus-labels a sinus label map (see `sinusapp predict --help`)",
+        )
+    if values == {1}:
+        raise InputError(
+            "the sinus label map holds label 1 only: it looks like a lesion mask, not a sinus "
+            "label map (1 would mean the left maxillary sinus alone)",
+            path=path,
+            hint="give --sinus-labels the sinus label map, not the lesion segmentation",
+        )
+    if not values:
+        raise InputError(
+            "the sinus label map is empty (no labelled voxel on this CT)",
+            path=path,
+            hint="give --sinus-labels the label map made on this CT",
         )
 
 
@@ -68,6 +160,7 @@ def run_headless(
     predictor: Any | None = None,
     progress: ProgressFn | None = None,
     sinus_labels_path: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
 ) -> HeadlessOutputs:
     """Run the whole analysis on the CT under ``ct_path`` and write the requested outputs.
 
@@ -91,22 +184,32 @@ def run_headless(
         A sinus label map (DICOM SEG, NRRD or NIfTI with
         :data:`sinusapp.imaging.quantify.SINUS_LABELS` values) made on this CT, for the
         per-sinus quantification; default: the automatic labelling.
+    overwrite:
+        Replace existing output files (never an input). Without it an existing output file is
+        refused before anything is read.
+
+    Every output path is checked before the CT is read (see
+    :func:`sinusapp.atomic.check_output_paths`): an empty name, two outputs on one path, an
+    output on an input, an existing file without ``overwrite``, a device or a folder, an
+    unwritable folder are all refused with an :class:`~sinusapp.errors.OutputError`.
     """
     from sinusapp.clinical import ClinicalInputs
     from sinusapp.dicom import load_volume, scan
     from sinusapp.nomogram import Nomogram
 
     inputs = ClinicalInputs.from_dict(clinical)
-    out_json = Path(json_path) if json_path else None
-    out_pdf = Path(report_path) if report_path else None
-    out_seg = Path(seg_path) if seg_path else None
-    for p, what in ((out_json, "result JSON"), (out_pdf, "report"), (out_seg, "DICOM SEG")):
-        _check_writable(p, what)
+    outs = check_output_paths(
+        {"--json": json_path, "--report": report_path, "--seg": seg_path},
+        inputs=(ct_path, nomogram_path, sinus_labels_path, bundle_dir),
+        overwrite=overwrite,
+    )
+    out_json, out_pdf, out_seg = (outs.get(k) for k in ("--json", "--report", "--seg"))
     nomogram = Nomogram.load(nomogram_path)
     if predictor is None:
         from sinusapp.model import Predictor
 
         predictor = Predictor(Path(bundle_dir) if bundle_dir else None, device=device)
+        _check_nomogram_pairing(nomogram, predictor.model_info, nomogram_path=nomogram_path)
 
     def report(f: float, stage: str) -> None:
         if progress is not None:
@@ -114,6 +217,8 @@ def run_headless(
 
     report(0.0, "reading the CT")
     examined = scan(ct_path)
+    if series_uid is None:
+        _refuse_tie_across_patients(examined, ct_path)
     volume = load_volume(
         ct_path,
         series_uid=series_uid,
@@ -124,7 +229,9 @@ def run_headless(
     if sinus_labels_path is not None:
         from sinusapp.imaging.masks import load_reference_mask
 
+        _check_sinus_labels_source(Path(sinus_labels_path), volume)
         sinus_labels = load_reference_mask(sinus_labels_path, volume=volume)
+        _check_sinus_label_values(sinus_labels, Path(sinus_labels_path))
         log.info("sinus labels from %s", sinus_labels_path)
     result = analyse(
         volume,
@@ -134,6 +241,10 @@ def run_headless(
         progress=lambda f, s: report(0.15 + 0.75 * f, s),
         sinus_labels=sinus_labels,
     )
+    clinical_findings = tuple(clinical_finding(m) for m in inputs.warnings)
+    if clinical_findings:
+        # the validator's warnings (unit mix-up, hypereosinophilia...) reach stdout, JSON, PDF
+        result = dataclasses.replace(result, warnings=clinical_findings + tuple(result.warnings))
     if out_json is not None:
         write_json_atomic(result.to_json_dict(), out_json)
         log.info("wrote %s", out_json)
@@ -162,3 +273,28 @@ def run_headless(
         log.info("wrote %s", out_seg)
     report(1.0, "done")
     return HeadlessOutputs(result, out_json, out_pdf, out_seg)
+
+
+def _check_nomogram_pairing(
+    nomogram: Any, model_info: Mapping[str, Any], *, nomogram_path: str | os.PathLike[str] | None
+) -> None:
+    """Refuse a nomogram fitted on another model's DLR-scores; warn when it records none.
+
+    (``predict --bundle NEW`` without ``--nomogram`` would otherwise use the shipped nomogram
+    on the new model's scores.)
+    """
+    from sinusapp.errors import NomogramFileError
+    from sinusapp.findings import Severity
+
+    finding = nomogram.model_pairing(model_info)
+    if finding is None:
+        return
+    if finding.severity is Severity.ERROR:
+        raise NomogramFileError(
+            finding.message,
+            path=nomogram_path,
+            hint="pass the nomogram fitted for this bundle with --nomogram (`sinusapp evaluate "
+            "--bundle` writes one), or keep bundle and nomogram.json together in one "
+            "SINUSAPP_MODELS folder",
+        )
+    log.warning("%s", finding.message)

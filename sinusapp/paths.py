@@ -21,12 +21,36 @@ __all__ = ["app_home", "catalogue_path", "log_path", "store_dir"]
 _APP = "SinusApp"
 
 
+def _make_dir(d: Path) -> Path:
+    """Create ``d``; an unusable folder is an :class:`~sinusapp.errors.InputError`."""
+    from sinusapp.errors import InputError
+
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"the SinusApp folder {str(d)!r} cannot be created: {exc.strerror or exc}",
+            path=d,
+            hint="set SINUSAPP_HOME to a folder you can write to (or unset it)",
+        ) from exc
+    if not d.is_dir():
+        raise InputError(
+            f"the SinusApp folder {str(d)!r} is not a folder",
+            path=d,
+            hint="set SINUSAPP_HOME to a folder you can write to (or unset it)",
+        )
+    return d
+
+
 def app_home() -> Path:
-    """Return (and create) the per-user SinusApp folder."""
+    """Return (and create) the per-user SinusApp folder.
+
+    Raises :class:`~sinusapp.errors.InputError` when it (``SINUSAPP_HOME``) is a file or
+    cannot be created.
+    """
     env = os.environ.get("SINUSAPP_HOME")
     home = Path(env) if env else Path(platformdirs.user_data_dir(_APP, appauthor=False))
-    home.mkdir(parents=True, exist_ok=True)
-    return home
+    return _make_dir(home)
 
 
 def catalogue_path() -> Path:
@@ -36,13 +60,9 @@ def catalogue_path() -> Path:
 
 def store_dir() -> Path:
     """Folder into which DICOM from removable media is copied."""
-    d = app_home() / "store"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    return _make_dir(app_home() / "store")
 
 
 def log_path() -> Path:
     """Path of the application log file."""
-    d = app_home() / "logs"
-    d.mkdir(parents=True, exist_ok=True)
-    return d / "sinusapp.log"
+    return _make_dir(app_home() / "logs") / "sinusapp.log"

@@ -31,10 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cells/µL (per_ul, default) or ×10⁹/L (1e9_per_l)",
     )
     parser.add_argument("--age", metavar="YEARS", help="age in years (recorded only)")
-    parser.add_argument("--sex", choices=["female", "male", "other"], help="recorded only")
+    parser.add_argument("--sex", choices=["female", "male"], help="recorded only")
     parser.add_argument("--report", metavar="FILE.pdf", help="write the PDF report")
     parser.add_argument("--json", metavar="FILE", help="write result.json")
     parser.add_argument("--seg", metavar="FILE.dcm", help="write the lesion mask as DICOM SEG")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing output files (never an input); default: refuse them",
+    )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--bundle", metavar="DIR", help="model bundle (default: the bundled one)")
     parser.add_argument("--nomogram", metavar="FILE", help="nomogram JSON (default: bundled)")
@@ -116,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         nomogram_path=args.nomogram,
         progress=progress,
         sinus_labels_path=args.sinus_labels,
+        overwrite=args.overwrite,
     )
     if interactive:
         print(file=sys.stderr)

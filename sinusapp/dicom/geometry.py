@@ -7,6 +7,13 @@ with two tolerances: below ``EPSILON_MM`` they are numerical noise; between that
 ``SIGNIFICANT_FRACTION`` of the spacing they are noted (info); above, the slices are irregular
 and the volume is resampled onto a regular grid (warning).
 
+Headers are validated, not trusted: a series whose slices belong to more than one patient,
+study or frame of reference, whose ImageOrientationPatient is zero, degenerate or not
+orthogonal, whose PixelSpacing is missing, non-positive or differs between slices, whose
+RescaleSlope / RescaleIntercept is not a plausible CT value, whose slices are more than
+``MAX_SLICE_SPACING_MM`` apart or have a gap longer than ``MAX_GAP_MM`` is refused with an
+error finding that names the value (``scan`` lists it; ``load_volume`` raises it).
+
 Orientation trap: ImageOrientationPatient is (row cosines, column cosines) = (direction in
 which the column index grows, direction in which the row index grows); PixelSpacing is
 (row spacing, column spacing) = (distance between rows, distance between columns).
@@ -15,6 +22,7 @@ which the column index grows, direction in which the row index grows); PixelSpac
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -37,6 +45,21 @@ SIGNIFICANT_FRACTION = 0.05
 ORIENTATION_TOL = 1e-3
 TILT_TOL_DEG = 0.5
 MIN_SLICES_FOR_SINUS = 20
+#: Slices further apart than this cannot show the sinuses (thin CT is 0.5-3 mm).
+MAX_SLICE_SPACING_MM = 10.0
+#: A run of missing slices longer than this (and than ``MAX_GAP_SPACINGS`` × the spacing) is
+#: not interpolated: it would invent anatomy.
+MAX_GAP_MM = 5.0
+MAX_GAP_SPACINGS = 2.5
+#: Cosines whose norm is off by more than this are not unit vectors (a damaged header).
+UNIT_TOL = 0.02
+#: |row · column| above this: the axes are not orthogonal.
+ORTHOGONAL_TOL = 0.01
+#: Plausible CT RescaleSlope magnitudes and |RescaleIntercept| (HU).
+RESCALE_SLOPE_RANGE = (1e-3, 1e3)
+MAX_ABS_INTERCEPT = 1e5
+#: PixelSpacing values closer than this (relative) are the same spacing written differently.
+PIXEL_SPACING_REL_TOL = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +122,84 @@ def _orientation_key(o: tuple[float, ...]) -> tuple[float, ...]:
     return tuple(round(v, 3) for v in o)
 
 
+def _identity_ok(a: GeometryAssessment, frames: list[FrameRef]) -> bool:
+    """One series is one patient, one study, one frame of reference."""
+    for attr, code, what in (
+        ("patient_id", "mixed_patients", "patients (PatientID)"),
+        ("study_uid", "mixed_studies", "studies (StudyInstanceUID)"),
+        ("frame_of_reference_uid", "mixed_frame_of_reference", "frames of reference"),
+    ):
+        values = Counter(getattr(f.header, attr) for f in frames)
+        if len(values) > 1:
+            desc = ", ".join(f"{v or '(empty)'} ({n} slices)" for v, n in values.most_common(4))
+            a.fail(
+                code,
+                f"the series mixes {len(values)} {what}: {desc}; one series must be one "
+                "patient's acquisition",
+                float(len(values)),
+                "",
+            )
+            return False
+    return True
+
+
+def _values_ok(a: GeometryAssessment, frames: list[FrameRef]) -> bool:
+    """Orientation, PixelSpacing and rescale values are plausible on every frame."""
+    for f in frames:
+        g = f.geometry
+        name = os.path.basename(f.header.path)
+        o = np.asarray(g.orientation, float)
+        row, col = o[:3], o[3:]
+        nr, nc = float(np.linalg.norm(row)), float(np.linalg.norm(col))
+        if not np.all(np.isfinite(o)) or abs(nr - 1) > UNIT_TOL or abs(nc - 1) > UNIT_TOL:
+            a.fail(
+                "invalid_orientation",
+                f"ImageOrientationPatient {list(g.orientation or ())} of {name} is not two unit "
+                f"vectors (lengths {nr:.3g} and {nc:.3g})",
+            )
+            return False
+        dot = float(row @ col) / (nr * nc)
+        if abs(dot) > ORTHOGONAL_TOL:
+            a.fail(
+                "nonorthogonal_orientation",
+                f"ImageOrientationPatient of {name} has row and column directions that are not "
+                f"perpendicular (angle {np.degrees(np.arccos(np.clip(dot, -1, 1))):.1f}°)",
+                float(np.degrees(np.arccos(np.clip(dot, -1, 1)))),
+                "deg",
+            )
+            return False
+        ps = g.pixel_spacing
+        if ps is not None and not all(math.isfinite(v) and v > 0 for v in ps):
+            a.fail(
+                "invalid_pixel_spacing",
+                f"PixelSpacing {list(ps)} of {name} is not two positive distances (mm); a "
+                "negative value would mirror the image",
+                float(min(ps)),
+                "mm",
+            )
+            return False
+        slope, icpt = g.rescale_slope, g.rescale_intercept
+        lo, hi = RESCALE_SLOPE_RANGE
+        if not (math.isfinite(slope) and lo <= slope <= hi):
+            a.fail(
+                "invalid_rescale_slope",
+                f"RescaleSlope {slope!r} of {name} is not a CT value (expected {lo:g} to {hi:g}, "
+                "usually 1)",
+                slope if math.isfinite(slope) else None,
+                "",
+            )
+            return False
+        if not (math.isfinite(icpt) and abs(icpt) <= MAX_ABS_INTERCEPT):
+            a.fail(
+                "invalid_rescale_intercept",
+                f"RescaleIntercept {icpt!r} of {name} is not a CT value (usually 0 or -1024)",
+                icpt if math.isfinite(icpt) else None,
+                "HU",
+            )
+            return False
+    return True
+
+
 def assess_geometry(frames: list[FrameRef]) -> GeometryAssessment:
     """Check the frames of one series and order them along the slice normal."""
     a = GeometryAssessment()
@@ -125,6 +226,8 @@ def assess_geometry(frames: list[FrameRef]) -> GeometryAssessment:
             "ImageOrientationPatient, so they cannot be placed in 3-D",
         )
         return a
+    if not _identity_ok(a, frames) or not _values_ok(a, frames):
+        return a
     # Orientation
     orients = Counter(_orientation_key(f.geometry.orientation) for f in frames)  # type: ignore[arg-type]
     if len(orients) > 1:
@@ -148,15 +251,39 @@ def assess_geometry(frames: list[FrameRef]) -> GeometryAssessment:
     a.row_cosines, a.column_cosines, a.normal = row_c, col_c, normal
     spacings = Counter(f.geometry.pixel_spacing for f in frames)
     ps = spacings.most_common(1)[0][0]
-    if ps is None:
-        a.fail("no_pixel_spacing", "PixelSpacing is missing, so distances cannot be measured")
+    if ps is None or any(v is None for v in spacings):
+        n_none = sum(n for v, n in spacings.items() if v is None)
+        a.fail(
+            "no_pixel_spacing",
+            f"PixelSpacing is missing on {n_none} of {len(frames)} slices, so distances "
+            "cannot be measured",
+            float(n_none),
+            "slices",
+        )
         return a
     if len(spacings) > 1:
+        worst = max(
+            max(abs(v[0] - ps[0]) / ps[0], abs(v[1] - ps[1]) / ps[1])
+            for v in spacings  # type: ignore[index]
+        )
+        desc = ", ".join(
+            f"{v[0]:.4g} × {v[1]:.4g} mm ({n} slices)"  # type: ignore[index]
+            for v, n in spacings.most_common(4)
+        )
+        if worst > PIXEL_SPACING_REL_TOL:
+            a.fail(
+                "mixed_pixel_spacing",
+                f"slices with {len(spacings)} different PixelSpacing values in one series "
+                f"({desc}): they cannot be stacked into one volume",
+                worst,
+                "",
+            )
+            return a
         a.note(
-            "mixed_pixel_spacing",
-            Severity.WARNING,
-            f"{len(spacings)} different PixelSpacing values in one series; "
-            f"using {ps[0]:.4g} × {ps[1]:.4g} mm",
+            "pixel_spacing_rounding",
+            Severity.INFO,
+            f"PixelSpacing written with {len(spacings)} roundings ({desc}); "
+            f"using {ps[0]:.6g} × {ps[1]:.6g} mm",
         )
     a.pixel_spacing = (float(ps[0]), float(ps[1]))
     # Order along the normal
@@ -259,6 +386,27 @@ def assess_geometry(frames: list[FrameRef]) -> GeometryAssessment:
     gaps = np.diff(d)
     med = float(np.median(gaps))
     a.spacing_mm = med
+    if med > MAX_SLICE_SPACING_MM:
+        a.fail(
+            "slice_spacing_too_large",
+            f"the slices are {med:.1f} mm apart (median); a sinus CT needs slices at most "
+            f"{MAX_SLICE_SPACING_MM:g} mm apart",
+            med,
+            "mm",
+        )
+        return a
+    widest = int(np.argmax(gaps))
+    max_gap = float(gaps[widest])
+    if max_gap > max(MAX_GAP_MM, MAX_GAP_SPACINGS * med):
+        a.fail(
+            "gap_too_long",
+            f"a run of missing slices leaves a gap of {max_gap:.1f} mm (at "
+            f"{d[widest]:.1f}–{d[widest + 1]:.1f} mm, slice spacing {med:.2f} mm): too long to "
+            f"interpolate (at most {max(MAX_GAP_MM, MAX_GAP_SPACINGS * med):.1f} mm)",
+            max_gap,
+            "mm",
+        )
+        return a
     dev = np.abs(gaps - med)
     worst = float(dev.max())
     if worst > max(EPSILON_MM, SIGNIFICANT_FRACTION * med):

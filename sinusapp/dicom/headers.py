@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,6 +290,11 @@ def read_header(path: str | os.PathLike[str]) -> InstanceHeader | SkippedFile:
         st = os.stat(p)
     except OSError as exc:
         return SkippedFile(p, f"cannot open file: {exc.strerror}", "missing")
+    if not stat.S_ISREG(st.st_mode):
+        # a FIFO would block open() forever; a device is not a file someone exported
+        return SkippedFile(
+            p, "not a regular file (a pipe, device or socket); not read", "not_regular"
+        )
     try:
         ds = pydicom.dcmread(p, stop_before_pixels=True)
     except InvalidDicomError:

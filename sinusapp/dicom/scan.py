@@ -9,9 +9,11 @@ series without forcing it — :func:`sinusapp.dicom.load_volume` does the *load*
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import signal
+import stat
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,23 +274,50 @@ def collect_files(path: str | os.PathLike[str]) -> tuple[str, list[Path], list[S
             c = read_dicomdir(p)
             return "dicomdir", c.files, list(c.missing)
         return "file", [p], []
+    if not p.is_dir():
+        return "file", [], [_not_regular(p)]
     for name in ("DICOMDIR", "dicomdir"):
         dd = p / name
         if dd.is_file() and is_dicomdir(dd):
             c = read_dicomdir(dd)
             return "dicomdir", c.files, list(c.missing)
     files: list[Path] = []
+    skipped: list[SkippedFile] = []
     for dirpath, dirnames, filenames in os.walk(p):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for fn in sorted(filenames):
             if fn.startswith(".") or fn.lower() in _SKIP_NAMES:
                 continue
-            files.append(Path(dirpath) / fn)
-    return "folder", files, []
+            f = Path(dirpath) / fn
+            try:
+                regular = stat.S_ISREG(os.stat(f).st_mode)
+            except OSError as exc:
+                skipped.append(SkippedFile(str(f), f"cannot open file: {exc.strerror}", "missing"))
+                continue
+            if regular:
+                files.append(f)
+            else:
+                skipped.append(_not_regular(f))
+    return "folder", files, skipped
+
+
+def _not_regular(path: Path) -> SkippedFile:
+    """A FIFO, device or socket: never opened (reading a FIFO blocks forever)."""
+    return SkippedFile(
+        str(path),
+        "not a regular file (a pipe, device or socket); not read",
+        "not_regular",
+    )
 
 
 def _read_chunk(paths: list[str]) -> list[InstanceHeader | SkippedFile]:
     return [read_header(p) for p in paths]
+
+
+def _worker_init() -> None:
+    """Header-reading workers die on SIGTERM and leave Ctrl-C to the parent, which stops them."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def read_headers(
@@ -297,7 +326,12 @@ def read_headers(
     progress: ProgressFn | None = None,
     workers: int | None = None,
 ) -> Iterator[InstanceHeader | SkippedFile]:
-    """Read headers of many files, in parallel processes for large sets (order preserved)."""
+    """Read headers of many files, in parallel processes for large sets (order preserved).
+
+    The worker processes are stopped whenever reading ends early (an exception, Ctrl-C,
+    SIGTERM turned into an exception by the CLI, or the consumer abandoning the iterator), so
+    none is left running on its own.
+    """
     paths = [str(f) for f in files]
     n = len(paths)
     if n == 0:
@@ -312,12 +346,21 @@ def read_headers(
     chunk = max(16, n // (n_workers * 8))
     chunks = [paths[i : i + chunk] for i in range(0, n, chunk)]
     done = 0
-    with ProcessPoolExecutor(max_workers=n_workers) as pool:
-        for result in pool.map(_read_chunk, chunks):
+    pool = multiprocessing.get_context().Pool(processes=n_workers, initializer=_worker_init)
+    finished = False
+    try:
+        for result in pool.imap(_read_chunk, chunks):
             yield from result
             done += len(result)
             if progress is not None:
                 progress(done / n, "reading headers")
+        finished = True
+    finally:
+        if finished:
+            pool.close()
+        else:
+            pool.terminate()
+        pool.join()
 
 
 # --------------------------------------------------------------------------------------------
