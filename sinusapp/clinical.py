@@ -21,6 +21,7 @@ Eosinophil units: ``per_ul`` = cells/µL, ``1e9_per_l`` = ×10⁹/L (1 ×10⁹/L
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -133,6 +134,9 @@ class FieldMessage:
         One sentence for a clinician, with the value that was entered.
     suggestion:
         For a suspected unit mix-up, the unit the user probably meant (else ``None``).
+    choices:
+        For an ambiguous entry (``"1,500"``: 1500 or 1.5?), the readings to choose from,
+        as text the field can take.
     """
 
     field: str
@@ -140,6 +144,7 @@ class FieldMessage:
     severity: Severity
     message: str
     suggestion: str | None = None
+    choices: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict."""
@@ -149,6 +154,7 @@ class FieldMessage:
             "severity": str(self.severity),
             "message": self.message,
             "suggestion": self.suggestion,
+            "choices": list(self.choices),
         }
 
 
@@ -312,6 +318,29 @@ def _eosinophil_messages(value: float, unit: EosinophilUnit) -> list[FieldMessag
     return out
 
 
+_THOUSANDS = re.compile(r"^[1-9]\d{0,2},\d{3}$")
+
+
+def _thousands_ambiguity(value: Any) -> FieldMessage | None:
+    """``"1,500"`` is 1.5 with a decimal comma and 1500 with a thousands separator: ask."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip().replace("\u2009", "").replace(" ", "")
+    if not _THOUSANDS.match(text):
+        return None
+    as_thousands = text.replace(",", "")
+    as_decimal = text.replace(",", ".")
+    return FieldMessage(
+        "eosinophils",
+        "ambiguous_separator",
+        Severity.ERROR,
+        f"{value.strip()!r} is ambiguous: {as_thousands} (comma as thousands separator) or "
+        f"{as_decimal} (decimal comma)? Type the number without a thousands separator, or "
+        "choose:",
+        choices=(as_thousands, as_decimal),
+    )
+
+
 def normalise_raw(data: Mapping[str, Any]) -> dict[str, Any]:
     """Map the spellings other parts use onto the form's fields (:data:`FIELDS`).
 
@@ -369,12 +398,15 @@ def validate_clinical(raw: Mapping[str, Any]) -> list[FieldMessage]:
     except ValueError as exc:
         out.append(FieldMessage("eosinophil_unit", "invalid_choice", Severity.ERROR, f"{exc}."))
         unit = None
+    ambiguous = _thousands_ambiguity(raw.get("eosinophils"))
     try:
         eos = parse_number(raw.get("eosinophils"))
     except ValueError as exc:
         out.append(FieldMessage("eosinophils", "not_a_number", Severity.ERROR, f"{exc}."))
     else:
-        if eos is None:
+        if ambiguous is not None:
+            out.append(ambiguous)
+        elif eos is None:
             out.append(
                 FieldMessage(
                     "eosinophils",

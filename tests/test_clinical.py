@@ -166,3 +166,20 @@ def test_normalise_raw_accepts_csv_and_json_spellings():
         }
     )
     assert ci.age_years == 30 and ci.sex is Sex.FEMALE
+
+
+@pytest.mark.parametrize("text", ["1,500", "2,000", " 1,250 "])
+def test_comma_that_may_be_a_thousands_separator_is_asked(text):
+    msgs = validate_clinical({"asthma": "no", "allergic_rhinitis": "no", "eosinophils": text})
+    (m,) = [m for m in msgs if m.field == "eosinophils"]
+    assert m.code == "ambiguous_separator" and m.severity is Severity.ERROR
+    digits = text.strip().replace(",", "")
+    assert m.choices == (digits, text.strip().replace(",", "."))
+    with pytest.raises(ClinicalInputError, match="ambiguous"):
+        ClinicalInputs.from_dict({"asthma": "no", "allergic_rhinitis": "no", "eosinophils": text})
+
+
+@pytest.mark.parametrize("text", ["0,45", "0,450", "12,5", "1500", "1.500"])
+def test_decimal_comma_without_ambiguity_is_read(text):
+    msgs = validate_clinical({"asthma": "no", "allergic_rhinitis": "no", "eosinophils": text})
+    assert not [m for m in msgs if m.code == "ambiguous_separator"]

@@ -9,7 +9,7 @@ writes values back without re-emitting (used for what-if and reopening a case).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from PySide6 import QtCore, QtWidgets
@@ -88,6 +88,7 @@ class ClinicalForm(QtWidgets.QWidget):
         super().__init__(parent)
         self._valid = False
         self.messages: list[FieldMessage] = []
+        self._extra_check: Callable[[dict[str, Any]], list[FieldMessage]] | None = None
 
         self.asthma = _YesNo(self)
         self.allergic_rhinitis = _YesNo(self)
@@ -228,6 +229,12 @@ class ClinicalForm(QtWidgets.QWidget):
         except ClinicalInputError:
             return None
 
+    def set_extra_check(self, check: Callable[[dict[str, Any]], list[FieldMessage]] | None) -> None:
+        """Add ``check(raw)``'s messages (e.g. a value beyond the nomogram's axis) to the
+        live validation; they are shown like the form's own."""
+        self._extra_check = check
+        self._revalidate()
+
     def is_valid(self) -> bool:
         """Whether the nomogram can be computed from the current entries."""
         return self._valid
@@ -238,13 +245,21 @@ class ClinicalForm(QtWidgets.QWidget):
         self.changed.emit(self.raw())
 
     def _on_message_link(self, link: str) -> None:
+        if link.startswith("eos:"):
+            # the user said which number an ambiguous "1,500" meant
+            self.eosinophils.setText(link.removeprefix("eos:"))
+            self._on_user_edit()
+            return
         if link.startswith("unit:"):
             index = self.eosinophil_unit.findData(link.removeprefix("unit:"))
             if index >= 0:
                 self.eosinophil_unit.setCurrentIndex(index)  # emits → _on_user_edit
 
     def _revalidate(self) -> None:
-        self.messages = validate_clinical(self.raw())
+        raw = self.raw()
+        self.messages = validate_clinical(raw)
+        if self._extra_check is not None:
+            self.messages += self._extra_check(raw)
         by_field: dict[str, FieldMessage] = {}
         for m in self.messages:
             if m.field == "eosinophil_unit":
@@ -263,6 +278,8 @@ class ClinicalForm(QtWidgets.QWidget):
             if shown.suggestion:
                 label = EosinophilUnit(shown.suggestion).label
                 text += f" <a href='unit:{shown.suggestion}' style='color:#58a6ff'>Use {label}</a>"
+            for choice in shown.choices:
+                text += f" <a href='eos:{choice}' style='color:#58a6ff'>{_escape(choice)}</a>"
             lab.setText(f"<span style='{style}'>{text}</span>")
             lab.setVisible(True)
         editors = {"eosinophils": self.eosinophils, "age_years": self.age_years}

@@ -20,7 +20,8 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from sinusapp._version import __version__
-from sinusapp.errors import Cancelled, ClinicalInputError, SinusAppError
+from sinusapp.case import nomogram_range_messages
+from sinusapp.errors import Cancelled, SinusAppError
 from sinusapp.findings import Finding, Severity
 from sinusapp.imaging.planes import mask_bbox
 from sinusapp.imaging.volume import Volume
@@ -94,18 +95,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.load_job: Job | None = None
         self.import_job: Job | None = None
         self.last_error: str = ""
-        self.series_uid: str = ""
-        #: patient whose values the clinical form holds (None: typed before any series)
-        self._form_patient: str | None = None
         self._dialogs: list[QtWidgets.QDialog] = []
         #: a close was asked while a job would not stop: close when the runner is idle
         self._close_when_idle = False
 
-        self.session = CaseSession(nomogram=nomogram, nomogram_error=nomogram_error, parent=self)
+        #: the case (Qt-free model in ``session.model``); this window only binds widgets to it
+        self.session = CaseSession(
+            nomogram=nomogram, nomogram_error=nomogram_error, records=records, parent=self
+        )
         self.viewer = SliceViewer(parent=self)
         self.setCentralWidget(self.viewer)
         self.browser = DicomBrowser(catalogue, self)
         self.form = ClinicalForm(self)
+        self.form.set_extra_check(lambda raw: nomogram_range_messages(raw, nomogram))
         self.results = ResultsPanel(self.session, self)
         #: the model bundle in use (its manifest says whether it was trained on synthetic data)
         self.model_statement: ModelStatement = model_statement()
@@ -443,20 +445,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self._flush_clinical()
         if self.analysis_job is not None:
             self.analysis_job.cancel()
-        self.series_uid = (
-            series_uid or (volume.info.series_uid if volume is not None else "")
-        ) or ""
         self.viewer.set_volume(volume)
-        self.session.set_volume(volume)
-        if volume is not None:
+        if volume is None:
+            self.session.model.open_case(volume=None)
+        else:
             info = volume.info
             self.setWindowTitle(
                 f"{(info.patient_name or '').replace('^', ' ')} — {info.series_description} — "
                 f"SinusApp {__version__} (research use only)"
             )
+            uid = series_uid or volume.info.series_uid
             if opened is None:
-                opened = _Opened(volume, *self._read_record(self.series_uid))
-            self._reopen_record(volume, opened)
+                opened = _Opened(volume, *self._read_record(uid))
+            self._reopen_record(volume, uid, opened)
             self.statusBar().showMessage(
                 f"Opened {info.series_description or 'series'}: {volume.shape[0]} slices, "
                 f"{' × '.join(f'{s:.2f}' for s in volume.spacing_mm)} mm"
@@ -466,55 +467,50 @@ class MainWindow(QtWidgets.QMainWindow):
                     self.statusBar().showMessage(f"⚠ {f.message}", 10000)
         self._on_analyse_state_changed()
 
-    def _reopen_record(self, volume: Volume, opened: _Opened) -> None:
+    def _reopen_record(self, volume: Volume, series_uid: str, opened: _Opened) -> None:
+        """Open the case in the model with its saved entries and result; the form follows."""
         rec = opened.record
-        patient = volume.info.patient_id or volume.info.patient_name
-        if rec is not None and rec.clinical:
-            self.form.set_raw(rec.clinical)
-            self.session.set_clinical(self.form.raw())
-        elif self._form_patient is not None and self._form_patient != patient:
-            # never carry one patient's clinical values over to another patient
-            self.form.set_raw({})
-            self.session.set_clinical(self.form.raw())
-        elif any(v not in (None, "") for v in self.form.raw().values()):
-            self._save_timer.start()  # values typed before opening: they belong to this case
-        self._form_patient = patient
-        if rec is None:
-            return
-        if rec.result:
+        result = None
+        if rec is not None and rec.result:
             try:
                 result = _result_from_record(rec.result, volume=volume, mask=opened.mask)
             except (KeyError, TypeError, ValueError) as exc:
-                log.warning("cannot restore the saved result of %s: %s", self.series_uid, exc)
-                return
-            self._show_result(result, bbox=opened.bbox if opened.mask is not None else None)
+                log.warning("cannot restore the saved result of %s: %s", series_uid, exc)
+        typed_before = any(v not in (None, "") for v in self.form.raw().values())
+        self.session.model.open_case(
+            volume=volume,
+            series_uid=series_uid,
+            clinical_raw=rec.clinical if rec is not None else None,
+            result=result,
+        )
+        if rec is None and typed_before and self.session.model.clinical_raw:
+            self._save_timer.start()  # values typed before opening: they belong to this case
+        if result is not None:
+            self._show_mask(result, bbox=opened.bbox if opened.mask is not None else None)
             self.statusBar().showMessage(
                 f"Reopened the case saved {rec.updated_at} (model {rec.model_name} "
                 f"{rec.model_version})"
             )
 
     # -- clinical ------------------------------------------------------------------------
+    @property
+    def series_uid(self) -> str:
+        """The open series (the case model's)."""
+        return self.session.model.series_uid
+
     def _on_form_changed(self, raw: dict) -> None:
         self.session.set_clinical(raw)
         self._save_timer.start()
 
     def _on_session_clinical_changed(self, raw: dict) -> None:
+        # the model's entered inputs (a record reopened, another patient): the form follows
         if raw != self.form.raw():
-            self.form.set_raw(raw)  # what-if from the nomogram / reset to patient
-            self._save_timer.start()
+            self.form.set_raw(raw)
         self._on_analyse_state_changed()
 
     def _save_clinical(self) -> None:
-        if self.records is None or not self.series_uid:
-            return
-        info = self.session.volume.info if self.session.volume is not None else None
         try:
-            self.records.save_clinical(
-                series_uid=self.series_uid,
-                clinical=self.form.raw(),
-                study_uid=info.study_uid if info else "",
-                patient_id=info.patient_id if info else "",
-            )
+            self.session.model.save_clinical()
         except Exception:  # keep working: the form still holds the values
             log.exception("cannot save the clinical entries")
             self.statusBar().showMessage("⚠ Could not save the clinical entries (see the log)")
@@ -527,13 +523,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- analysis ------------------------------------------------------------------------
     def _on_analyse_state_changed(self, *_args: Any) -> None:
         busy = self.analysis_job is not None
-        reason = ""
-        if self.session.volume is None:
-            reason = "Open a series to analyse it."
-        elif not self.form.is_valid():
-            reason = "Complete the clinical factors (asthma, allergic rhinitis, eosinophils)."
-        elif self.session.nomogram is None:
-            reason = f"Nomogram unavailable: {self.session.nomogram_error}"
+        reason = "\n".join(self.session.model.analyse_blockers())
         self.analyse_button.setEnabled(not busy and not reason)
         self.report_action.setEnabled(self.session.result is not None)
         self.run_action.setEnabled(not busy and not reason)
@@ -557,7 +547,6 @@ class MainWindow(QtWidgets.QMainWindow):
         nomogram = self.session.nomogram
         if nomogram is None:
             return None
-        clinical_raw = self.form.raw()
         clinical = inputs.to_dict()
 
         def work(progress: Callable[[float, str], None], should_cancel: Callable[[], bool]) -> Any:
@@ -584,13 +573,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self._on_analyse_state_changed()
             if self.session.volume is not volume:
                 return  # another series was opened meanwhile
-            # never lose what was typed while the model ran: the form keeps its values and
-            # the nomogram part is recomputed for them (the DLR-score is the model's)
-            current_raw = self.form.raw()
-            if current_raw != clinical_raw:
-                result = _renomogram(result, current_raw, nomogram)
+            # never lose what was typed while the model ran: the model recomputes the
+            # nomogram part for the entries held now (the DLR-score is the model's)
             self._show_result(result, bbox=bbox)
-            self._save_result(result, current_raw, packed)
+            self._save_result(packed)
 
         def failed(exc: BaseException) -> None:
             self.analysis_job = None
@@ -659,29 +645,23 @@ class MainWindow(QtWidgets.QMainWindow):
             self.analysis_job.cancel()
             self.progress.setFormat("Cancelling…")
 
-    def _show_result(self, result: Any, *, bbox: Any = True) -> None:
-        """Show ``result`` (contour, numbers, nomogram); the form's values are left as typed."""
+    def _show_mask(self, result: Any, *, bbox: Any = True) -> None:
         try:
             self.viewer.model.set_mask("model", result.mask, bbox=bbox)
             self.viewer.model.focus_mask("model")
         except ValueError as exc:
             log.warning("model mask not shown: %s", exc)
+
+    def _show_result(self, result: Any, *, bbox: Any = True) -> None:
+        """Hand a finished analysis to the case model and show its contour."""
+        self._show_mask(result, bbox=bbox)
         self.session.set_result(result)
 
-    def _save_result(self, result: Any, clinical_raw: dict, packed: bytes | None) -> None:
-        """Store ``result`` and the form's entries ``clinical_raw`` in the case record."""
-        if self.records is None or not self.series_uid:
-            return
-        info = result.volume.info
+    def _save_result(self, packed: bytes | None) -> None:
+        """Store the analysed result and the entered inputs in the case record."""
+        self._save_timer.stop()
         try:
-            self.records.save_result(
-                series_uid=self.series_uid,
-                result=result.to_json_dict(),
-                clinical=clinical_raw,
-                mask_npz=packed,
-                study_uid=info.study_uid,
-                patient_id=info.patient_id,
-            )
+            self.session.model.save_result(mask_npz=packed)
         except Exception:  # the result stays on screen; re-running saves it again
             log.exception("cannot save the result")
             self.statusBar().showMessage("⚠ Could not save the result (see the log)")
@@ -945,35 +925,6 @@ def _with_model_info(result: Any, predictor: Any) -> Any:
         trained_on_synthetic=bool(info.get("trained_on_synthetic", True)),
     )
     return replace(result, model=model)
-
-
-def _renomogram(result: Any, clinical_raw: dict, nomogram: Any) -> Any:
-    """``result`` with its nomogram part (clinical inputs, points, probability, CI, risk group)
-    recomputed for ``clinical_raw`` and the result's own DLR-score, as the what-if does.
-
-    Returns ``result`` unchanged when ``clinical_raw`` is not a complete, valid set of inputs:
-    the form then keeps its values and the panel says what is missing.
-    """
-    from sinusapp.clinical import ClinicalInputs
-
-    try:
-        inputs = ClinicalInputs.from_dict(clinical_raw)
-        nom = nomogram.predict(dlr_score=float(result.dlr_score), **inputs.nomogram_factors())
-    except ClinicalInputError as exc:
-        log.info("clinical entries changed during the analysis and are incomplete: %s", exc)
-        return result
-    nomogram_warnings = tuple(getattr(nom, "warnings", ()) or ())
-    return replace(
-        result,
-        clinical_inputs=inputs.to_dict(),
-        probability=float(nom.probability),
-        probability_ci95=(float(nom.ci95[0]), float(nom.ci95[1])),
-        risk_group=str(nom.risk_group),
-        points={k: float(v) for k, v in nom.points.items()},
-        total_points=float(nom.total_points),
-        warnings=tuple(result.volume.findings)
-        + tuple(w for w in nomogram_warnings if isinstance(w, Finding)),
-    )
 
 
 def _default_predictor() -> Any:

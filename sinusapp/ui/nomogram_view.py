@@ -3,7 +3,8 @@
 No nomogram arithmetic here: axes, ticks and marks come from the shared layout (the PDF report
 draws from the same object), and a click or drag on a factor's axis is turned into a value by
 :meth:`NomogramLayout.value_at` and sent to the :class:`~sinusapp.ui.session.CaseSession`
-(what-if); the form, the results panel and this view then follow the session.
+as a what-if: only this view's marks change (labelled what-if); the form, the record and the
+report keep the patient's values.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from sinusapp.case import format_probability
 from sinusapp.ui.session import CaseSession
 
 __all__ = ["NomogramView"]
@@ -204,9 +206,14 @@ class NomogramView(QtWidgets.QWidget):
         lo, hi = pred.ci95
         group = "HIGH" if pred.risk_group == "high" else "LOW"
         color = "#c62828" if pred.risk_group == "high" else "#2e7d32"
-        whatif = " <b style='color:#b35900'>(what-if)</b>" if s.is_what_if else ""
+        whatif = (
+            " <b style='color:#b35900'>(what-if — not the patient's values, not saved)</b>"
+            if s.is_what_if
+            else ""
+        )
+        p, lo_t, hi_t = (format_probability(v) for v in (pred.probability, lo, hi))
         self.summary.setText(
-            f"Risk of recurrence <b>{pred.probability:.0%}</b> (95 % CI {lo:.0%}–{hi:.0%}) · "
+            f"Risk of recurrence <b>{p}</b> (95 % CI {lo_t}–{hi_t}) · "
             f"total points {pred.total_points:.0f} · <b style='color:{color}'>{group} risk</b> "
             f"(cutoff {pred.cutoff:.0%}){whatif}"
         )

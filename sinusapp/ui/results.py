@@ -1,8 +1,8 @@
 """Results panel: probability with CI, risk group, DLR-score, lesion volume, per-sinus table.
 
-Follows the :class:`~sinusapp.ui.session.CaseSession`: the probability is the session's
-current prediction (the patient's, or a what-if marked as such); the imaging numbers come from
-the analysis result.
+Follows the :class:`~sinusapp.ui.session.CaseSession`: every number is the analysed result's
+(the same the record and the report hold); a what-if on the nomogram adds one labelled line
+and never replaces the patient's risk.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
+from sinusapp.case import format_probability
 from sinusapp.ui.model_statement import SYNTHETIC_SHORT
 from sinusapp.ui.session import CaseSession
 
@@ -121,32 +122,37 @@ class ResultsPanel(QtWidgets.QWidget):
         self.no_sinus.setVisible(not rows)
 
     def _on_prediction_changed(self) -> None:
+        # the numbers are always the analysed result's (what the record and the report
+        # hold); a what-if on the nomogram is one extra, labelled line
         s = self.session
-        dlr = s.dlr_score
-        self.dlr.setText(
-            "—"
-            if dlr is None
-            else f"{dlr:.3f}" + (" (what-if)" if s.dlr_override is not None else "")
-        )
+        r = s.result
         self.reset_button.setVisible(s.is_what_if)
-        p = s.prediction
-        if p is None:
+        if r is None:
+            self.dlr.setText("—")
             why = s.prediction_error or "—"
             self.headline.setText(f"<span style='color:#8b949e'>Risk of recurrence: {why}</span>")
             self.risk.setText("")
             self.risk.setStyleSheet("")
             self.points.setText("—")
             return
-        lo, hi = p.ci95
-        whatif = " <span style='color:#d29922'>(what-if)</span>" if s.is_what_if else ""
-        self.headline.setText(
-            f"Risk of recurrence <b style='font-size:22px'>{p.probability:.0%}</b>"
-            f"<br>95 % CI {lo:.0%} – {hi:.0%}{whatif}"
+        self.dlr.setText(f"{float(r.dlr_score):.3f}")
+        lo, hi = r.probability_ci95
+        text = (
+            f"Risk of recurrence <b style='font-size:22px'>{format_probability(r.probability)}"
+            f"</b><br>95 % CI {format_probability(lo)} – {format_probability(hi)}"
         )
-        high = p.risk_group == "high"
-        self.risk.setText(f"{'HIGH' if high else 'LOW'} RISK  (cutoff {p.cutoff:.0%})")
+        p = s.prediction
+        if s.is_what_if and p is not None:
+            text += (
+                "<br><span style='color:#d29922'>What-if on the nomogram: "
+                f"<b>{format_probability(p.probability)}</b> — not the patient's values, "
+                "not saved</span>"
+            )
+        self.headline.setText(text)
+        high = r.risk_group == "high"
+        self.risk.setText(f"{'HIGH' if high else 'LOW'} RISK  (cutoff {r.cutoff:.0%})")
         self.risk.setStyleSheet(
             "border-radius: 4px; font-weight: bold; color: white; background: "
             + ("#c62828;" if high else "#2e7d32;")
         )
-        self.points.setText(f"{p.total_points:.0f}")
+        self.points.setText(f"{r.total_points:.0f}")

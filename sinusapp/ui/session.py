@@ -1,10 +1,9 @@
-"""The open case: series, clinical entries, analysis result and the what-if prediction.
+"""Qt face of the open case: :class:`sinusapp.case.CaseModel`'s events as signals.
 
-:class:`CaseSession` is the model the form, the results panel and the nomogram widget follow.
-The analysis (segmentation + DLR-score) runs once per series; what-if changes (a factor
-dragged on the nomogram, a value edited in the form) only re-run the nomogram, which takes
-microseconds. "Reset to patient" restores the clinical entries and the DLR-score the
-analysis was run with.
+All state and rules live in the Qt-free :class:`~sinusapp.case.CaseModel` (tested headless);
+:class:`CaseSession` only relays its events so the form, the results panel and the nomogram
+widget can follow it. A what-if (a factor dragged on the nomogram) changes only the shown
+prediction: it never reaches the form, the record or the report.
 """
 
 from __future__ import annotations
@@ -15,9 +14,8 @@ from typing import Any
 
 from PySide6 import QtCore
 
+from sinusapp.case import CaseEvent, CaseModel
 from sinusapp.clinical import ClinicalInputs
-from sinusapp.errors import ClinicalInputError
-from sinusapp.imaging.volume import Volume
 
 __all__ = ["CaseSession"]
 
@@ -25,16 +23,18 @@ log = logging.getLogger(__name__)
 
 
 class CaseSession(QtCore.QObject):
-    """State of the case on screen.
+    """Signals of the case on screen, following a :class:`~sinusapp.case.CaseModel`.
 
     Signals
     -------
     clinical_changed(dict):
-        The raw clinical entries changed (from the form, a what-if or a record).
+        The entered clinical inputs changed (from the form or a record; never a what-if).
     result_changed():
-        A new analysis result (or none) is available.
+        The analysed result changed (new, recomputed for new entries, restored, or none).
     prediction_changed():
-        The nomogram prediction (patient or what-if) changed.
+        The shown prediction (the analysed patient's, or a what-if) changed.
+    volume_changed():
+        Another series (or none) is open.
     """
 
     clinical_changed = QtCore.Signal(dict)
@@ -47,119 +47,99 @@ class CaseSession(QtCore.QObject):
         *,
         nomogram: Any | None = None,
         nomogram_error: str = "",
+        records: Any | None = None,
+        model: CaseModel | None = None,
         parent: QtCore.QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.nomogram = nomogram
-        self.nomogram_error = nomogram_error
-        self.volume: Volume | None = None
-        self.raw_clinical: dict[str, Any] = {}
-        self.result: Any | None = None  # sinusapp.pipeline.AnalysisResult
-        self.patient_clinical: dict[str, Any] | None = None
-        self.dlr_override: float | None = None
-        self.prediction: Any | None = None  # NomogramPrediction
-        self.prediction_error: str = ""
+        self.model = model or CaseModel(
+            nomogram=nomogram, nomogram_error=nomogram_error, records=records
+        )
+        self.model.add_listener(self._on_model_event)
 
-    # -- setters ----------------------------------------------------------------------
-    def set_volume(self, volume: Volume | None) -> None:
-        """A new series is open: forget the result (the form keeps its entries)."""
-        self.volume = volume
-        self.result = None
-        self.patient_clinical = None
-        self.dlr_override = None
-        self.volume_changed.emit()
-        self.result_changed.emit()
-        self._recompute()
+    def _on_model_event(self, event: str) -> None:
+        if event == CaseEvent.CLINICAL:
+            self.clinical_changed.emit(dict(self.model.clinical_raw))
+        elif event == CaseEvent.RESULT:
+            self.result_changed.emit()
+        elif event == CaseEvent.PREDICTION:
+            self.prediction_changed.emit()
+        elif event == CaseEvent.VOLUME:
+            self.volume_changed.emit()
 
-    def set_clinical(self, raw: Mapping[str, Any]) -> None:
-        """New raw clinical entries (from the form or a record)."""
-        raw = dict(raw)
-        if raw == self.raw_clinical:
-            return
-        self.raw_clinical = raw
-        self.clinical_changed.emit(dict(raw))
-        self._recompute()
+    # -- read-through ------------------------------------------------------------------
+    @property
+    def nomogram(self) -> Any | None:
+        """The nomogram in use."""
+        return self.model.nomogram
 
-    def set_result(self, result: Any | None) -> None:
-        """A finished analysis: the patient's values become the what-if reference."""
-        self.result = result
-        self.dlr_override = None
-        self.patient_clinical = dict(self.raw_clinical) if result is not None else None
-        self.result_changed.emit()
-        self._recompute()
+    @property
+    def nomogram_error(self) -> str:
+        """Why there is no nomogram."""
+        return self.model.nomogram_error
 
-    def set_factor(self, name: str, value: float | bool) -> None:
-        """What-if: set one nomogram factor (``dlr_score``, ``asthma``, ``allergic_rhinitis``,
-        ``eosinophils_per_ul``); clinical factors go through the form's raw entries."""
-        if name == "dlr_score":
-            self.dlr_override = float(value)
-            self._recompute()
-            return
-        raw = dict(self.raw_clinical)
-        if name in ("asthma", "allergic_rhinitis"):
-            raw[name] = bool(value)
-        elif name == "eosinophils_per_ul":
-            from sinusapp.clinical import EosinophilUnit
+    @property
+    def volume(self) -> Any | None:
+        """The open CT."""
+        return self.model.volume
 
-            unit = EosinophilUnit(raw.get("eosinophil_unit") or EosinophilUnit.PER_UL)
-            shown = unit.from_per_ul(float(value))
-            raw["eosinophils"] = (
-                f"{round(shown, 3):g}" if unit is EosinophilUnit.E9_PER_L else (f"{round(shown):d}")
-            )
-        else:
-            raise ValueError(f"unknown nomogram factor {name!r}")
-        self.set_clinical(raw)
+    @property
+    def result(self) -> Any | None:
+        """The analysed result (never a what-if)."""
+        return self.model.result
 
-    def reset_to_patient(self) -> None:
-        """Undo every what-if: the analysed patient's entries and DLR-score."""
-        self.dlr_override = None
-        if self.patient_clinical is not None:
-            if self.patient_clinical == self.raw_clinical:
-                self._recompute()
-            else:
-                self.set_clinical(self.patient_clinical)
+    @property
+    def prediction(self) -> Any | None:
+        """The shown prediction (analysed, or what-if when :attr:`is_what_if`)."""
+        return self.model.prediction
 
-    # -- derived ----------------------------------------------------------------------
+    @property
+    def prediction_error(self) -> str:
+        """Why there is no prediction."""
+        return self.model.prediction_error
+
+    @property
+    def raw_clinical(self) -> dict[str, Any]:
+        """The clinical inputs as entered."""
+        return dict(self.model.clinical_raw)
+
     @property
     def dlr_score(self) -> float | None:
-        """DLR-score in use: the what-if override, else the analysis result's."""
-        if self.dlr_override is not None:
-            return self.dlr_override
-        if self.result is not None and self.result.dlr_score is not None:
-            return float(self.result.dlr_score)
-        return None
+        """DLR-score of the shown prediction."""
+        return self.model.dlr_score
+
+    @property
+    def dlr_override(self) -> float | None:
+        """The what-if DLR-score, or ``None``."""
+        v = self.model.what_if.get("dlr_score")
+        return None if v is None else float(v)
 
     @property
     def is_what_if(self) -> bool:
-        """Whether the prediction differs from the analysed patient's inputs."""
-        return self.result is not None and (
-            self.dlr_override is not None or self.patient_clinical != self.raw_clinical
-        )
+        """Whether the shown prediction is a what-if."""
+        return self.model.is_what_if
 
     def clinical_inputs(self) -> ClinicalInputs | None:
-        """Validated clinical inputs, or ``None`` when the form has an error."""
-        try:
-            return ClinicalInputs.from_dict(self.raw_clinical)
-        except ClinicalInputError:
-            return None
+        """Validated entered inputs, or ``None`` while the form has an error."""
+        return self.model.clinical_inputs()
 
-    def _recompute(self) -> None:
-        self.prediction = None
-        self.prediction_error = ""
-        dlr = self.dlr_score
-        if self.nomogram is None:
-            self.prediction_error = self.nomogram_error or "no nomogram loaded"
-        elif dlr is None:
-            self.prediction_error = "run the analysis to get the DLR-score"
-        else:
-            inputs = self.clinical_inputs()
-            if inputs is None:
-                self.prediction_error = "complete the clinical form"
-            else:
-                try:
-                    self.prediction = self.nomogram.predict(
-                        dlr_score=dlr, **inputs.nomogram_factors()
-                    )
-                except ClinicalInputError as exc:
-                    self.prediction_error = str(exc)
-        self.prediction_changed.emit()
+    # -- write-through -------------------------------------------------------------------
+    def set_volume(self, volume: Any | None) -> None:
+        """Open ``volume`` without a saved record (keeps same-patient entries)."""
+        self.model.open_case(volume=volume)
+
+    def set_clinical(self, raw: Mapping[str, Any]) -> None:
+        """New entered inputs (the form)."""
+        self.model.set_clinical(raw)
+
+    def set_result(self, result: Any | None) -> None:
+        """A finished analysis (see :meth:`sinusapp.case.CaseModel.accept_result`)."""
+        self.model.accept_result(result)
+
+    def set_factor(self, name: str, value: float | bool) -> None:
+        """What-if on one nomogram factor (the form and the record are not touched)."""
+        self.model.set_what_if(name, value)
+
+    def reset_to_patient(self) -> None:
+        """Undo every what-if."""
+        self.model.reset_what_if()

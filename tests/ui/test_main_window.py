@@ -76,21 +76,58 @@ def test_analysis_with_fake_predictor_shows_results_contour_and_nomogram(
     assert w.nomogram_view.layout_obj is not None and w.nomogram_view.layout_obj.marks
     p0 = w.session.prediction.probability
     assert p0 == pytest.approx(r.probability)
-    # what-if on the nomogram: asthma → No lowers the risk and updates the form
+    # what-if on the nomogram: asthma → No lowers the shown risk, labelled, form untouched
     w.nomogram_view.pick_factor("asthma", 0.0)
-    assert w.form.asthma.value() is False
+    assert w.form.asthma.value() is True
     assert w.session.prediction.probability < p0
-    assert "what-if" in w.results.headline.text()
-    # reverse: the form changes the nomogram
+    assert "What-if" in w.results.headline.text() and "what-if" in w.nomogram_view.summary.text()
+    assert w.session.result.probability == pytest.approx(p0)
+    # reset to patient
+    w.nomogram_view.reset_button.click()
+    assert w.session.prediction.probability == pytest.approx(p0)
+    assert not w.session.is_what_if
+    # the form changes the patient: the analysed result and the nomogram follow
     w.form.eosinophils.setText("1500")
     w.form.eosinophils.textEdited.emit("1500")
     m = w.nomogram_view.layout_obj.mark("eosinophils_per_ul")
     assert m is not None and m.value == pytest.approx(1500)
-    # reset to patient
-    w.nomogram_view.reset_button.click()
-    assert w.form.asthma.value() is True and w.form.eosinophils.text() == "450"
-    assert w.session.prediction.probability == pytest.approx(p0)
+    assert w.session.result.clinical_inputs["eosinophils_per_ul"] == pytest.approx(1500)
     assert not w.session.is_what_if
+
+
+def test_what_if_never_changes_the_patient_form_record_or_report(
+    qtbot, make_window, dicom_folder, nomogram
+):
+    """Issue 12 item 1: dragging the eosinophil mark wrote the what-if into the form and the
+    saved case; after a restart the screen showed it as the patient's risk."""
+    w = make_window()
+    vol = _import_and_open(qtbot, w, dicom_folder)
+    _fill_form(w, eos="620")
+    with qtbot.waitSignal(w.session.result_changed, timeout=30_000):
+        w.start_analysis()
+    analysed = w.session.result.probability
+    w.nomogram_view.pick_factor("eosinophils_per_ul", 100.0)
+    assert w.session.is_what_if and w.session.prediction.probability != pytest.approx(analysed)
+    assert w.form.eosinophils.text() == "620"
+    w._flush_clinical()
+    w._save_clinical()  # what the debounce timer would do
+    rec = w.records.load(series_uid=vol.info.series_uid)
+    assert rec.clinical["eosinophils"] == "620"
+    assert rec.result["probability"] == pytest.approx(analysed)
+    dlg = w.show_report()
+    assert dlg is not None
+    assert dlg._result.probability == pytest.approx(analysed)
+    assert dlg._result.clinical_inputs["eosinophils_per_ul"] == pytest.approx(620)
+    dlg.close()
+    w.close()
+    # restart: the patient's analysed risk, no what-if
+    w2 = make_window()
+    with qtbot.waitSignal(w2.session.volume_changed, timeout=30_000):
+        w2.open_series(vol.info.series_uid)
+    assert w2.form.eosinophils.text() == "620"
+    assert not w2.session.is_what_if
+    assert w2.session.prediction.probability == pytest.approx(analysed)
+    assert "What-if" not in w2.results.headline.text()
 
 
 def test_cancel_analysis_emits_no_result(qtbot, make_window, dicom_folder):
@@ -491,6 +528,9 @@ def test_statement_follows_an_institutions_own_bundle(make_window, tmp_path, mon
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest.update(name="st_mary_unet", version="2.1.0", trained_on_synthetic=False)
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    from sinusapp.model.bundle import seal_bundle
+
+    seal_bundle(manifest_path.parent)  # the institution's own writer seals its bundle
     monkeypatch.setenv("SINUSAPP_MODELS", str(local))
     w = make_window()
     expected = (

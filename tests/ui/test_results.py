@@ -6,13 +6,27 @@ from types import SimpleNamespace
 
 import pytest
 
+from sinusapp.case import format_probability
 from sinusapp.ui.results import ResultsPanel
 from sinusapp.ui.session import CaseSession
 
 
-def _result(per_sinus=None):
+def _result(nomogram, per_sinus=None, raw=None):
+    """A stand-in for an AnalysisResult of the entries ``raw`` with DLR-score 0.4."""
+    from sinusapp.clinical import ClinicalInputs
+
+    inputs = ClinicalInputs.from_dict(
+        raw or {"asthma": True, "allergic_rhinitis": False, "eosinophils": "300"}
+    )
+    nom = nomogram.predict(dlr_score=0.4, **inputs.nomogram_factors())
     return SimpleNamespace(
         dlr_score=0.4,
+        clinical_inputs=inputs.to_dict(),
+        probability=nom.probability,
+        probability_ci95=nom.ci95,
+        risk_group=nom.risk_group,
+        cutoff=nom.cutoff,
+        total_points=nom.total_points,
         lesion_volume_ml=12.34,
         per_sinus=per_sinus,
         warnings=(),
@@ -28,6 +42,7 @@ def test_panel_shows_numbers_table_and_what_if(qtbot, nomogram):
     assert "run the analysis" in panel.headline.text()
     s.set_result(
         _result(
+            nomogram,
             {
                 "maxillary_left": {"volume_ml": 15.2, "opacification_pct": 62.0},
                 "ethmoid_right": {"volume_ml": 4.0, "opacification_pct": 90.0},
@@ -37,25 +52,46 @@ def test_panel_shows_numbers_table_and_what_if(qtbot, nomogram):
     assert panel.lesion.text() == "12.3 mL"
     assert "sinus_unet 1.0" in panel.model.text() and "synthetic" in panel.model.text()
     assert panel.table.rowCount() == 2 and panel.table.item(0, 2).text() == "62 %"
-    assert f"{s.prediction.probability:.0%}" in panel.headline.text()
+    assert format_probability(s.prediction.probability) in panel.headline.text()
     assert panel.risk.text().startswith(("HIGH", "LOW"))
     p0 = s.prediction.probability
     s.set_factor("dlr_score", 0.95)
     assert s.prediction.probability > p0 and s.is_what_if
-    assert "(what-if)" in panel.dlr.text() and not panel.reset_button.isHidden()
+    # the panel keeps the patient's analysed risk; the what-if is one labelled extra line
+    assert panel.dlr.text() == "0.400"
+    head = panel.headline.text()
+    assert head.index(format_probability(p0)) < head.index("What-if")
+    assert format_probability(s.prediction.probability) in head and "not saved" in head
+    assert not panel.reset_button.isHidden()
     panel.reset_button.click()
     assert s.prediction.probability == pytest.approx(p0) and not s.is_what_if
-    s.set_result(_result(None))
+    assert "What-if" not in panel.headline.text()
+    s.set_result(_result(nomogram, None))
     assert panel.table.isHidden() and not panel.no_sinus.isHidden()
 
 
-def test_invalid_form_gives_no_prediction(nomogram):
+def test_what_if_leaves_the_entries_alone(nomogram):
     s = CaseSession(nomogram=nomogram)
-    s.set_result(_result())
-    s.set_clinical({"asthma": True, "allergic_rhinitis": False, "eosinophils": "-1"})
-    assert s.prediction is None and "clinical form" in s.prediction_error
-    s.set_factor("eosinophils_per_ul", 500.0)  # what-if writes a valid value back
-    assert s.raw_clinical["eosinophils"] == "500" and s.prediction is not None
+    raw = {"asthma": True, "allergic_rhinitis": False, "eosinophils": "300"}
+    s.set_clinical(raw)
+    s.set_result(_result(nomogram))
+    entered = []
+    s.clinical_changed.connect(entered.append)
+    s.set_factor("eosinophils_per_ul", 900.0)
+    assert s.is_what_if and s.raw_clinical == raw and entered == []
+    assert s.prediction.inputs["eosinophils_per_ul"] == 900.0
+    assert s.result.clinical_inputs["eosinophils_per_ul"] == 300.0
+
+
+def test_result_shows_more_than_99_not_100(qtbot, nomogram):
+    s = CaseSession(nomogram=nomogram)
+    panel = ResultsPanel(s)
+    qtbot.addWidget(panel)
+    r = _result(nomogram)
+    r.probability, r.probability_ci95 = 0.9996, (0.998, 0.9999)
+    s.set_clinical({"asthma": True, "allergic_rhinitis": False, "eosinophils": "300"})
+    s.set_result(r)
+    assert ">99 %" in panel.headline.text() and "100" not in panel.headline.text()
 
 
 def test_real_mouse_click_on_nomogram_axis_changes_value(qtbot, nomogram):
@@ -70,7 +106,7 @@ def test_real_mouse_click_on_nomogram_axis_changes_value(qtbot, nomogram):
     view.show()
     qtbot.waitExposed(view)
     s.set_clinical({"asthma": True, "allergic_rhinitis": False, "eosinophils": "300"})
-    s.set_result(_result())
+    s.set_result(_result(nomogram))
     lay = view.layout_obj
     row = lay.row("asthma")
     x_no = next(t.x for t in row.ticks if t.label == "No")
@@ -78,6 +114,7 @@ def test_real_mouse_click_on_nomogram_axis_changes_value(qtbot, nomogram):
     pos = view.graphics.mapFromScene(scene_pt)
     p0 = s.prediction.probability
     qtbot.mouseClick(view.graphics.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=pos)
-    assert s.raw_clinical["asthma"] is False
+    assert s.raw_clinical["asthma"] is True  # the what-if does not touch the entries
+    assert s.prediction.inputs["asthma"] == 0.0
     assert s.prediction.probability < p0
     assert "what-if" in view.summary.text()

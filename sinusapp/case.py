@@ -1,0 +1,451 @@
+"""The open case, without Qt: which series, the clinical inputs as entered, the analysed
+result, the what-if overlay and the saved record.
+
+:class:`CaseModel` is the one place that decides what the surgeon sees as *the patient's*
+risk. The GUI binds its widgets to it (``sinusapp.ui.session.CaseSession`` relays its events
+as Qt signals); tests drive it headless (3D Slicer's Logic, napari's model / view split).
+
+The rules it enforces:
+
+- The **analysed result** is the only result. It is always the nomogram of the clinical
+  inputs *as entered* and the model's DLR-score. When the entered inputs change after the
+  analysis (and are valid), the nomogram part is recomputed at once (the DLR-score is the
+  model's and does not change), so the screen, the record and the report never disagree.
+- A **what-if** is an overlay of factor values (and optionally a DLR-score) on top of the
+  analysed result. It changes only :attr:`CaseModel.prediction` (the nomogram's marks), is
+  flagged by :attr:`CaseModel.is_what_if`, never reaches the entered inputs, the record or
+  the report, and is dropped when the case changes.
+- The **record** holds the entered inputs and the analysed result, nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sinusapp.clinical import (
+    ClinicalInputs,
+    EosinophilUnit,
+    FieldMessage,
+    field_label,
+    normalise_raw,
+    parse_number,
+    validate_clinical,
+)
+from sinusapp.errors import ClinicalInputError
+from sinusapp.findings import Finding, Severity
+
+__all__ = [
+    "WHAT_IF_FACTORS",
+    "CaseEvent",
+    "CaseModel",
+    "format_probability",
+    "nomogram_range_messages",
+]
+
+log = logging.getLogger(__name__)
+
+#: The factors a what-if may change.
+WHAT_IF_FACTORS: tuple[str, ...] = (
+    "dlr_score",
+    "asthma",
+    "allergic_rhinitis",
+    "eosinophils_per_ul",
+)
+
+
+class CaseEvent:
+    """Names of the events :class:`CaseModel` emits to its listeners."""
+
+    VOLUME = "volume"  #: another series (or none) is open
+    CLINICAL = "clinical"  #: the entered clinical inputs changed
+    RESULT = "result"  #: the analysed result changed (new, recomputed, restored, none)
+    PREDICTION = "prediction"  #: the shown prediction changed (analysed or what-if)
+
+
+def format_probability(probability: float) -> str:
+    """A probability as a surgeon should read it: ``">99 %"`` / ``"<1 %"`` at the ends
+    (a logistic model never gives certainty; "100 %" would claim it), else ``"37 %"``."""
+    if not math.isfinite(probability):
+        return "—"
+    if probability > 0.995:
+        return ">99 %"
+    if probability < 0.005:
+        return "<1 %"
+    return f"{probability * 100:.0f} %"
+
+
+def nomogram_range_messages(raw: Mapping[str, Any], nomogram: Any | None) -> list[FieldMessage]:
+    """Warnings for entered values beyond the nomogram's drawn axis (e.g. 4500 cells/µL on
+    an axis that ends at 2500): the points then leave the scale and the estimate is an
+    extrapolation. Returns nothing when the value cannot be read or no nomogram is loaded."""
+    if nomogram is None:
+        return []
+    factor = next(
+        (f for f in getattr(nomogram, "factors", ()) if f.name == "eosinophils_per_ul"), None
+    )
+    axis = getattr(factor, "axis_range", None) if factor is not None else None
+    if axis is None:
+        return []
+    raw = normalise_raw(raw)
+    try:
+        value = parse_number(raw.get("eosinophils"))
+        unit = EosinophilUnit(raw.get("eosinophil_unit") or EosinophilUnit.PER_UL)
+    except ValueError:
+        return []
+    if value is None:
+        return []
+    per_ul = unit.to_per_ul(value)
+    lo, hi = float(axis[0]), float(axis[1])
+    if lo <= per_ul <= hi:
+        return []
+    return [
+        FieldMessage(
+            "eosinophils",
+            "beyond_nomogram",
+            Severity.WARNING,
+            f"{per_ul:g} cells/µL is beyond the nomogram's eosinophil axis ({lo:g}–{hi:g} "
+            "cells/µL): the points leave the scale and the risk is an extrapolation. "
+            "Please check the value and its unit.",
+        )
+    ]
+
+
+Listener = Callable[[str], None]
+
+
+class CaseModel:
+    """State and rules of the case on screen (Qt-free).
+
+    Parameters
+    ----------
+    nomogram:
+        A :class:`sinusapp.nomogram.Nomogram` (``None`` when it could not be loaded;
+        ``nomogram_error`` then says why).
+    nomogram_error:
+        Why there is no nomogram (shown instead of a risk).
+    records:
+        A :class:`sinusapp.records.CaseRecords` to save to, or ``None`` to keep nothing.
+    """
+
+    def __init__(
+        self,
+        *,
+        nomogram: Any | None = None,
+        nomogram_error: str = "",
+        records: Any | None = None,
+    ) -> None:
+        self.nomogram = nomogram
+        self.nomogram_error = nomogram_error
+        self.records = records
+        self.volume: Any | None = None
+        self.series_uid: str = ""
+        #: the clinical inputs as entered (raw form state, possibly invalid)
+        self.clinical_raw: dict[str, Any] = {}
+        #: the analysed result (sinusapp.pipeline.AnalysisResult) of the entered inputs
+        self.result: Any | None = None
+        #: what-if overrides of nomogram factors; never saved
+        self.what_if: dict[str, float | bool] = {}
+        #: the prediction on screen: the analysed result's, or the what-if's
+        self.prediction: Any | None = None
+        self.prediction_error: str = ""
+        #: a result the record does not hold yet (saved by :meth:`save`)
+        self.result_unsaved = False
+        #: the patient whose inputs :attr:`clinical_raw` holds (None: typed before any series)
+        self._patient: str | None = None
+        self._listeners: list[Listener] = []
+        self._recompute()
+
+    # -- events ------------------------------------------------------------------------
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(event)`` (a :class:`CaseEvent` name) after every change."""
+        self._listeners.append(listener)
+
+    def _emit(self, event: str) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    # -- the case ------------------------------------------------------------------------
+    def open_case(
+        self,
+        *,
+        volume: Any | None,
+        series_uid: str = "",
+        clinical_raw: Mapping[str, Any] | None = None,
+        result: Any | None = None,
+    ) -> None:
+        """Show another series (or none) with its saved entries and result; drops any
+        what-if. Without saved entries (``clinical_raw`` empty or ``None``), the entries held
+        are kept when they belong to the same patient (typed before the series was open) and
+        cleared for another patient."""
+        self.volume = volume
+        self.series_uid = series_uid or (volume.info.series_uid if volume is not None else "")
+        self.what_if = {}
+        self.result = None
+        self.result_unsaved = False
+        patient = _patient_key(volume)
+        if clinical_raw:
+            self.clinical_raw = dict(clinical_raw)
+        elif volume is not None and self._patient is not None and patient != self._patient:
+            # never carry one patient's clinical values over to another patient
+            self.clinical_raw = {}
+        if volume is not None:
+            self._patient = patient
+        if result is not None:
+            self.result = self._reconciled_restored(result)
+        self._emit(CaseEvent.VOLUME)
+        self._emit(CaseEvent.CLINICAL)
+        self._emit(CaseEvent.RESULT)
+        self._recompute()
+
+    def _reconciled_restored(self, result: Any) -> Any:
+        """A saved result whose inputs differ from the saved entries (records written by
+        versions that let a what-if reach the form) is the analysed truth: the entries are
+        put back to the inputs it was analysed with, and the difference is logged."""
+        inputs = self.clinical_inputs()
+        analysed = dict(result.clinical_inputs or {})
+        if inputs is not None and _same_inputs(inputs.to_dict(), analysed):
+            return result
+        if analysed:
+            log.warning(
+                "case %s: saved entries %s differ from the analysed inputs %s; showing the "
+                "analysed inputs",
+                self.series_uid,
+                self.clinical_raw,
+                analysed,
+            )
+            self.clinical_raw = _raw_from_inputs(analysed, previous=self.clinical_raw)
+        return result
+
+    def set_clinical(self, raw: Mapping[str, Any]) -> bool:
+        """New entered inputs (the form). Drops the what-if. When a result exists and the
+        inputs are valid, its nomogram part is recomputed for them (the DLR-score stays the
+        model's). Returns whether anything changed."""
+        raw = dict(raw)
+        if raw == self.clinical_raw:
+            return False
+        self.clinical_raw = raw
+        self.what_if = {}
+        self._emit(CaseEvent.CLINICAL)
+        if self.result is not None:
+            inputs = self.clinical_inputs()
+            if inputs is not None and not _same_inputs(
+                inputs.to_dict(), dict(self.result.clinical_inputs)
+            ):
+                self.result = renomogram(self.result, inputs=inputs, nomogram=self.nomogram)
+                self.result_unsaved = True
+                self._emit(CaseEvent.RESULT)
+        self._recompute()
+        return True
+
+    def accept_result(self, result: Any | None) -> Any | None:
+        """A finished analysis. When the entries changed while it ran (and are valid), its
+        nomogram part is recomputed for the entries now held. Returns the result kept."""
+        self.what_if = {}
+        if result is not None:
+            inputs = self.clinical_inputs()
+            if inputs is not None and not _same_inputs(
+                inputs.to_dict(), dict(result.clinical_inputs)
+            ):
+                result = renomogram(result, inputs=inputs, nomogram=self.nomogram)
+        self.result = result
+        self.result_unsaved = result is not None
+        self._emit(CaseEvent.RESULT)
+        self._recompute()
+        return result
+
+    # -- what-if -----------------------------------------------------------------------------
+    def set_what_if(self, name: str, value: float | bool) -> None:
+        """Overlay one factor (:data:`WHAT_IF_FACTORS`) on the analysed result. Nothing but
+        :attr:`prediction` changes; no-op without a result."""
+        if name not in WHAT_IF_FACTORS:
+            raise ValueError(
+                f"unknown what-if factor {name!r}; expected one of {', '.join(WHAT_IF_FACTORS)}"
+            )
+        if self.result is None:
+            return
+        value = bool(value) if name in ("asthma", "allergic_rhinitis") else float(value)
+        if self._analysed_factors().get(name) == value:
+            self.what_if.pop(name, None)
+        else:
+            self.what_if[name] = value
+        self._recompute()
+
+    def reset_what_if(self) -> None:
+        """Back to the analysed patient."""
+        self.what_if = {}
+        self._recompute()
+
+    @property
+    def is_what_if(self) -> bool:
+        """Whether the shown prediction is a what-if (not the patient's analysed risk)."""
+        return self.result is not None and bool(self.what_if)
+
+    @property
+    def dlr_score(self) -> float | None:
+        """The DLR-score of the shown prediction (what-if override, else the model's)."""
+        if "dlr_score" in self.what_if:
+            return float(self.what_if["dlr_score"])
+        if self.result is not None:
+            return float(self.result.dlr_score)
+        return None
+
+    # -- derived -------------------------------------------------------------------------
+    def clinical_inputs(self) -> ClinicalInputs | None:
+        """The validated entered inputs, or ``None`` while a field has an error."""
+        try:
+            return ClinicalInputs.from_dict(self.clinical_raw)
+        except ClinicalInputError:
+            return None
+
+    def field_messages(self) -> list[FieldMessage]:
+        """Every message about the entered inputs, the nomogram's range included."""
+        return validate_clinical(self.clinical_raw) + nomogram_range_messages(
+            self.clinical_raw, self.nomogram
+        )
+
+    def analyse_blockers(self) -> list[str]:
+        """Why the analysis cannot run now, naming the fields to correct (empty: it can)."""
+        if self.volume is None:
+            return ["Open a series to analyse it."]
+        out: list[str] = []
+        errors = [m for m in validate_clinical(self.clinical_raw) if m.severity is Severity.ERROR]
+        missing = [field_label(m.field) for m in errors if m.code == "missing"]
+        wrong = [m for m in errors if m.code != "missing"]
+        if missing:
+            out.append("Complete: " + ", ".join(missing) + ".")
+        for m in wrong:
+            out.append(f"Correct {field_label(m.field)}: {m.message}")
+        if self.nomogram is None:
+            out.append(f"Nomogram unavailable: {self.nomogram_error or 'not loaded'}")
+        return out
+
+    def _analysed_factors(self) -> dict[str, Any]:
+        r = self.result
+        if r is None:
+            return {}
+        ci = dict(r.clinical_inputs)
+        out: dict[str, Any] = {"dlr_score": float(r.dlr_score)}
+        for name in ("asthma", "allergic_rhinitis"):
+            if name in ci:
+                out[name] = bool(ci[name])
+        if ci.get("eosinophils_per_ul") is not None:
+            out["eosinophils_per_ul"] = float(ci["eosinophils_per_ul"])
+        return out
+
+    def _recompute(self) -> None:
+        self.prediction = None
+        self.prediction_error = ""
+        if self.nomogram is None:
+            self.prediction_error = self.nomogram_error or "no nomogram loaded"
+        elif self.result is None:
+            self.prediction_error = "run the analysis to get the DLR-score"
+        else:
+            factors = {**self._analysed_factors(), **self.what_if}
+            names = tuple(getattr(self.nomogram, "factor_names", factors))
+            try:
+                self.prediction = self.nomogram.predict(
+                    **{k: v for k, v in factors.items() if k in names}
+                )
+            except ClinicalInputError as exc:
+                self.prediction_error = str(exc)
+        self._emit(CaseEvent.PREDICTION)
+
+    # -- the record ----------------------------------------------------------------------
+    def save_clinical(self) -> None:
+        """Save the entered inputs (and a result the record does not hold yet)."""
+        if self.records is None or not self.series_uid:
+            return
+        if self.result is not None and self.result_unsaved:
+            self.save_result(mask_npz=None)
+            return
+        info = self.volume.info if self.volume is not None else None
+        self.records.save_clinical(
+            series_uid=self.series_uid,
+            clinical=dict(self.clinical_raw),
+            study_uid=info.study_uid if info else "",
+            patient_id=info.patient_id if info else "",
+        )
+
+    def save_result(self, *, mask_npz: bytes | None) -> None:
+        """Save the analysed result with the entered inputs (``mask_npz``: the packed lesion
+        mask; ``None`` packs :attr:`result`'s mask here)."""
+        if self.records is None or not self.series_uid or self.result is None:
+            return
+        info = self.result.volume.info
+        self.records.save_result(
+            series_uid=self.series_uid,
+            result=self.result.to_json_dict(),
+            clinical=dict(self.clinical_raw),
+            mask=self.result.mask if mask_npz is None else None,
+            mask_npz=mask_npz,
+            study_uid=info.study_uid,
+            patient_id=info.patient_id,
+        )
+        self.result_unsaved = False
+
+
+#: codes of the findings :meth:`sinusapp.nomogram.Nomogram.predict` produces
+_NOMOGRAM_CODES = frozenset({"outside_training_range"})
+
+
+def renomogram(result: Any, *, inputs: ClinicalInputs, nomogram: Any) -> Any:
+    """``result`` with its nomogram part (clinical inputs, points, probability, CI, risk
+    group, nomogram warnings) recomputed for ``inputs`` and the result's own DLR-score."""
+    if nomogram is None:
+        return result
+    nom = nomogram.predict(dlr_score=float(result.dlr_score), **inputs.nomogram_factors())
+    # the nomogram's own findings are replaced; every other warning (the CT's) is kept
+    kept = tuple(w for w in result.warnings if w.code not in _NOMOGRAM_CODES)
+    fresh = tuple(w for w in (getattr(nom, "warnings", ()) or ()) if isinstance(w, Finding))
+    return dataclasses.replace(
+        result,
+        clinical_inputs=inputs.to_dict(),
+        probability=float(nom.probability),
+        probability_ci95=(float(nom.ci95[0]), float(nom.ci95[1])),
+        risk_group=str(nom.risk_group),
+        points={k: float(v) for k, v in nom.points.items()},
+        total_points=float(nom.total_points),
+        warnings=kept + fresh,
+    )
+
+
+def _patient_key(volume: Any | None) -> str | None:
+    if volume is None:
+        return None
+    info = volume.info
+    return str(info.patient_id or info.patient_name or "")
+
+
+def _same_inputs(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    keys = set(a) | set(b)
+    for k in keys:
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, float) and isinstance(y, int | float) and not isinstance(y, bool):
+            if not math.isclose(x, float(y), rel_tol=1e-9, abs_tol=1e-9):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def _raw_from_inputs(inputs: Mapping[str, Any], *, previous: Mapping[str, Any]) -> dict[str, Any]:
+    """Form entries for analysed ``inputs`` (the unit as entered when it is known)."""
+    raw = dict(previous)
+    for k in ("asthma", "allergic_rhinitis", "age_years", "sex"):
+        if k in inputs:
+            raw[k] = inputs[k]
+    for k in ("hypertension", "diabetes", "smoking", "drinking"):
+        if k in inputs:
+            raw[k] = inputs[k]
+    unit = str(inputs.get("eosinophil_unit") or EosinophilUnit.PER_UL)
+    eos = inputs.get("eosinophils", inputs.get("eosinophils_per_ul"))
+    if eos is not None:
+        raw["eosinophils"] = f"{float(eos):g}"
+        raw["eosinophil_unit"] = unit
+    if raw.get("age_years") is not None and not isinstance(raw["age_years"], str):
+        raw["age_years"] = f"{float(raw['age_years']):g}"
+    return raw

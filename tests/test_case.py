@@ -1,0 +1,192 @@
+"""The Qt-free case model: what-if never reaches the patient; entered inputs, analysed result
+and saved record agree (headless, no Qt)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from sinusapp.case import CaseEvent, CaseModel, format_probability, nomogram_range_messages
+from sinusapp.model import FakePredictor
+from sinusapp.pipeline import analyse
+from sinusapp.records import CaseRecords
+
+RAW = {"asthma": True, "allergic_rhinitis": False, "eosinophils": "620", "eosinophil_unit": "per_ul"}
+
+
+@pytest.fixture(scope="module")
+def volume():
+    from tests.ui.phantom import phantom_volume
+
+    return phantom_volume(shape=(16, 48, 48), spacing_mm=(1.5, 0.8, 0.8))[0]
+
+
+def _analysed(model: CaseModel, volume, nomogram):
+    inputs = model.clinical_inputs()
+    assert inputs is not None
+    result = analyse(
+        volume,
+        inputs.to_dict(),
+        predictor=FakePredictor(dlr_score=0.7, locate=False),
+        nomogram=nomogram,
+    )
+    return model.accept_result(result)
+
+
+def test_case_model_does_not_import_qt():
+    import subprocess
+
+    code = "import sys, sinusapp.case; assert 'PySide6' not in sys.modules, sorted(sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_what_if_never_reaches_the_entries_the_result_or_the_record(
+    tmp_path, volume, fitted_nomogram
+):
+    records = CaseRecords(tmp_path / "records.sqlite")
+    m = CaseModel(nomogram=fitted_nomogram, records=records)
+    events: list[str] = []
+    m.add_listener(events.append)
+    m.open_case(volume=volume)
+    m.set_clinical(RAW)
+    result = _analysed(m, volume, fitted_nomogram)
+    m.save_result(mask_npz=None)
+    analysed_p = result.probability
+    events.clear()
+
+    m.set_what_if("eosinophils_per_ul", 100.0)
+    m.set_what_if("dlr_score", 0.1)
+    assert m.is_what_if
+    assert m.prediction.probability < analysed_p
+    assert events == [CaseEvent.PREDICTION, CaseEvent.PREDICTION]  # nothing else moved
+    assert m.clinical_raw == RAW
+    assert m.result is result and m.result.probability == analysed_p
+    m.save_clinical()  # a debounced save while the what-if is on screen
+    rec = records.load(series_uid=m.series_uid)
+    assert rec.clinical == RAW
+    assert rec.result["probability"] == pytest.approx(analysed_p)
+    assert rec.result["clinical_inputs"]["eosinophils_per_ul"] == pytest.approx(620.0)
+
+    # "restart": a new model reopens the record: the patient's risk, no what-if
+    m2 = CaseModel(nomogram=fitted_nomogram, records=records)
+    m2.open_case(
+        volume=volume, series_uid=m.series_uid, clinical_raw=rec.clinical, result=result
+    )
+    assert not m2.is_what_if
+    assert m2.prediction.probability == pytest.approx(analysed_p)
+
+    m.reset_what_if()
+    assert not m.is_what_if and m.prediction.probability == pytest.approx(analysed_p)
+
+
+def test_what_if_equal_to_the_patient_is_no_what_if(volume, fitted_nomogram):
+    m = CaseModel(nomogram=fitted_nomogram)
+    m.open_case(volume=volume)
+    m.set_clinical(RAW)
+    _analysed(m, volume, fitted_nomogram)
+    m.set_what_if("asthma", False)
+    assert m.is_what_if
+    m.set_what_if("asthma", True)
+    assert not m.is_what_if
+    with pytest.raises(ValueError, match="unknown what-if factor 'age'"):
+        m.set_what_if("age", 3)
+
+
+def test_entry_changed_after_the_analysis_updates_the_analysed_result(
+    tmp_path, volume, fitted_nomogram
+):
+    records = CaseRecords(tmp_path / "records.sqlite")
+    m = CaseModel(nomogram=fitted_nomogram, records=records)
+    m.open_case(volume=volume)
+    m.set_clinical(RAW)
+    first = _analysed(m, volume, fitted_nomogram)
+    m.save_result(mask_npz=None)
+    m.set_what_if("dlr_score", 0.2)
+    m.set_clinical({**RAW, "eosinophils": "1500"})
+    assert not m.is_what_if  # a new entry drops the what-if
+    expected = fitted_nomogram.predict(
+        dlr_score=first.dlr_score, asthma=True, allergic_rhinitis=False, eosinophils_per_ul=1500.0
+    )
+    assert m.result.probability == pytest.approx(expected.probability)
+    assert m.result.dlr_score == first.dlr_score
+    assert m.result.clinical_inputs["eosinophils_per_ul"] == 1500.0
+    assert m.prediction.probability == pytest.approx(expected.probability)
+    m.save_clinical()
+    rec = records.load(series_uid=m.series_uid)
+    assert rec.clinical["eosinophils"] == "1500"
+    assert rec.result["probability"] == pytest.approx(expected.probability)
+    assert records.load_mask(series_uid=m.series_uid) is not None
+
+    # an invalid entry leaves the analysed result as it was (and blocks a new analysis)
+    m.set_clinical({**RAW, "eosinophils": "1500", "age_years": "150"})
+    assert m.result.probability == pytest.approx(expected.probability)
+    blockers = m.analyse_blockers()
+    assert any("Age" in b and "150" in b for b in blockers), blockers
+
+
+def test_reopened_record_written_by_an_old_what_if_shows_the_analysed_inputs(
+    volume, fitted_nomogram
+):
+    m = CaseModel(nomogram=fitted_nomogram)
+    m.open_case(volume=volume)
+    m.set_clinical(RAW)
+    result = _analysed(m, volume, fitted_nomogram)
+    m2 = CaseModel(nomogram=fitted_nomogram)
+    # the bug this model fixes: a what-if wrote 150 cells/µL into the saved entries
+    m2.open_case(volume=volume, clinical_raw={**RAW, "eosinophils": "150"}, result=result)
+    assert m2.clinical_raw["eosinophils"] == "620"
+    assert m2.prediction.probability == pytest.approx(result.probability)
+
+
+def test_another_patients_entries_are_not_carried_over(volume, fitted_nomogram):
+    from dataclasses import replace
+
+    m = CaseModel(nomogram=fitted_nomogram)
+    m.open_case(volume=volume)
+    m.set_clinical(RAW)
+    other = replace(volume, info=replace(volume.info, patient_id="OTHER", series_uid="1.2.3"))
+    m.open_case(volume=other)
+    assert m.clinical_raw == {}
+    m.set_clinical(RAW)
+    same = replace(other, info=replace(other.info, series_uid="1.2.4"))
+    m.open_case(volume=same)
+    assert m.clinical_raw == RAW
+
+
+def test_blockers_name_the_fields(volume, fitted_nomogram):
+    m = CaseModel(nomogram=fitted_nomogram)
+    assert m.analyse_blockers() == ["Open a series to analyse it."]
+    m.open_case(volume=volume)
+    m.set_clinical({"asthma": True})
+    text = " ".join(m.analyse_blockers())
+    assert "Allergic rhinitis" in text and "Eosinophil count" in text and "Asthma" not in text
+    m.set_clinical({**RAW, "age_years": "150"})
+    assert m.analyse_blockers() == [
+        "Correct Age: Age 150 years is outside 0–120 years."
+    ]
+    m.set_clinical(RAW)
+    assert m.analyse_blockers() == []
+
+
+def test_probability_text_never_claims_certainty():
+    assert format_probability(0.9996) == ">99 %"
+    assert format_probability(0.001) == "<1 %"
+    assert format_probability(0.374) == "37 %"
+    assert format_probability(float("nan")) == "—"
+
+
+def test_value_beyond_the_nomogram_axis_is_warned(fitted_nomogram):
+    f = next(f for f in fitted_nomogram.factors if f.name == "eosinophils_per_ul")
+    hi = f.axis_range[1]
+    msgs = nomogram_range_messages({**RAW, "eosinophils": f"{hi * 1.8:g}"}, fitted_nomogram)
+    assert [m.code for m in msgs] == ["beyond_nomogram"]
+    assert f"{hi:g}" in msgs[0].message
+    assert nomogram_range_messages({**RAW, "eosinophils": f"{hi / 2:g}"}, fitted_nomogram) == []
+    # ×10⁹/L is converted before the comparison
+    raw = {**RAW, "eosinophils": f"{hi * 1.8 / 1000:g}", "eosinophil_unit": "1e9_per_l"}
+    assert [m.code for m in nomogram_range_messages(raw, fitted_nomogram)] == ["beyond_nomogram"]
+    assert nomogram_range_messages(RAW, None) == []
+    assert np.isfinite(hi)
