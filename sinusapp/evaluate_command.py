@@ -72,8 +72,25 @@ def _write_scores(records: list[dict[str, Any]], path: Path) -> None:
 def _read_scores(path: Path, dataset: Any) -> list[dict[str, Any]]:
     from sinusapp.errors import InputError
 
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = {r["case_id"]: r for r in csv.DictReader(fh)}
+    hint = "give --scores the scores.csv an earlier `sinusapp evaluate` wrote, or leave it out"
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = {"case_id", "dlr_score", "dsc"} - set(reader.fieldnames or ())
+            if missing:
+                raise InputError(
+                    f"--scores: the file lacks the column(s) {sorted(missing)} (found "
+                    f"{list(reader.fieldnames or [])})",
+                    path=path,
+                    hint=hint,
+                )
+            rows = {r["case_id"]: r for r in reader}
+    except FileNotFoundError as exc:
+        raise InputError("--scores: the file does not exist", path=path, hint=hint) from exc
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(
+            f"--scores: the file cannot be read ({exc})", path=path, hint=hint
+        ) from exc
     records = []
     for case in dataset.cases:
         if case.case_id not in rows:
@@ -84,12 +101,26 @@ def _read_scores(path: Path, dataset: Any) -> list[dict[str, Any]]:
             )
         r = rows[case.case_id]
         rec = dict(case.clinical)
-        rec.update(
-            case_id=case.case_id,
-            dlr_score=float(r["dlr_score"]),
-            dsc=float(r["dsc"]),
-            lesion_volume_ml=float(r.get("lesion_volume_ml") or "nan"),
-        )
+        try:
+            scores = {
+                "dlr_score": float(r["dlr_score"]),
+                "dsc": float(r["dsc"]),
+                "lesion_volume_ml": float(r.get("lesion_volume_ml") or "nan"),
+            }
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                f"--scores: case {case.case_id} has a score that is not a number ({exc})",
+                path=path,
+                hint=hint,
+            ) from exc
+        if not 0.0 <= scores["dlr_score"] <= 1.0:
+            raise InputError(
+                f"--scores: case {case.case_id} has dlr_score {scores['dlr_score']!r}, "
+                "expected a probability in [0, 1]",
+                path=path,
+                hint=hint,
+            )
+        rec.update(case_id=case.case_id, **scores)
         records.append(rec)
     return records
 

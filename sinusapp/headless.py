@@ -196,6 +196,7 @@ def run_headless(
     from sinusapp.clinical import ClinicalInputs
     from sinusapp.dicom import load_volume, scan
     from sinusapp.nomogram import Nomogram
+    from sinusapp.nomogram.factors import check_app_factors
 
     inputs = ClinicalInputs.from_dict(clinical)
     outs = check_output_paths(
@@ -205,6 +206,7 @@ def run_headless(
     )
     out_json, out_pdf, out_seg = (outs.get(k) for k in ("--json", "--report", "--seg"))
     nomogram = Nomogram.load(nomogram_path)
+    check_app_factors(nomogram, source=nomogram_path)
     if predictor is None:
         from sinusapp.model import Predictor
 

@@ -10,7 +10,7 @@ import sys
 
 from sinusapp.headless import HeadlessOutputs, run_headless
 
-__all__ = ["add_arguments", "print_summary", "run"]
+__all__ = ["add_arguments", "check_clinical_options", "print_summary", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,6 +85,30 @@ def print_summary(out: HeadlessOutputs) -> None:
             print(f"Wrote {label}: {p}")
 
 
+#: clinical field → the option that gives it (errors name the option the user typed)
+_FLAGS = {
+    "asthma": "--asthma",
+    "allergic_rhinitis": "--allergic-rhinitis",
+    "eosinophils": "--eosinophils",
+    "eosinophil_unit": "--eosinophil-unit",
+    "age_years": "--age",
+    "sex": "--sex",
+}
+
+
+def check_clinical_options(clinical: dict[str, object]) -> None:
+    """Validate the clinical options before anything is read; errors name the option."""
+    from sinusapp.clinical import normalise_raw, validate_clinical
+    from sinusapp.errors import ClinicalInputError
+
+    errors = [m for m in validate_clinical(normalise_raw(clinical)) if m.severity == "error"]
+    if errors:
+        raise ClinicalInputError(
+            "; ".join(f"{_FLAGS.get(m.field, m.field)}: {m.message}" for m in errors),
+            hint="correct the option(s) and run again",
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     clinical = {
         "asthma": args.asthma,
@@ -94,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         "age_years": args.age,
         "sex": args.sex,
     }
+    check_clinical_options(clinical)
 
     last: list[object] = [None]
     interactive = sys.stderr.isatty()

@@ -7,6 +7,16 @@ provenance and metrics, and the sha256 of the weights: :func:`load_bundle` refus
 whose weights do not match it, or whose manifest is invalid, with a
 :class:`~sinusapp.errors.BundleError` that says what is wrong and what to do.
 
+The bundle is trusted only whole: the manifest carries ``bundle_sha256``, a digest of the
+manifest itself (every other field, canonical JSON), the model card and, through the
+manifest's ``weights.sha256``, the weights. :func:`save_bundle` computes it; :func:`load_bundle`
+verifies it on every load (also when it skips hashing the weights), so an edited
+``trained_on_synthetic``, block shape or model card is refused, and so is a bundle without the
+digest. :func:`seal_bundle` re-seals a bundle folder whose weights still match its manifest
+(after a deliberate manifest change by whoever owns the bundle). The digest detects
+accidental and casual changes; it is not a signature (whoever can write the folder can
+re-seal it).
+
 Reading a manifest does not import torch; :meth:`Bundle.load_state_dict` does.
 """
 
@@ -31,13 +41,16 @@ if TYPE_CHECKING:
 __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_FORMAT_VERSION",
+    "BUNDLE_SHA256_KEY",
     "LABELS",
     "MANIFEST_NAME",
     "MODEL_CARD_NAME",
     "WEIGHTS_NAME",
     "Bundle",
+    "bundle_digest",
     "load_bundle",
     "save_bundle",
+    "seal_bundle",
     "sha256_file",
 ]
 
@@ -48,6 +61,8 @@ BUNDLE_FORMAT_VERSION = 1
 WEIGHTS_NAME = "weights.safetensors"
 MANIFEST_NAME = "manifest.json"
 MODEL_CARD_NAME = "MODEL_CARD.md"
+#: Manifest key of the whole-bundle digest (see :func:`bundle_digest`).
+BUNDLE_SHA256_KEY = "bundle_sha256"
 LABELS: dict[str, Any] = {
     "segmentation": {
         "0": "background",
@@ -77,6 +92,37 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def bundle_digest(manifest: dict[str, Any], model_card: bytes | None) -> str:
+    """Hex sha256 of a whole bundle: its manifest (without :data:`BUNDLE_SHA256_KEY`, as
+    canonical JSON, which includes ``weights.sha256``) and its model card (``None`` when the
+    bundle has none)."""
+    body = {k: v for k, v in manifest.items() if k != BUNDLE_SHA256_KEY}
+    h = hashlib.sha256()
+    h.update(f"{BUNDLE_FORMAT}/{BUNDLE_FORMAT_VERSION}\0".encode())
+    h.update(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+    h.update(b"\0card\0" if model_card is not None else b"\0nocard\0")
+    h.update(model_card or b"")
+    return h.hexdigest()
+
+
+def _read_card(folder: Path) -> bytes | None:
+    card = folder / MODEL_CARD_NAME
+    try:
+        return card.read_bytes() if card.is_file() else None
+    except OSError as exc:
+        raise BundleError(
+            f"The model bundle's {MODEL_CARD_NAME} cannot be read: {exc}", path=card, hint=_HINT
+        ) from exc
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    from sinusapp.atomic import write_text_atomic
+
+    write_text_atomic(
+        json.dumps(manifest, indent=2) + "\n", folder / MANIFEST_NAME, what="the bundle manifest"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +198,13 @@ def load_bundle(path: str | Path, *, verify_weights: bool = True) -> Bundle:
         field, the format version is unknown, or the weights' sha256 does not match.
     """
     folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise BundleError(
+            "This is a file, not a model bundle folder (a folder with manifest.json, "
+            "weights.safetensors and MODEL_CARD.md).",
+            path=folder,
+            hint="Give the bundle's folder, not one of its files.",
+        )
     if not folder.is_dir():
         raise BundleError("The model bundle folder does not exist.", path=folder, hint=_HINT)
     mpath = folder / MANIFEST_NAME
@@ -186,6 +239,24 @@ def load_bundle(path: str | Path, *, verify_weights: bool = True) -> Bundle:
     weights = manifest["weights"]
     if not isinstance(weights, dict) or not isinstance(weights.get("sha256"), str):
         raise _invalid(mpath, "weights.sha256 is missing")
+    sealed = manifest.get(BUNDLE_SHA256_KEY)
+    if not isinstance(sealed, str):
+        raise BundleError(
+            f"The model bundle's manifest has no {BUNDLE_SHA256_KEY} (the digest of the whole "
+            "bundle), so its manifest and model card cannot be verified.",
+            path=mpath,
+            hint="Use a bundle written by this SinusApp's `sinusapp train`; whoever owns the "
+            "bundle can re-seal it with sinusapp.model.bundle.seal_bundle(folder).",
+        )
+    actual_bundle = bundle_digest(manifest, _read_card(folder))
+    if actual_bundle != sealed:
+        raise BundleError(
+            f"The model bundle's manifest or model card does not match its {BUNDLE_SHA256_KEY} "
+            f"({actual_bundle[:16]}… instead of {sealed[:16]}…): it was modified after the "
+            "bundle was written.",
+            path=mpath,
+            hint="Do not use this bundle; copy it again from its source or retrain it.",
+        )
     actual = sha256_file(wpath) if verify_weights else weights["sha256"]
     if actual != weights["sha256"]:
         raise BundleError(
@@ -251,11 +322,55 @@ def save_bundle(
                 "n_parameters": int(sum(t.numel() for t in tensors.values())),
             },
         }
-        (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        (out / MODEL_CARD_NAME).write_text(model_card.replace("{sha256}", digest), encoding="utf-8")
+        card = model_card.replace("{sha256}", digest).encode("utf-8")
+        (out / MODEL_CARD_NAME).write_bytes(card)
+        manifest[BUNDLE_SHA256_KEY] = bundle_digest(manifest, card)
+        _write_manifest(out, manifest)
     except OSError as exc:
         raise OutputError(
             f"Cannot write the model bundle: {exc}", path=out, hint="Choose a writable folder."
         ) from exc
     log.info("model bundle written to %s (sha256 %s)", out, digest)
+    return load_bundle(out)
+
+
+def seal_bundle(folder: str | Path) -> Bundle:
+    """Re-seal an existing bundle folder: write its ``bundle_sha256`` and reload it.
+
+    For the bundle's owner after a deliberate change of the manifest or model card (or for a
+    bundle written before the whole-bundle digest existed). The weights must still match the
+    manifest's ``weights.sha256`` (they are hashed here), so re-sealing never vouches for
+    changed weights. Returns the verified :class:`Bundle`.
+
+    Raises
+    ------
+    BundleError
+        The folder is not a bundle, its manifest is not a JSON object, or its weights do not
+        match the manifest.
+    """
+    out = Path(folder)
+    mpath = out / MANIFEST_NAME
+    wpath = out / WEIGHTS_NAME
+    for p in (mpath, wpath):
+        if not p.is_file():
+            raise BundleError(f"The model bundle lacks {p.name}.", path=out, hint=_HINT)
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _invalid(mpath, f"not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise _invalid(mpath, "the top level is not a JSON object")
+    weights = manifest.get("weights")
+    expected = weights.get("sha256") if isinstance(weights, dict) else None
+    actual = sha256_file(wpath)
+    if actual != expected:
+        raise BundleError(
+            f"The model bundle's weights do not match its manifest (sha256 {actual[:16]}… "
+            f"instead of {str(expected)[:16]}…): refusing to seal it.",
+            path=wpath,
+            hint="Re-write the bundle with save_bundle (sinusapp train) instead.",
+        )
+    manifest[BUNDLE_SHA256_KEY] = bundle_digest(manifest, _read_card(out))
+    _write_manifest(out, manifest)
+    log.info("model bundle %s sealed (bundle_sha256 %s)", out, manifest[BUNDLE_SHA256_KEY])
     return load_bundle(out)

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", type=Path, help="training dataset folder (with clinical.csv)")
     parser.add_argument("--out", type=Path, required=True, help="bundle folder to write")
     parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing bundle in --out"
+    )
+    parser.add_argument(
         "--work-dir", type=Path, default=None, help="checkpoints + cache (default OUT.work)"
     )
     parser.add_argument("--epochs", type=int, default=40, help="epochs per model (default 40)")
@@ -135,6 +138,18 @@ def run(args: argparse.Namespace) -> int:
     from sinusapp.model.dataset_adapter import cases_from_dataset
     from sinusapp.model.train import TrainConfig, run_training
 
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError(
+            f"--out {str(args.out)!r} is a file, not a bundle folder",
+            path=args.out,
+            hint="choose a new folder for the bundle",
+        )
+    if (args.out / "manifest.json").exists() and not args.overwrite:
+        raise InputError(
+            f"--out {str(args.out)!r} already holds a model bundle",
+            path=args.out,
+            hint="choose a new folder, or pass --overwrite to replace that bundle",
+        )
     if args.threads:
         torch.set_num_threads(args.threads)
     try:

@@ -10,7 +10,14 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-__all__ = ["CLINICAL_FACTORS", "DEFAULT_FACTORS", "Factor", "FactorKind"]
+__all__ = [
+    "APP_FACTOR_NAMES",
+    "CLINICAL_FACTORS",
+    "DEFAULT_FACTORS",
+    "Factor",
+    "FactorKind",
+    "check_app_factors",
+]
 
 FactorKind = Literal["continuous", "binary"]
 
@@ -98,3 +105,30 @@ DEFAULT_FACTORS: tuple[Factor, ...] = (
 
 #: The paper's clinical model: the clinical factors alone.
 CLINICAL_FACTORS: tuple[Factor, ...] = DEFAULT_FACTORS[1:]
+
+#: The factors the app can supply to a nomogram: the model's DLR-score and the clinical form.
+APP_FACTOR_NAMES: frozenset[str] = frozenset(f.name for f in DEFAULT_FACTORS)
+
+
+def check_app_factors(nomogram: Any, *, source: Any = None) -> None:
+    """Refuse a nomogram (at load, before any analysis) that needs a factor the app lacks.
+
+    A refitted nomogram may use any factors for research, but the app fills only
+    :data:`APP_FACTOR_NAMES`; an unknown one would fail only after the whole analysis.
+
+    Raises
+    ------
+    sinusapp.errors.NomogramFileError
+        Naming the unknown factors and the ones the app supplies.
+    """
+    from sinusapp.errors import NomogramFileError
+
+    names = [getattr(f, "name", f) for f in getattr(nomogram, "factors", ())]
+    unknown = [n for n in names if n not in APP_FACTOR_NAMES]
+    if unknown:
+        raise NomogramFileError(
+            f"the nomogram uses factor(s) {unknown} that SinusApp cannot supply (it supplies "
+            f"{sorted(APP_FACTOR_NAMES)})",
+            path=source,
+            hint="use a nomogram fitted on these factors (or the bundled one)",
+        )

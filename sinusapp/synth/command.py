@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -21,6 +22,23 @@ from sinusapp.synth.write import WriteOptions, write_cohort
 __all__ = ["add_arguments", "run"]
 
 log = logging.getLogger(__name__)
+
+
+#: Gantry tilts beyond this are not a head CT any scanner makes (and 90° is degenerate).
+MAX_TILT_DEG = 30.0
+
+
+def _tilt_deg(text: str) -> float:
+    """``--tilt``: a finite angle within ±``MAX_TILT_DEG`` degrees."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of degrees") from None
+    if not math.isfinite(value) or abs(value) > MAX_TILT_DEG:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a gantry tilt between -{MAX_TILT_DEG:g} and {MAX_TILT_DEG:g} degrees"
+        )
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="1 mm (A) / 1.2 mm (B) sinus-region grid instead of 512² diagnostic slices",
     )
     parser.add_argument(
-        "--tilt", type=float, default=0.0, metavar="DEG", help="gantry tilt in degrees"
+        "--tilt",
+        type=_tilt_deg,
+        default=0.0,
+        metavar="DEG",
+        help=f"gantry tilt in degrees (within ±{MAX_TILT_DEG:g})",
     )
     parser.add_argument(
         "--missing-slice", action="store_true", help="drop one slice from the middle of each series"

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sinusapp.errors import BundleError
-from sinusapp.model.bundle import load_bundle, save_bundle, sha256_file
+from sinusapp.model.bundle import load_bundle, save_bundle, seal_bundle, sha256_file
 from sinusapp.model.config import NetworkConfig, PreprocessConfig
 from sinusapp.model.network import UNet3D
 
@@ -118,7 +118,53 @@ def test_unreadable_manifest_and_missing_files(bundle_dir: Path, tmp_path: Path)
 def test_weights_that_do_not_fit_the_architecture_are_refused(bundle_dir: Path) -> None:
     from sinusapp.model import Predictor
 
-    # a consistent manifest (checksum ok) describing another architecture
+    # a consistent manifest (checksums ok, re-sealed) describing another architecture
     _edit_manifest(bundle_dir, lambda m: m["architecture"].update(base_width=3))
+    seal_bundle(bundle_dir)
     with pytest.raises(BundleError, match="do not fit its architecture"):
         Predictor(bundle_dir, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m.update(trained_on_synthetic=False),
+        lambda m: m["preprocessing"].update(block_shape=[32, 32, 32]),
+        lambda m: m.update(intended_use="clinical use"),
+    ],
+)
+def test_an_edited_manifest_is_refused_even_without_hashing_the_weights(
+    bundle_dir: Path, edit
+) -> None:
+    """The whole bundle is sealed: a consistent-looking manifest edit is still refused."""
+    _edit_manifest(bundle_dir, edit)
+    for verify in (True, False):
+        with pytest.raises(BundleError, match="was modified after the bundle was written"):
+            load_bundle(bundle_dir, verify_weights=verify)
+
+
+def test_an_edited_model_card_or_a_missing_seal_is_refused(bundle_dir: Path) -> None:
+    card = bundle_dir / "MODEL_CARD.md"
+    card.write_text(card.read_text() + "validated for clinical use\n")
+    with pytest.raises(BundleError, match="model card does not match"):
+        load_bundle(bundle_dir, verify_weights=False)
+    _edit_manifest(bundle_dir, lambda m: m.pop("bundle_sha256"))
+    with pytest.raises(BundleError, match="has no bundle_sha256"):
+        load_bundle(bundle_dir)
+
+
+def test_seal_bundle_reseals_a_deliberate_change_but_never_changed_weights(
+    bundle_dir: Path,
+) -> None:
+    _edit_manifest(bundle_dir, lambda m: m.update(version="1.2.4"))
+    assert seal_bundle(bundle_dir).version == "1.2.4"
+    assert load_bundle(bundle_dir).version == "1.2.4"
+    w = bundle_dir / "weights.safetensors"
+    w.write_bytes(w.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(BundleError, match="refusing to seal"):
+        seal_bundle(bundle_dir)
+
+
+def test_a_file_given_as_bundle_is_named_a_file(bundle_dir: Path) -> None:
+    with pytest.raises(BundleError, match="is a file, not a model bundle folder"):
+        load_bundle(bundle_dir / "manifest.json")
