@@ -19,6 +19,7 @@ __all__ = [
     "DicomReadError",
     "GeometryError",
     "InputError",
+    "InputQualityError",
     "NomogramFileError",
     "NotSinusCTError",
     "OutputError",
@@ -83,6 +84,25 @@ class GeometryError(InputError):
 
 class NotSinusCTError(InputError):
     """The CT does not contain the nasal cavity and paranasal sinuses."""
+
+
+class InputQualityError(InputError):
+    """The CT failed the input plausibility gate (:mod:`sinusapp.imaging.plausibility`).
+
+    ``findings`` holds every finding of the gate (the errors that stopped the analysis and
+    the warnings found so far), so a caller can show them all.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        findings: tuple[object, ...] = (),
+        path: str | os.PathLike[str] | None = None,
+        hint: str | None = None,
+    ):
+        self.findings = tuple(findings)
+        super().__init__(message, path=path, hint=hint)
 
 
 class ClinicalInputError(InputError):

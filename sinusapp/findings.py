@@ -7,6 +7,7 @@ where one was measured, the ``value`` (with its unit in ``unit``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -51,3 +52,15 @@ class Finding:
         d = asdict(self)
         d["severity"] = str(self.severity)
         return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        """The inverse of :meth:`to_dict` (e.g. to restore findings from a ``result.json``)."""
+        value = data.get("value")
+        return cls(
+            code=str(data["code"]),
+            severity=Severity(str(data["severity"])),
+            message=str(data["message"]),
+            value=None if value is None else float(value),
+            unit=str(data.get("unit", "")),
+        )

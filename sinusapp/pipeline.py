@@ -25,8 +25,8 @@ import numpy as np
 
 from sinusapp._version import __version__
 from sinusapp.atomic import write_text_atomic
-from sinusapp.errors import BundleError, OutputError
-from sinusapp.findings import Finding
+from sinusapp.errors import BundleError, NotSinusCTError, OutputError
+from sinusapp.findings import Finding, Severity
 from sinusapp.imaging.quantify import NOT_GRADED, lund_mackay_total, per_sinus_opacification
 from sinusapp.imaging.volume import Volume
 
@@ -84,6 +84,11 @@ class AnalysisResult:
     (see :func:`sinusapp.imaging.quantify.per_sinus_opacification`); ``None`` when no sinus
     labels were available. ``sinus_labels_source`` says where the labels came from
     (``"predictor"``, ``"given"``, ``"automatic"`` or ``""``).
+
+    ``quality`` holds the findings of the input plausibility gate
+    (:mod:`sinusapp.imaging.plausibility`); ``quality_checked`` is True only when
+    :func:`analyse` ran that gate (a result rebuilt from elsewhere, e.g. an old record, says
+    False, and the report and the GUI then say the checks were not run).
     """
 
     volume: Volume
@@ -102,6 +107,8 @@ class AnalysisResult:
     model: ModelInfo | None = None
     nomogram_version: str = ""
     warnings: tuple[Finding, ...] = ()
+    quality: tuple[Finding, ...] = ()
+    quality_checked: bool = False
     analysed_at: str = field(
         default_factory=lambda: _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     )
@@ -155,6 +162,12 @@ class AnalysisResult:
             "model": self.model.to_dict() if self.model else None,
             "nomogram_version": self.nomogram_version,
             "warnings": [w.to_dict() for w in self.warnings],
+            "quality": {
+                "checked": bool(self.quality_checked),
+                "passed": bool(self.quality_checked)
+                and not any(f.severity == Severity.ERROR for f in self.quality),
+                "findings": [f.to_dict() for f in self.quality],
+            },
         }
 
 
@@ -192,18 +205,34 @@ def analyse(
         that is kept; otherwise these labels are used, and when none are given the automatic
         labelling :func:`sinusapp.imaging.sinus_labels.label_sinuses` is tried (``per_sinus``
         stays ``None`` when it declines).
+
+    Raises
+    ------
+    InputQualityError
+        The input plausibility gate (:mod:`sinusapp.imaging.plausibility`) found an
+        ``error``: air far from −1000 HU, not CT, no sinus cavity (the locator's
+        :class:`~sinusapp.errors.NotSinusCTError` becomes the ``no_sinus_cavity`` finding).
+        Its message names what was measured and what to do; nothing is computed after it.
     """
+    from sinusapp.imaging import plausibility
 
     def report(fraction: float, stage: str) -> None:
         if progress is not None:
             progress(min(max(fraction, 0.0), 1.0), stage)
 
-    report(0.0, "starting")
-    pred = predictor.predict(
-        volume,
-        progress=(lambda f, s: report(0.95 * f, s)),
-        should_cancel=should_cancel,
-    )
+    report(0.0, "checking the input")
+    quality = list(plausibility.check_acquisition(volume))
+    plausibility.raise_if_severe(quality)
+    try:
+        pred = predictor.predict(
+            volume,
+            progress=(lambda f, s: report(0.95 * f, s)),
+            should_cancel=should_cancel,
+        )
+    except NotSinusCTError as exc:
+        quality.append(plausibility.not_sinus_finding(exc))
+        plausibility.raise_if_severe(quality)
+        raise  # pragma: no cover - raise_if_severe always raises on an error finding
     if pred.dlr_score is None:
         raise BundleError(
             "this model bundle is segmentation-only (trained with --task seg): it gives no "
@@ -215,6 +244,23 @@ def analyse(
         raise RuntimeError(
             f"predictor returned a mask of shape {mask.shape} for a CT of shape {volume.shape}"
         )
+    centre = getattr(pred, "region_center_lps", None)
+    if centre is not None:
+        quality += plausibility.check_region(volume, region_center_lps=centre)
+        quality += plausibility.check_lesion(volume, mask, region_center_lps=centre)
+    else:
+        quality.append(
+            Finding(
+                "region_not_checked",
+                Severity.INFO,
+                "The predictor gave no sinus-region centre, so coverage, likeness to the "
+                "training data and the lesion's location were not checked.",
+            )
+        )
+    plausibility.raise_if_severe(quality)
+    for f in quality:
+        if f.severity != Severity.INFO:
+            log.warning("input quality [%s] %s", f.code, f.message)
     report(0.95, "per-sinus quantification")
     per_sinus, source = _per_sinus(volume, mask, pred=pred, sinus_labels=sinus_labels)
     factors: dict[str, Any] = {"dlr_score": float(pred.dlr_score)}
@@ -242,6 +288,8 @@ def analyse(
         model=model_info,
         nomogram_version=str(getattr(nomogram, "version", "")),
         warnings=tuple(w for w in warnings if isinstance(w, Finding)),
+        quality=tuple(quality),
+        quality_checked=True,
     )
 
 

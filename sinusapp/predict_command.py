@@ -78,6 +78,9 @@ def print_summary(out: HeadlessOutputs) -> None:
     )
     for f in r.warnings:
         print(f"  [{f.severity}] {f.message}")
+    for f in r.quality:  # the input plausibility gate (info lines are in result.json)
+        if f.severity != "info" and f not in r.warnings:
+            print(f"  [{f.severity}] input quality: {f.message}")
     if r.model is not None and r.model.trained_on_synthetic:
         print("Note: the model was trained on synthetic phantoms; not for clinical use.")
     for label, p in (("result", out.json_path), ("report", out.report_path), ("SEG", out.seg_path)):

@@ -380,6 +380,12 @@ def _is_soft_kernel(kernel: str) -> bool:
     return any(k.startswith(h) for h in SOFT_KERNEL_HINTS)
 
 
+#: Fewer slices than this cannot cover the sinus region (≈ 80 mm) even at 5 mm: not proposed.
+MIN_PROPOSABLE_SLICES = 16
+#: Thicker slices than this are not proposed (the plausibility gate warns above 2.5 mm).
+MAX_PROPOSABLE_THICKNESS_MM = 5.0
+
+
 def rank_series(entry: SeriesEntry, headers: list[InstanceHeader]) -> Candidate:
     """Score a series as a candidate for the sinus analysis, with the reasons."""
     reasons: list[str] = []
@@ -407,6 +413,26 @@ def rank_series(entry: SeriesEntry, headers: list[InstanceHeader]) -> Candidate:
     if errors:
         return Candidate(
             False, 0.0, tuple(f"cannot be made into a volume: {f.message}" for f in errors)
+        )
+    # Never propose what cannot be a sinus CT (it can still be forced with --series / opened).
+    if entry.n_frames < MIN_PROPOSABLE_SLICES:
+        return Candidate(
+            False,
+            0.0,
+            (
+                f"only {entry.n_frames} slices: cannot cover the sinuses (at least "
+                f"{MIN_PROPOSABLE_SLICES} needed), not a sinus CT",
+            ),
+        )
+    thick = entry.slice_thickness_mm or entry.spacing_mm
+    if thick is not None and thick > MAX_PROPOSABLE_THICKNESS_MM:
+        return Candidate(
+            False,
+            0.0,
+            (
+                f"slices of {thick:g} mm: too thick for sinus analysis (at most "
+                f"{MAX_PROPOSABLE_THICKNESS_MM:g} mm)",
+            ),
         )
     score = 50.0
     if "ORIGINAL" in itype and "PRIMARY" in itype:

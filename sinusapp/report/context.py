@@ -266,8 +266,40 @@ class ReportContext:
     not_for_clinical_use: bool
     signature_lines: tuple[str, ...] = ("Surgeon", "Signature", "Date")
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: True only when the input plausibility gate ran on this result (see
+    #: :mod:`sinusapp.imaging.plausibility`); the report never says "no problems" otherwise.
+    quality_checked: bool = False
 
     # ---------------------------------------------------------------- formatted summaries
+    @property
+    def has_quality_problem(self) -> bool:
+        """Any warning or error among the findings."""
+        return any(f.severity in (Severity.WARNING, Severity.ERROR) for f in self.findings)
+
+    @property
+    def quality_summary(self) -> str:
+        """The sentence under the "Input quality" heading (never "no problems" unless the
+        plausibility gate ran and found no warning or error)."""
+        if not self.quality_checked:
+            return (
+                "The input plausibility checks (HU calibration, sinus coverage, slice "
+                "thickness, kernel, lesion location, likeness to the training data) were not "
+                "run for this result: check the CT yourself before relying on any number."
+            )
+        if any(f.severity == Severity.ERROR for f in self.findings):
+            return (
+                "At least one input error was found: interpret the result with particular caution."
+            )
+        if self.has_quality_problem:
+            return (
+                "Input quality warnings were found (listed above): the numbers in this report "
+                "may be unreliable for this CT."
+            )
+        return (
+            "No input quality problems were found (HU calibration, sinus coverage, slice "
+            "thickness, kernel, lesion location, likeness to the training data, geometry)."
+        )
+
     @property
     def model_sha256_short(self) -> str:
         """First 12 hex digits of the weights checksum (``"—"`` when unknown)."""
@@ -436,7 +468,11 @@ class ReportContext:
             study=study,
             patient_name=_person_name(info.patient_name),
             patient_id=info.patient_id or "—",
-            findings=tuple(result.warnings),
+            findings=tuple(result.warnings)
+            + tuple(
+                f for f in getattr(result, "quality", ()) or () if f not in tuple(result.warnings)
+            ),
+            quality_checked=bool(getattr(result, "quality_checked", False)),
             clinical=clinical,
             key_slices=key_slices,
             lesion_volume_ml=float(result.lesion_volume_ml),
@@ -472,6 +508,7 @@ class ReportContext:
         ]
         items += [f"{lv.label}: {lv.value}" for lv in (*self.patient, *self.study)]
         items += [f.message for f in self.findings]
+        items.append(self.quality_summary)
         items += [f"{c.label}: {c.value} {c.unit}".rstrip() for c in self.clinical]
         items += [
             f"Lesion volume: {self.lesion_volume_ml:.1f} mL",

@@ -54,7 +54,6 @@ from reportlab.platypus import (
 )
 
 from sinusapp.atomic import write_bytes_atomic
-from sinusapp.findings import Severity
 from sinusapp.nomogram.layout import NomogramLayout
 from sinusapp.report.context import KeySlice, ReportContext, severity_rank
 
@@ -563,19 +562,10 @@ def _story(ctx: ReportContext, width: float, height: float) -> list[Flowable]:
                 (0.13 * width, 0.22 * width, 0.65 * width),
             )
         )
-        if any(f.severity == Severity.ERROR for f in ctx.findings):
-            story.append(Spacer(1, 3))
-            story.append(
-                _p(
-                    "At least one input error was found: interpret the result with "
-                    "particular caution.",
-                    s["warn"],
-                )
-            )
-    else:
-        story.append(
-            _p("No input quality problems were found (geometry, gaps, coverage).", s["base"])
-        )
+        story.append(Spacer(1, 3))
+    # never "no problems" unless the plausibility gate ran and found no warning or error
+    ok = ctx.quality_checked and not ctx.has_quality_problem
+    story.append(_p(ctx.quality_summary, s["base"] if ok else s["warn"]))
 
     story.append(_p("Intended use", s["h2"]))
     story.append(_p(ctx.intended_use, s["base"]))

@@ -31,6 +31,13 @@ class ResultsPanel(QtWidgets.QWidget):
     def __init__(self, session: CaseSession, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        # the input plausibility gate's warnings, above the numbers they qualify
+        self.quality_banner = QtWidgets.QLabel(self)
+        self.quality_banner.setWordWrap(True)
+        self.quality_banner.setTextInteractionFlags(
+            QtCore.Qt.TextInteractionFlag.TextSelectableByMouse
+        )
+        self.quality_banner.setVisible(False)
         self.headline = QtWidgets.QLabel(self)
         self.headline.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.headline.setWordWrap(True)
@@ -64,6 +71,7 @@ class ResultsPanel(QtWidgets.QWidget):
         self.disclaimer.setStyleSheet("color: #8b949e; font-size: 11px;")
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.quality_banner)
         lay.addWidget(self.headline)
         lay.addWidget(self.risk)
         lay.addLayout(form)
@@ -90,7 +98,9 @@ class ResultsPanel(QtWidgets.QWidget):
             self.table.setVisible(False)
             self.no_sinus.setVisible(False)
             self.warnings.setText("")
+            self.quality_banner.setVisible(False)
         else:
+            self._show_quality(r)
             self.lesion.setText(f"{r.lesion_volume_ml:.1f} mL")
             m = r.model
             self.model.setText(
@@ -103,6 +113,28 @@ class ResultsPanel(QtWidgets.QWidget):
             ws = [w.message for w in r.warnings]
             self.warnings.setText("\n".join(f"⚠ {w}" for w in ws))
         self._on_prediction_changed()
+
+    def _show_quality(self, r: Any) -> None:
+        """Banner: the plausibility gate's warnings, or that it was not run."""
+        problems = [f for f in getattr(r, "quality", ()) if str(f.severity) in ("warning", "error")]
+        if not getattr(r, "quality_checked", False):
+            text = (
+                "⚠ Input plausibility checks were not run for this result: check the CT "
+                "(calibration, coverage, slice thickness, kernel) before relying on it."
+            )
+        elif problems:
+            text = "⚠ Input quality — the numbers below may be unreliable:\n" + "\n".join(
+                f"• {f.message}" for f in problems
+            )
+        else:
+            self.quality_banner.setVisible(False)
+            return
+        self.quality_banner.setText(text)
+        self.quality_banner.setStyleSheet(
+            "background: #5c3d00; color: #ffe08a; border: 1px solid #d29922; "
+            "border-radius: 4px; padding: 4px; font-weight: bold;"
+        )
+        self.quality_banner.setVisible(True)
 
     def _fill_table(self, per_sinus: Any) -> None:
         rows = list((per_sinus or {}).items())

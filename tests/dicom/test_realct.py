@@ -116,7 +116,10 @@ def test_retired_jpeg_gives_clear_error(realct: Path, name: str) -> None:
 def test_enhanced_multiframe_ct_geometry_from_functional_groups(realct: Path) -> None:
     folder = realct / "enhanced_ct_multiframe" / "uncompressed"
     assert "PixelSpacing" not in pydicom.dcmread(one(folder), stop_before_pixels=True)
-    v = load_volume(folder)
+    (entry,) = scan(folder).series
+    # two frames cannot cover the sinuses: never proposed, but loadable when chosen
+    assert not entry.candidate.eligible and "only 2 slices" in entry.candidate.reasons[0]
+    v = load_volume(folder, series_uid=entry.series_uid)
     assert v.shape == (2, 512, 512)
     assert v.spacing_mm[1:] == pytest.approx((0.3887, 0.3887), abs=1e-4)
     jpeg = read_frame_hu(
@@ -140,6 +143,10 @@ def test_multipatient_dicomdir(realct: Path) -> None:
     assert not head.candidate.eligible
     assert [f.code for f in head.findings if f.severity == "error"] == ["gap_too_long"]
     assert all(not s.candidate.eligible for s in result.series if s.modality != "CT")
+    # the 5-slice cardiac calcium-score series is no sinus CT: never proposed (issue 12)
+    smart = next(s for s in result.series if s.description.startswith("SmartScore"))
+    assert not smart.candidate.eligible and "only 5 slices" in smart.candidate.reasons[0]
+    assert result.proposed is None
     scout = next(s for s in result.series if s.description == "Scout")
     assert not scout.candidate.eligible
 
@@ -150,7 +157,7 @@ def test_seg_is_recognised_as_segmentation(realct: Path) -> None:
     assert seg.kind == "segmentation" and not seg.candidate.eligible
     ct = next(s for s in result.series if s.modality == "CT")
     assert seg.referenced_series_uids == (ct.series_uid,)
-    assert result.proposed is ct
+    assert result.proposed is None and not ct.candidate.eligible  # 3 abdomen slices
 
 
 def test_single_slice_vendor_quirks_decode(realct: Path) -> None:

@@ -119,13 +119,19 @@ def test_mismatched_masks_are_refused(tmp_path: Path) -> None:
         load_reference_mask(tmp_path / "junk.dcm", volume=vol)
 
 
+def _load_abdomen_ct(case: Path) -> Volume:
+    """The 3-slice abdomen CT by its UID (too short to be proposed as a sinus CT)."""
+    from sinusapp.dicom import load_volume, scan
+
+    (entry,) = scan(case / "CT").series
+    return load_volume(case / "CT", series_uid=entry.series_uid)
+
+
 def test_real_ct_with_dicom_seg() -> None:
     case = REALCT / "ge_abdomen_ct3slice_with_dicom_seg"
     if not case.exists():
         pytest.skip(f"shared real CT not found at {case}")
-    from sinusapp.dicom import load_volume
-
-    vol = load_volume(case / "CT")
+    vol = _load_abdomen_ct(case)
     mask = load_reference_mask(case / "SEG" / "liver.dcm", volume=vol)
     assert mask.shape == vol.shape == (3, 512, 512)
     for k in range(3):
@@ -145,9 +151,7 @@ def test_real_seg_placed_by_position_when_volume_is_resampled() -> None:
         pytest.skip(f"shared real CT not found at {case}")
     from dataclasses import replace
 
-    from sinusapp.dicom import load_volume
-
-    vol = load_volume(case / "CT")
+    vol = _load_abdomen_ct(case)
     by_ref = load_reference_mask(case / "SEG" / "liver.dcm", volume=vol)
     by_pos = load_reference_mask(case / "SEG" / "liver.dcm", volume=replace(vol, resampled=True))
     assert np.array_equal(by_ref, by_pos)
