@@ -3,6 +3,26 @@ every case (DLR-score, DSC against the reference mask), fits the clinical model 
 nomogram on the training cohort, and writes Table-1 / Table-2 style tables, DeLong tests, the
 DSC summary and the figures (ROC, calibration, decision curves, nomogram) as Markdown, CSV,
 PNG and PDF. The fitted nomogram.json can be shipped next to the bundle.
+
+The nomogram must be fitted on DLR-scores of patients the model did not train on: the final
+model scores its own training patients almost perfectly (AUC above the generator's oracle),
+and a nomogram fitted on those scores overweights the DLR-score and is miscalibrated on new
+patients. Therefore:
+
+- ``--bundle B`` alone scores every case with B only when B's manifest lists its training
+  cases (``training.case_ids``, written by ``sinusapp train``) and none of them is in this
+  dataset, or when ``--independent-bundle`` says B never saw these patients; otherwise it
+  refuses and names the fix.
+- ``--scores PREDICTIONS.csv`` takes the DLR-scores from a file: the out-of-fold predictions
+  that ``sinusapp train`` writes (``WORK_DIR/predictions.csv``: ``case_id``, ``fold``,
+  ``dlr_score``, ``dsc``) or the ``scores.csv`` of an earlier ``evaluate``. With ``--bundle``
+  as well, B is run on every case only to compute the DSC on the CT grid and to record B's
+  sha256 in nomogram.json; a training case that B was trained on must have an out-of-fold
+  score (a ``fold``).
+
+DSC has one definition in the report: on the CT grid (the model's mask resampled to the CT,
+against the reference mask), as a surgeon sees it. Training's predictions.csv holds DSC on the
+model's 2 mm grid; it is not reported (pass ``--bundle`` to compute the CT-grid one).
 """
 
 from __future__ import annotations
@@ -14,7 +34,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_arguments", "run", "score_dataset"]
+__all__ = ["add_arguments", "run", "score_dataset", "training_case_ids"]
+
+#: ``dsc_grid`` value of a scores file whose DSC is on the CT grid (what this report shows).
+CT_GRID = "ct"
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +50,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scores",
         metavar="CSV",
-        help="reuse per-case scores written by an earlier run (case_id, dlr_score, dsc)",
+        help="per-case DLR-scores: the out-of-fold predictions.csv that `sinusapp train` "
+        "writes in its work folder, or the scores.csv of an earlier evaluate "
+        "(case_id, dlr_score; optional fold, dsc, dsc_grid)",
     )
+    parser.add_argument(
+        "--independent-bundle",
+        action="store_true",
+        help="the bundle was trained on other patients than this dataset's (needed when its "
+        "manifest does not list its training cases)",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="bootstrap replicates for the AUC CIs (default 2000, as pROC)",
+    )
+    parser.add_argument(
+        "--calibration-bootstrap",
+        type=int,
+        default=200,
+        metavar="B",
+        help="bootstrap refits for the optimism-corrected calibration (default 200)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
+
+
+def training_case_ids(manifest: dict[str, Any]) -> set[str] | None:
+    """The case ids a bundle was trained on (manifest ``training.case_ids``), or ``None`` when
+    the manifest does not list them (bundles written before the list was recorded)."""
+    training = manifest.get("training")
+    ids = training.get("case_ids") if isinstance(training, dict) else None
+    if not isinstance(ids, list):
+        return None
+    return {str(i) for i in ids}
 
 
 def score_dataset(dataset: Any, predictor: Any, *, progress: Any = None) -> list[dict[str, Any]]:
@@ -56,14 +112,19 @@ def _write_scores(records: list[dict[str, Any]], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["case_id", "cohort", "dlr_score", "dsc", "lesion_volume_ml"])
+        w.writerow(
+            ["case_id", "cohort", "fold", "dlr_score", "dsc", "dsc_grid", "lesion_volume_ml"]
+        )
         for r in records:
+            fold = r.get("fold")
             w.writerow(
                 [
                     r["case_id"],
                     r["cohort"],
+                    "" if fold is None else fold,
                     f"{r['dlr_score']:.6f}",
                     f"{r['dsc']:.6f}",
+                    r.get("dsc_grid", CT_GRID),
                     f"{r['lesion_volume_ml']:.3f}",
                 ]
             )
@@ -76,7 +137,7 @@ def _read_scores(path: Path, dataset: Any) -> list[dict[str, Any]]:
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            missing = {"case_id", "dlr_score", "dsc"} - set(reader.fieldnames or ())
+            missing = {"case_id", "dlr_score"} - set(reader.fieldnames or ())
             if missing:
                 raise InputError(
                     f"--scores: the file lacks the column(s) {sorted(missing)} (found "
@@ -104,7 +165,7 @@ def _read_scores(path: Path, dataset: Any) -> list[dict[str, Any]]:
         try:
             scores = {
                 "dlr_score": float(r["dlr_score"]),
-                "dsc": float(r["dsc"]),
+                "dsc": float(r.get("dsc") or "nan"),
                 "lesion_volume_ml": float(r.get("lesion_volume_ml") or "nan"),
             }
         except (TypeError, ValueError) as exc:
@@ -120,9 +181,89 @@ def _read_scores(path: Path, dataset: Any) -> list[dict[str, Any]]:
                 path=path,
                 hint=hint,
             )
-        rec.update(case_id=case.case_id, **scores)
+        fold_text = (r.get("fold") or "").strip()
+        try:
+            fold = int(float(fold_text)) if fold_text else None
+        except ValueError as exc:
+            raise InputError(
+                f"--scores: case {case.case_id} has fold {fold_text!r}, expected a number",
+                path=path,
+                hint=hint,
+            ) from exc
+        # one DSC definition: the CT grid; training's predictions.csv has the model grid's
+        ct_grid = (r.get("dsc_grid") or "").strip().lower() == CT_GRID
+        if not ct_grid:
+            scores["dsc"] = float("nan")
+        rec.update(case_id=case.case_id, fold=fold, dsc_grid=CT_GRID if ct_grid else "", **scores)
         records.append(rec)
     return records
+
+
+def _plan(
+    dataset: Any, manifest: dict[str, Any] | None, *, scores: list[dict[str, Any]] | None,
+    independent: bool,
+) -> tuple[str, list[str]]:  # fmt: skip
+    """Where the training DLR-scores come from (``train_scores``) and notes for the report;
+    refuse (InputError) whatever would put in-sample scores under the nomogram."""
+    from sinusapp.errors import InputError
+
+    notes: list[str] = []
+    train_ids = {c.case_id for c in dataset.by_cohort("train")}
+    test_ids = {c.case_id for c in dataset.by_cohort("test")}
+    trained = training_case_ids(manifest) if manifest is not None else None
+    fix = (
+        "pass the out-of-fold scores that `sinusapp train` wrote for this bundle "
+        "(--scores WORK_DIR/predictions.csv; keep --bundle to compute the CT-grid DSC)"
+    )
+    if trained is not None and trained & test_ids:
+        some = ", ".join(sorted(trained & test_ids)[:5])
+        raise InputError(
+            f"the bundle was trained on {len(trained & test_ids)} case(s) of this dataset's "
+            f"testing cohort (e.g. {some}): the testing cohort would not be independent",
+            hint="evaluate on a testing cohort the bundle has not seen",
+        )
+    folds_given = scores is not None and all(
+        r.get("fold") is not None for r in scores if r["cohort"] == "train"
+    )
+    if scores is None:
+        if trained is None and not independent:
+            raise InputError(
+                "the bundle's manifest does not list its training cases, so it cannot be "
+                "checked that it did not train on this dataset; scoring its own training "
+                "cases would give in-sample DLR-scores and an overfitted nomogram",
+                hint=f"{fix}, or add --independent-bundle if the bundle never saw these patients",
+            )
+        if trained is not None and trained & train_ids:
+            some = ", ".join(sorted(trained & train_ids)[:5])
+            raise InputError(
+                f"the bundle was trained on {len(trained & train_ids)} of this dataset's "
+                f"{len(train_ids)} training cases (e.g. {some}): their DLR-scores from it "
+                "would be in-sample and the nomogram fitted on them overfitted",
+                hint=fix,
+            )
+        return "independent", notes
+    if trained is not None and trained & train_ids:
+        no_fold = [
+            r["case_id"]
+            for r in scores
+            if r["cohort"] == "train" and r["case_id"] in trained and r.get("fold") is None
+        ]
+        if no_fold:
+            raise InputError(
+                f"--scores: {len(no_fold)} training case(s) the bundle was trained on have no "
+                f"out-of-fold score (no 'fold', e.g. {', '.join(no_fold[:5])})",
+                hint=fix,
+            )
+        notes.append(
+            "The bundle was trained on this training cohort: the training-cohort DSC below "
+            "is apparent (in-sample)."
+        )
+        return "out-of-fold", notes
+    if folds_given:
+        return "out-of-fold", notes
+    if manifest is not None and (trained is not None or independent):
+        return "independent", notes
+    return "unspecified", notes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -133,28 +274,69 @@ def run(args: argparse.Namespace) -> int:
 
     dataset = Dataset.open(args.dataset)
     out = Path(args.out)
-    if args.scores:
-        records = _read_scores(Path(args.scores), dataset)
-    else:
+    bundle = None
+    if args.bundle or not args.scores:
+        from sinusapp.model.bundle import load_bundle
+        from sinusapp.model.predictor import bundled_model_dir
+
+        # the manifest only; the Predictor verifies the weights before it uses them
+        bundle = load_bundle(args.bundle or bundled_model_dir(), verify_weights=False)
+    records = _read_scores(Path(args.scores), dataset) if args.scores else None
+    train_scores, notes = _plan(
+        dataset,
+        bundle.manifest if bundle is not None else None,
+        scores=records,
+        independent=args.independent_bundle,
+    )
+    dlr_model = None
+    if bundle is not None:
         from sinusapp.model import Predictor
 
-        predictor = Predictor(args.bundle, device=args.device)
+        predictor = Predictor(bundle.path, device=args.device)
+        dlr_model = dict(predictor.model_info)
         bar = tqdm(total=len(dataset.cases), desc="scoring cases", unit="case", file=sys.stderr)
 
         def step(_f: float, _stage: str) -> None:
             bar.update(1)
 
-        records = score_dataset(dataset, predictor, progress=step)
+        scored = score_dataset(dataset, predictor, progress=step)
         bar.close()
+        if records is None:
+            records = scored
+        else:  # DLR-scores from the file, DSC on the CT grid from the bundle
+            by_id = {r["case_id"]: r for r in scored}
+            for r in records:
+                r["dsc"] = by_id[r["case_id"]]["dsc"]
+                r["dsc_grid"] = CT_GRID
+                r["lesion_volume_ml"] = by_id[r["case_id"]]["lesion_volume_ml"]
         _write_scores(records, out / "scores.csv")
+    elif not any(r.get("dsc_grid") == CT_GRID for r in records or ()):
+        notes.append(
+            "DSC not reported: the scores file gives no DSC on the CT grid (training's "
+            "predictions.csv has it on the model's 2 mm grid); pass --bundle to compute it."
+        )
+    assert records is not None
     bar2 = tqdm(total=100, desc="evaluation", file=sys.stderr)
 
     def prog(f: float, _msg: str) -> None:
         bar2.n = int(100 * f)
         bar2.refresh()
 
-    summary = write_evaluation(records, out_dir=out, progress=prog)
+    summary = write_evaluation(
+        records,
+        out_dir=out,
+        progress=prog,
+        train_scores=train_scores,
+        dlr_model=dlr_model,
+        notes=notes,
+        dsc_label="on the CT grid: the model's mask on the CT against the reference mask",
+        n_boot=args.bootstrap,
+        n_boot_calibration=args.calibration_bootstrap,
+        seed=args.seed,
+    )
     bar2.close()
+    for note in summary.notes:
+        log.info("evaluate: %s", note)
     print(f"Wrote the evaluation to {out} (report.md, tables, figures, nomogram.json)")
     for p in summary.performance:
         print(

@@ -12,12 +12,30 @@ Methods (each documented where it is computed, see :mod:`sinusapp.stats`):
 - Models: *DLR model* = the DLR-score itself; *clinical model* = logistic regression on
   asthma, allergic rhinitis, eosinophils; *nomogram* = logistic regression on the DLR-score
   and those clinical factors. Both regressions are fitted on the training cohort only.
-- Table 2: AUC with DeLong 95 % CI; accuracy, sensitivity, specificity, FPR, FNR (and PPV,
-  NPV in the CSV) at each model's **training-cohort** Youden cutoff, applied unchanged to the
-  test cohort (positive when score ≥ cutoff).
-- Paired DeLong tests between the models within each cohort.
+- The DLR-scores of the training cohort must not come from a model trained on those
+  patients (in-sample scores make the nomogram overweight the DLR-score): the caller says
+  where they come from (``train_scores``: out-of-fold, an independent model); "in-sample"
+  is refused.
+- Univariate analysis: logistic regression of recurrence on every Table-1 factor in the
+  training cohort (OR with Wald 95 % CI, p), the paper's selection rule (p < 0.05) and how
+  it compares with the factors the models use.
+- Separation: a (quasi-)completely separated training cohort has no maximum-likelihood fit;
+  the model is then fitted with Firth's penalised likelihood and the report says so.
+- Table 2: AUC with DeLong 95 % CI and pROC's stratified bootstrap CI; accuracy,
+  sensitivity, specificity, FPR, FNR (and PPV, NPV in the CSV) at each model's
+  **training-cohort** Youden cutoff, applied unchanged to the test cohort (positive when
+  score ≥ cutoff). Training-cohort rows of the fitted models are *apparent* (model and
+  metrics from the same patients).
+- Paired DeLong tests between the models within each cohort; unpaired DeLong tests of each
+  model's training vs testing AUC.
+- Cross-validation (when the records carry the ``fold`` of their out-of-fold score): ROC
+  curve per fold with the mean AUC (paper Fig. 3A), the CV Youden cutoff next to the
+  testing cohort's.
 - Calibration (nomogram): binned observed vs predicted (deciles of risk, Wilson CIs), LOWESS,
-  slope, calibration-in-the-large, Brier, Hosmer–Lemeshow.
+  slope, calibration-in-the-large, Brier, Hosmer–Lemeshow (g − 2 df in the training cohort,
+  g df in the testing cohort, which the model was not fitted on); in the training cohort the
+  bootstrap optimism-corrected curve (``rms::calibrate``), the apparent one being perfect by
+  construction.
 - Decision curves: net benefit of each model vs treat-all / treat-none (dcurves convention).
 
 Entry point: :func:`write_evaluation`.
@@ -38,14 +56,31 @@ import numpy as np
 
 from sinusapp._version import __version__
 from sinusapp.errors import InputError, OutputError
-from sinusapp.stats.calibration import CalibrationResult, calibration, hosmer_lemeshow
+from sinusapp.evaluation.analyses import (
+    PAPER_FACTORS,
+    CrossValidation,
+    UnivariateRow,
+    cross_validation,
+    optimism_corrected,
+    selection_text,
+    univariate_analysis,
+)
+from sinusapp.stats.calibration import (
+    CalibrationResult,
+    OptimismCorrectedCalibration,
+    calibration,
+    hosmer_lemeshow,
+)
 from sinusapp.stats.decision import net_benefit
 from sinusapp.stats.roc import (
     AucResult,
     BinaryMetrics,
+    BootstrapAucCi,
     DelongTestResult,
+    auc_bootstrap_ci,
     auc_ci,
     delong_test,
+    delong_unpaired_test,
     metrics_at,
     roc_curve,
     youden_cutoff,
@@ -75,6 +110,14 @@ _COLOURS = {"dlr": "#2a9d58", "clinical": "#2b6cb0", "nomogram": "#c0392b"}
 #: Record keys holding a synthetic generator's true risk (reported as the oracle AUC).
 ORACLE_KEYS: tuple[str, ...] = ("true_probability", "true_risk")
 _DELONG_PAIRS = (("nomogram", "clinical"), ("nomogram", "dlr"), ("clinical", "dlr"))
+#: Where the training cohort's DLR-scores come from (``write_evaluation(train_scores=...)``).
+TRAIN_SCORE_SOURCES: dict[str, str] = {
+    "out-of-fold": "out-of-fold predictions of the cross-validation models (each patient "
+    "scored by a model that did not see them)",
+    "independent": "a model bundle trained on other patients than this dataset's",
+    "unspecified": "not stated by the caller: if they are the training model's own "
+    "predictions, the nomogram overweights the DLR-score",
+}
 
 #: Table-1 variables: record key → (row label, kind); only those present are shown.
 TABLE1_VARIABLES: tuple[tuple[str, str, str], ...] = (
@@ -100,6 +143,8 @@ class ModelPerformance:
     auc: AucResult
     metrics: BinaryMetrics
     cutoff: float
+    bootstrap: BootstrapAucCi | None = None
+    estimate: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +198,16 @@ class EvaluationSummary:
         The fitted :class:`~sinusapp.nomogram.Nomogram` objects.
     files:
         Every file written, relative to ``out_dir``.
+    univariate:
+        Univariate logistic regression of every Table-1 factor (training cohort).
+    cross_validation:
+        Per-fold ROC of the out-of-fold DLR-scores, when the records carry ``fold``.
+    optimism:
+        Bootstrap optimism-corrected calibration of the nomogram in the training cohort.
+    unpaired:
+        Unpaired DeLong test of training vs testing AUC per model.
+    notes:
+        Provenance and warnings shown at the top of the report.
     """
 
     out_dir: Path
@@ -167,6 +222,11 @@ class EvaluationSummary:
     nomogram: Any
     clinical_model: Any
     files: tuple[str, ...] = field(default=())
+    univariate: tuple[UnivariateRow, ...] = ()
+    cross_validation: CrossValidation | None = None
+    optimism: OptimismCorrectedCalibration | None = None
+    unpaired: Mapping[str, DelongTestResult] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     def get(self, model: str, cohort: str) -> ModelPerformance:
         """Performance of ``model`` (``"dlr"``, ``"clinical"``, ``"nomogram"``) in ``cohort``."""
@@ -226,6 +286,10 @@ def _female(value: Any) -> bool | None:
     if text in ("m", "male", "man"):
         return False
     return None
+
+
+def _opt_float(value: bool | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _number(value: Any) -> float:
@@ -436,7 +500,9 @@ def _roc_figure(
     return fig
 
 
-def _calibration_figure(ys, probs, cals: Mapping[str, CalibrationResult], hls) -> Any:
+def _calibration_figure(
+    ys, probs, cals: Mapping[str, CalibrationResult], hls, *, optimism=None
+) -> Any:
     fig = _new_figure(11, 5.6)
     axes = fig.subplots(1, 2)
     for ax, letter, c in zip(axes, "AB", COHORTS, strict=True):
@@ -449,7 +515,19 @@ def _calibration_figure(ys, probs, cals: Mapping[str, CalibrationResult], hls) -
             lw=1.8,
             label="Nomogram (LOWESS)",
         )
-        yerr = np.vstack([cal.bin_observed - cal.bin_low, cal.bin_high - cal.bin_observed])
+        if c == "train" and optimism is not None:
+            ax.plot(
+                optimism.grid,
+                optimism.corrected,
+                color="#6b3fa0",
+                lw=1.8,
+                ls="-.",
+                label=f"Bias-corrected (bootstrap, B = {optimism.n_boot})",
+            )
+        # Wilson bounds enclose the observed rate; clip rounding residue all the same
+        yerr = np.clip(
+            np.vstack([cal.bin_observed - cal.bin_low, cal.bin_high - cal.bin_observed]), 0, None
+        )
         ax.errorbar(
             cal.bin_predicted,
             cal.bin_observed,
@@ -491,7 +569,33 @@ def _calibration_figure(ys, probs, cals: Mapping[str, CalibrationResult], hls) -
             fontsize=8,
             framealpha=0.9,
         )
-        _panel_title(ax, letter, f"Nomogram, {COHORT_LABELS[c].lower()}")
+        estimate = "apparent" if c == "train" else "validation"
+        _panel_title(ax, letter, f"Nomogram, {COHORT_LABELS[c].lower()} ({estimate})")
+    return fig
+
+
+def _cv_roc_figure(cv: CrossValidation) -> Any:
+    """Paper Fig. 3A: the DLR-score's ROC curve in each cross-validation fold, mean AUC."""
+    fig = _new_figure(6.2, 5.8)
+    ax = fig.subplots(1, 1)
+    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
+    colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"]
+    for i, (k, curve, a) in enumerate(zip(cv.folds, cv.curves, cv.aucs, strict=True)):
+        ax.plot(curve.fpr, curve.sensitivities, color=colours[i % len(colours)], lw=1.1,
+                alpha=0.85, label=f"Fold {k}: AUC {a:.3f} (n = {cv.n[i]})")  # fmt: skip
+    ax.plot(cv.pooled_curve.fpr, cv.pooled_curve.sensitivities, color="black", lw=2.0,
+            label=f"Pooled out-of-fold: AUC {cv.pooled_auc:.3f}")  # fmt: skip
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.set_aspect("equal")
+    ax.set_xlabel("1 − Specificity")
+    ax.set_ylabel("Sensitivity")
+    ax.grid(alpha=0.25)
+    ax.legend(loc="lower right", fontsize=8)
+    _panel_title(
+        ax, "A", f"DLR model, {len(cv.folds)}-fold CV: mean AUC {cv.mean_auc:.3f} ± "
+        f"{_fnum(cv.sd_auc, 3)}"
+    )  # fmt: skip
     return fig
 
 
@@ -534,6 +638,13 @@ def write_evaluation(
     out_dir: str | os.PathLike[str],
     progress: ProgressCallback | None = None,
     clinical_factors: Sequence[Any] | None = None,
+    train_scores: str = "unspecified",
+    dlr_model: Mapping[str, str] | None = None,
+    notes: Sequence[str] = (),
+    dsc_label: str = "on the CT grid",
+    n_boot: int = 2000,
+    n_boot_calibration: int = 200,
+    seed: int = 0,
 ) -> EvaluationSummary:
     """Evaluate the DLR model, the clinical model and the nomogram; write tables and figures.
 
@@ -561,11 +672,28 @@ def write_evaluation(
         The clinical factors (:class:`~sinusapp.nomogram.Factor`) of the clinical model; the
         nomogram uses the DLR-score plus these. Default: the paper's asthma, allergic
         rhinitis and eosinophil count (:data:`~sinusapp.nomogram.CLINICAL_FACTORS`).
+    train_scores:
+        Where the training cohort's DLR-scores come from, a key of
+        :data:`TRAIN_SCORE_SOURCES`: ``"out-of-fold"`` (cross-validation predictions; give
+        each record's ``fold`` for the per-fold ROC), ``"independent"`` (a model trained on
+        other patients) or ``"unspecified"`` (reported as a warning). ``"in-sample"`` (the
+        final model's scores of its own training patients) is refused.
+    dlr_model:
+        ``name`` / ``version`` / ``sha256`` of the bundle that produced the scores; recorded in
+        ``nomogram.json`` so the app can refuse the nomogram with another model.
+    notes:
+        Lines shown under "Provenance and warnings" at the top of the report.
+    dsc_label:
+        How the ``dsc`` values were computed, shown in the DSC heading (one definition).
+    n_boot, n_boot_calibration, seed:
+        Bootstrap replicates for the AUC CIs (pROC's default 2000) and for the
+        optimism-corrected calibration (rms's customary 200), and their random seed.
 
     Raises
     ------
     InputError
-        A record lacks a required field or a cohort has fewer than 2 events / non-events.
+        A record lacks a required field, a cohort has fewer than 2 events / non-events, or
+        ``train_scores`` is ``"in-sample"`` or unknown.
     ClinicalInputError
         A clinical value is malformed or implausible.
     OutputError
@@ -584,25 +712,61 @@ def write_evaluation(
         if progress is not None:
             progress(fraction, message)
 
+    from sinusapp.nomogram.model import SeparationError
+
     step(0.0, "checking records")
+    if train_scores not in TRAIN_SCORE_SOURCES:
+        raise InputError(
+            f"train_scores must be one of {sorted(TRAIN_SCORE_SOURCES)}, got {train_scores!r}",
+            hint="the nomogram must be fitted on DLR-scores of patients the model did not "
+            "train on: pass the out-of-fold scores that `sinusapp train` writes "
+            "(predictions.csv)",
+        )
     recs = _validate(records)
     writer = _Writer(Path(out_dir))
     by = {c: [r for r in recs if r["cohort"] == c] for c in COHORTS}
     ys = {c: np.array([r["recurrence"] for r in by[c]], dtype=bool) for c in COHORTS}
+    report_notes = [f"Training-cohort DLR-scores: {TRAIN_SCORE_SOURCES[train_scores]}."]
+    if train_scores == "unspecified":
+        log.warning("evaluate: the source of the training DLR-scores is not stated")
+    if dlr_model:
+        report_notes.append(
+            f"DLR model: {dlr_model.get('name', '')} {dlr_model.get('version', '')} (weights "
+            f"sha256 {dlr_model.get('sha256', '')}); recorded in nomogram.json."
+        )
+    else:
+        report_notes.append(
+            "Warning: no model bundle given, so nomogram.json does not record which model's "
+            "DLR-scores it was fitted on and the app cannot check the pairing."
+        )
+    report_notes += list(notes)
+    n_train = len(by["train"])
+
+    def fit(rows: Sequence[Mapping[str, Any]], factors: Sequence[Any], title: str, *,
+            penalty: str | None = None, quiet: bool = False) -> Any:  # fmt: skip
+        """ML fit; Firth's when the rows are separated (said in the report unless quiet)."""
+        kwargs: dict[str, Any] = dict(
+            factors=factors,
+            title=title,
+            description=f"training cohort, {n_train} patients",
+            dlr_model=dlr_model if factors[0].name == "dlr_score" else None,
+        )
+        if penalty is not None:
+            return Nomogram.fit(rows, penalty=penalty, **kwargs)
+        try:
+            return Nomogram.fit(rows, **kwargs)
+        except SeparationError as exc:
+            if not quiet:
+                report_notes.append(
+                    f"{title}: {exc.message}. Fitted with Firth's penalised likelihood "
+                    "instead (as R's logistf): finite, shrunk coefficients."
+                )
+                log.warning("evaluate: %s separated, Firth fit: %s", title, exc.message)
+            return Nomogram.fit(rows, penalty="firth", **kwargs)
 
     step(0.1, "fitting the clinical model and the nomogram on the training cohort")
-    clinical = Nomogram.fit(
-        by["train"],
-        factors=clin_factors,
-        title="Clinical model",
-        description=f"training cohort, {len(by['train'])} patients",
-    )
-    nomogram = Nomogram.fit(
-        by["train"],
-        factors=nomo_factors,
-        title="Nomogram",
-        description=f"training cohort, {len(by['train'])} patients",
-    )
+    clinical = fit(by["train"], clin_factors, "Clinical model")
+    nomogram = fit(by["train"], nomo_factors, "Nomogram")
     scores = {
         c: {
             "dlr": np.array([r["dlr_score"] for r in by[c]]),
@@ -618,16 +782,35 @@ def write_evaluation(
         "clinical": clinical.cutoff,
         "nomogram": nomogram.cutoff,
     }
+    dlr_train_estimate = {
+        "out-of-fold": "out-of-fold",
+        "independent": "independent model",
+        "unspecified": "source not stated",
+    }[train_scores]
     perf: dict[tuple[str, str], ModelPerformance] = {}
     for c in COHORTS:
         for m in MODELS:
+            if c == "test":
+                estimate = "validation"
+            else:
+                estimate = dlr_train_estimate if m == "dlr" else "apparent"
             perf[(m, c)] = ModelPerformance(
                 model=m,
                 cohort=c,
                 auc=auc_ci(ys[c], scores[c][m]),
                 metrics=metrics_at(ys[c], scores[c][m], cutoffs[m]),
                 cutoff=cutoffs[m],
+                bootstrap=auc_bootstrap_ci(ys[c], scores[c][m], n_boot=n_boot, seed=seed),
+                estimate=estimate,
             )
+    unpaired = {
+        m: delong_unpaired_test(ys["train"], scores["train"][m], ys["test"], scores["test"][m])
+        for m in MODELS
+    }
+    folds = [r.get("fold") for r in by["train"]]
+    cv = None
+    if all(f is not None and str(f).strip() != "" for f in folds):
+        cv = cross_validation(ys["train"], scores["train"]["dlr"], [_number(f) for f in folds])
     delong = tuple(
         DelongRow(c, a, b, delong_test(ys[c], scores[c][a], scores[c][b]))
         for c in COHORTS
@@ -661,24 +844,78 @@ def write_evaluation(
 
     step(0.4, "Table 2")
     header2 = [
-        "Cohort", "Model", "AUC (95% CI)", "Accuracy", "Sensitivity", "Specificity",
-        "FPR", "FNR", "PPV", "NPV", "Cutoff (training)", "TP", "FP", "TN", "FN",
+        "Cohort", "Model", "Estimate", "AUC (95% CI)", "AUC bootstrap 95% CI", "Accuracy",
+        "Sensitivity", "Specificity", "FPR", "FNR", "PPV", "NPV", "Cutoff (training)",
+        "TP", "FP", "TN", "FN",
     ]  # fmt: skip
     t2_rows = []
     for c in COHORTS:
         for m, name in MODELS.items():
             p = perf[(m, c)]
             mt = p.metrics
+            bs = p.bootstrap
             t2_rows.append(
                 [
-                    COHORT_LABELS[c], name,
+                    COHORT_LABELS[c], name, p.estimate,
                     f"{p.auc.auc:.3f} ({p.auc.low:.3f}–{p.auc.high:.3f})",
+                    f"{bs.low:.3f}–{bs.high:.3f}" if bs else "",
                     _f3(mt.accuracy), _f3(mt.sensitivity), _f3(mt.specificity),
                     _f3(mt.fpr), _f3(mt.fnr), _f3(mt.ppv), _f3(mt.npv), f"{p.cutoff:.3f}",
                     mt.tp, mt.fp, mt.tn, mt.fn,
                 ]
             )  # fmt: skip
     writer.csv("table2.csv", header2, t2_rows)
+    md2_cols = [i for i, h in enumerate(header2) if h not in ("PPV", "NPV", "TP", "FP", "TN", "FN")]
+    header_u = ["Model", "Training AUC", "Testing AUC", "Difference (95% CI)", "Z", "p value"]
+    u_rows = [
+        [
+            MODELS[m],
+            _f3(t.auc_a),
+            _f3(t.auc_b),
+            f"{_f3(t.difference)} ({_f3(t.low)} to {_f3(t.high)})",
+            f"{t.z:.3f}",
+            _fmt_p(t.p),
+        ]
+        for m, t in unpaired.items()
+    ]
+    writer.csv("delong_unpaired.csv", header_u, u_rows)
+
+    step(0.42, "univariate analysis of the Table-1 factors")
+    uni_columns: dict[str, tuple[str, np.ndarray]] = {}
+    for key, label, kind in present:
+        if kind == "continuous":
+            vals = [_number(r.get(key)) for r in by["train"]]
+        elif kind == "female":
+            vals = [_opt_float(_female(r.get(key))) for r in by["train"]]
+        else:
+            vals = [
+                _opt_float(_to_bool(r.get(key), key=key, index=i))
+                for i, r in enumerate(by["train"])
+            ]
+        uni_columns[key] = (label, np.array(vals, dtype=float))
+    univariate = univariate_analysis(ys["train"].astype(float), uni_columns)
+    header_uni = ["Characteristic", "Odds ratio (95% CI)", "OR per", "p value", "Selected",
+                  "Note"]  # fmt: skip
+    uni_rows = []
+    for u in univariate:
+        o, lo_, hi_ = u.odds_ratio
+        uni_rows.append(
+            [
+                u.label.split(",")[0],
+                f"{_odds(math.log(o))} ({_odds(math.log(lo_))}–{_odds(math.log(hi_))})"
+                if u.fit is not None
+                else "n/a",
+                u.per,
+                _fmt_p(u.fit.p) if u.fit is not None else "n/a",
+                "yes" if u.selected else "no",
+                u.note,
+            ]
+        )
+    writer.csv("univariate.csv", header_uni, uni_rows)
+    used = [f.name for f in clin_factors]
+    selection = selection_text(univariate, used)
+    if tuple(used) != PAPER_FACTORS:
+        report_notes.append(f"Clinical factors given to the evaluation: {', '.join(used)}.")
     header_d = ["Cohort", "Comparison", "AUC difference (95% CI)", "Z", "p value"]
     d_rows = [
         [
@@ -754,7 +991,41 @@ def write_evaluation(
 
     step(0.5, "calibration")
     cals = {c: calibration(ys[c], scores[c]["nomogram"]) for c in COHORTS}
-    hls = {c: hosmer_lemeshow(ys[c], scores[c]["nomogram"]) for c in COHORTS}
+    hls = {c: hosmer_lemeshow(ys[c], scores[c]["nomogram"], external=c == "test") for c in COHORTS}
+    step(0.55, f"bootstrap optimism-corrected calibration ({n_boot_calibration} refits)")
+    penalty = nomogram.penalty
+
+    def refit(rows: Sequence[Mapping[str, Any]]) -> Any:
+        try:
+            return fit(rows, nomo_factors, "Nomogram", quiet=True,
+                       penalty="firth" if penalty == "firth" else None)  # fmt: skip
+        except InputError as exc:  # e.g. a replicate with too few events: skipped
+            raise ValueError(str(exc)) from exc
+
+    model_log = logging.getLogger("sinusapp.nomogram.model")
+    old_level = model_log.level
+    model_log.setLevel(logging.ERROR)  # the events-per-factor warning, once per replicate
+    try:
+        optimism = optimism_corrected(
+            by["train"],
+            scores["train"]["nomogram"],
+            fit=refit,
+            n_boot=n_boot_calibration,
+            seed=seed,
+        )
+    finally:
+        model_log.setLevel(old_level)
+    writer.csv(
+        "calibration_optimism_corrected.csv",
+        ["predicted", "apparent_observed", "optimism", "corrected_observed"],
+        [
+            [f"{g:.4f}", f"{a:.4f}", f"{o:.4f}", f"{k:.4f}"]
+            for g, a, o, k in zip(
+                optimism.grid, optimism.apparent, optimism.optimism, optimism.corrected,
+                strict=True,
+            )
+        ],
+    )  # fmt: skip
     cal_rows = []
     for c in COHORTS:
         cal = cals[c]
@@ -771,10 +1042,33 @@ def write_evaluation(
 
     step(0.6, "figures: ROC curves")
     writer.figure("roc_curves", _roc_figure(scores, ys, perf))
+    cv_rows: list[list[Any]] = []
+    if cv is not None:
+        writer.figure("cv_roc_curves", _cv_roc_figure(cv))
+        test_cut = youden_cutoff(ys["test"], scores["test"]["dlr"])
+        at_cv = metrics_at(ys["test"], scores["test"]["dlr"], cv.cutoff.threshold)
+        cv_rows = [
+            ["Cross-validation (pooled out-of-fold, training)", f"{cv.cutoff.threshold:.3f}",
+             _f3(cv.cutoff.sensitivity), _f3(cv.cutoff.specificity)],
+            ["Testing cohort's own Youden cutoff", f"{test_cut.threshold:.3f}",
+             _f3(test_cut.sensitivity), _f3(test_cut.specificity)],
+            ["CV cutoff applied to the testing cohort", f"{cv.cutoff.threshold:.3f}",
+             _f3(at_cv.sensitivity), _f3(at_cv.specificity)],
+        ]  # fmt: skip
+        writer.csv(
+            "cv_folds.csv",
+            ["fold", "n", "recurrences", "auc"],
+            [[k, n, e, f"{a:.4f}"] for k, n, e, a in zip(cv.folds, cv.n, cv.events, cv.aucs,
+                                                          strict=True)],
+        )  # fmt: skip
+        writer.csv("cv_cutoffs.csv", ["Cutoff", "DLR-score", "Sensitivity", "Specificity"],
+                   cv_rows)  # fmt: skip
     step(0.7, "figures: calibration curves")
     writer.figure(
         "calibration_curves",
-        _calibration_figure(ys, {c: scores[c]["nomogram"] for c in COHORTS}, cals, hls),
+        _calibration_figure(
+            ys, {c: scores[c]["nomogram"] for c in COHORTS}, cals, hls, optimism=optimism
+        ),
     )
     step(0.8, "figures: decision curves")
     thresholds = np.round(np.arange(0.0, 0.991, 0.01), 2)
@@ -791,6 +1085,8 @@ def write_evaluation(
     step(0.95, "report")
     md = [
         "# SinusApp evaluation\n",
+        "## Provenance and warnings\n",
+        "\n".join(f"- {n}" for n in report_notes) + "\n",
         f"SinusApp {__version__}. Training cohort: {len(by['train'])} patients "
         f"({int(ys['train'].sum())} recurrences); testing cohort: {len(by['test'])} patients "
         f"({int(ys['test'].sum())} recurrences). The clinical model and the nomogram were "
@@ -800,11 +1096,30 @@ def write_evaluation(
         "Mean ± SD or n (%); p: Mann–Whitney U (continuous) or Pearson chi-square "
         "(categorical); * p < 0.05.\n",
         _md_table(header1, t1_rows),
+        "## Univariate analysis (training cohort)\n",
+        "Logistic regression of recurrence on each factor alone; odds ratio with Wald 95% CI "
+        "(Firth's penalised fit where a factor separates the outcome).\n",
+        _md_table(header_uni, uni_rows),
+        selection + "\n",
         "## Table 2. Performance of the models\n",
-        "AUC with DeLong 95% CI; metrics at the training-cohort cutoff (positive when "
-        "score ≥ cutoff). FPR = false-positive rate, FNR = false-negative rate.\n",
-        _md_table(header2[:11], [r[:11] for r in t2_rows]),
+        "AUC with DeLong 95% CI and the stratified bootstrap 95% CI "
+        f"({n_boot} replicates, as pROC); metrics at the training-cohort cutoff (positive "
+        "when score ≥ cutoff). FPR = false-positive rate, FNR = false-negative rate. "
+        "*Apparent*: model fitted and measured on the same patients (optimistic); "
+        "*validation*: the testing cohort, not used for fitting.\n",
+        _md_table([header2[i] for i in md2_cols], [[r[i] for i in md2_cols] for r in t2_rows]),
+        "Training vs testing AUC (unpaired DeLong test):\n",
+        _md_table(header_u, u_rows),
     ]
+    if cv is not None:
+        md += [
+            "## Cross-validation of the DLR model (training cohort)\n",
+            f"{len(cv.folds)} folds; AUC per fold "
+            + ", ".join(f"{a:.3f}" for a in cv.aucs)
+            + f"; mean {cv.mean_auc:.3f} ± {_fnum(cv.sd_auc, 3)} (SD); pooled out-of-fold "
+            f"AUC {cv.pooled_auc:.3f}. ![CV ROC](cv_roc_curves.png)\n",
+            _md_table(["Cutoff", "DLR-score", "Sensitivity", "Specificity"], cv_rows),
+        ]
     if oracle:
         md.append(
             "Oracle AUC (the synthetic generator's true risk, the best achievable): "
@@ -822,6 +1137,9 @@ def write_evaluation(
         "## Clinical model coefficients\n",
         _md_table(COEF_HEADER, coef_tables["clinical_model"]),
         "## Calibration of the nomogram\n",
+        "Hosmer–Lemeshow: g − 2 degrees of freedom in the training cohort (the model was "
+        "fitted there), g in the testing cohort (Hosmer & Lemeshow's rule for a validation "
+        "sample).\n",
         _md_table(
             ["Cohort", "Slope", "Intercept (CITL)", "Brier", "C", "Hosmer–Lemeshow χ² (df)", "p"],
             [
@@ -837,15 +1155,30 @@ def write_evaluation(
                 for c in COHORTS
             ],
         ),
+        "The training cohort's apparent calibration is perfect by construction (the model was "
+        f"fitted there). Bootstrap optimism-corrected ({optimism.n_boot} refits of the whole "
+        f"fit, as rms::calibrate; {optimism.n_failed} failed): slope "
+        f"{_f3(optimism.slope_corrected)} (apparent {_f3(optimism.slope_apparent)}), "
+        f"intercept {_f3(optimism.intercept_corrected)}, C {_f3(optimism.c_corrected)} "
+        f"(apparent {_f3(optimism.c_apparent)}), mean absolute calibration error "
+        f"{optimism.mean_absolute_error:.3f}.\n",
     ]
     if dsc_rows:
-        md += ["## Segmentation (Dice similarity coefficient)\n", _md_table(header_dsc, dsc_table)]
+        md += [
+            f"## Segmentation (Dice similarity coefficient, {dsc_label})\n",
+            _md_table(header_dsc, dsc_table),
+        ]
     md += [
         "## Figures\n",
         "- ROC curves: ![ROC](roc_curves.png) ([PDF](roc_curves.pdf))",
         "- Calibration curves: ![Calibration](calibration_curves.png) "
         "([PDF](calibration_curves.pdf))",
         "- Decision curves: ![DCA](decision_curves.png) ([PDF](decision_curves.pdf))",
+        *(
+            ["- Cross-validation ROC: ![CV ROC](cv_roc_curves.png) ([PDF](cv_roc_curves.pdf))"]
+            if cv is not None
+            else []
+        ),
         "- Nomogram: ![Nomogram](nomogram.png) ([PDF](nomogram.pdf))\n",
     ]
     writer.text("report.md", "\n".join(md))
@@ -863,4 +1196,9 @@ def write_evaluation(
         nomogram=nomogram,
         clinical_model=clinical,
         files=tuple(writer.files),
+        univariate=univariate,
+        cross_validation=cv,
+        optimism=optimism,
+        unpaired=unpaired,
+        notes=tuple(report_notes),
     )

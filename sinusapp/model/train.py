@@ -1069,6 +1069,9 @@ def run_training(
         "n_train": len(train_p),
         "n_train_recurrence": int(labels.sum()),
         "n_test": len(test_p),
+        # `sinusapp evaluate` refuses to score these cases with this bundle (in-sample)
+        "case_ids": sorted(c.case_id for c in train_p),
+        "test_case_ids": sorted(c.case_id for c in test_p),
         "epochs": tcfg.epochs,
         "folds": tcfg.folds,
         "seed": tcfg.seed,

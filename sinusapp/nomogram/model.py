@@ -53,8 +53,10 @@ from sinusapp.nomogram.factors import DEFAULT_FACTORS, Factor
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "PENALTIES",
     "Nomogram",
     "NomogramPrediction",
+    "SeparationError",
     "TrainingSummary",
 ]
 
@@ -66,6 +68,24 @@ BUNDLED_FILENAME = "nomogram.json"
 _Z95 = 1.959963984540054
 
 Table = Mapping[str, Sequence[Any] | NDArray[Any]] | Sequence[Mapping[str, Any]]
+
+#: How the logistic model is fitted: ``"none"`` = maximum likelihood (R's ``glm``),
+#: ``"firth"`` = Firth's penalised likelihood (R's ``logistf``), finite under separation.
+PENALTIES: dict[str, str] = {
+    "none": "logistic regression (unpenalised, logit link), statsmodels GLM",
+    "firth": "logistic regression, Firth's penalised likelihood (as R's logistf), logit link",
+}
+
+
+class SeparationError(InputError):
+    """The training data are (quasi-)completely separated: the unpenalised fit does not exist.
+
+    ``factors`` names the factors involved.
+    """
+
+    def __init__(self, message: str, *, factors: Sequence[str], hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.factors = tuple(factors)
 
 
 def _expit(x: float | NDArray[np.float64]) -> Any:
@@ -247,6 +267,12 @@ class Nomogram:
         Training sensitivity / specificity at the cutoff.
     created_utc, software_version:
         Provenance.
+    penalty:
+        How it was fitted, a key of :data:`PENALTIES` (``"none"`` or ``"firth"``).
+    dlr_model:
+        The model bundle whose DLR-scores it was fitted on: ``name``, ``version``,
+        ``sha256`` (of the weights), or ``None`` when not recorded. The nomogram's
+        coefficients only hold for that model's scores (see :meth:`model_pairing`).
     """
 
     factors: tuple[Factor, ...]
@@ -263,6 +289,8 @@ class Nomogram:
     cutoff_specificity: float = float("nan")
     created_utc: str = ""
     software_version: str = __version__
+    penalty: str = "none"
+    dlr_model: Mapping[str, str] | None = None
     _scale: float = field(init=False, repr=False, compare=False)
     _min_contrib: Mapping[str, float] = field(init=False, repr=False, compare=False)
 
@@ -291,6 +319,13 @@ class Nomogram:
             raise ValueError("coefficients must be finite")
         if not 0.0 < self.cutoff < 1.0:
             raise ValueError(f"cutoff must be a probability in (0, 1), got {self.cutoff}")
+        if self.penalty not in PENALTIES:
+            raise ValueError(f"penalty must be one of {sorted(PENALTIES)}, got {self.penalty!r}")
+        if self.dlr_model is not None:
+            info = {k: str(self.dlr_model.get(k, "")) for k in ("name", "version", "sha256")}
+            if len(info["sha256"]) != 64:
+                raise ValueError(f"dlr_model sha256 must be 64 hex digits, got {info['sha256']!r}")
+            object.__setattr__(self, "dlr_model", MappingProxyType(info))
         cov.setflags(write=False)
         object.__setattr__(self, "covariance", cov)
         object.__setattr__(self, "coefficients", MappingProxyType(dict(self.coefficients)))
@@ -454,8 +489,10 @@ class Nomogram:
         title: str = "Nomogram",
         outcome_label: str = "Recurrence",
         description: str = "",
+        penalty: str = "none",
+        dlr_model: Mapping[str, str] | None = None,
     ) -> Nomogram:
-        """Fit the nomogram by unpenalised logistic regression (as R's ``glm``).
+        """Fit the nomogram by logistic regression (as R's ``glm``, or ``logistf`` with Firth).
 
         Parameters
         ----------
@@ -468,12 +505,21 @@ class Nomogram:
             The predictors (default: DLR-score, asthma, allergic rhinitis, eosinophils).
         title, outcome_label, description:
             Shown on figures / stored in the training summary.
+        penalty:
+            ``"none"`` (maximum likelihood, the paper's fit) or ``"firth"`` (Firth's
+            penalised likelihood, finite under separation; see :mod:`sinusapp.stats.logistic`).
+        dlr_model:
+            ``name`` / ``version`` / ``sha256`` of the bundle that produced the DLR-scores.
 
         Raises
         ------
+        SeparationError
+            ``penalty="none"`` and the data are (quasi-)completely separated (e.g. every
+            patient with asthma recurred): the message names the factor(s). Refit with
+            ``penalty="firth"`` or collect more data.
         InputError
             A column is missing, the outcome is not 0/1, there are fewer than 2 events or
-            non-events, or the fit does not converge (e.g. complete separation).
+            non-events, or the fit does not converge.
         ClinicalInputError
             A factor value is malformed or implausible (the message names the row).
         """
@@ -508,13 +554,38 @@ class Nomogram:
                 n - events,
                 len(factors),
             )
+        if penalty not in PENALTIES:
+            raise InputError(f"penalty must be one of {sorted(PENALTIES)}, got {penalty!r}")
         exog = sm.add_constant(x, has_constant="add")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = sm.GLM(y, exog, family=sm.families.Binomial()).fit()
-        params = np.asarray(res.params, dtype=float)
-        cov = np.asarray(res.cov_params(), dtype=float)
-        converged = bool(getattr(res, "converged", True))
+        if penalty == "firth":
+            from sinusapp.stats.logistic import firth_logistic
+
+            try:
+                firth = firth_logistic(y, x)
+            except (ValueError, RuntimeError) as exc:
+                raise InputError(f"the Firth-penalised fit failed: {exc}") from exc
+            params, cov, converged = firth.params, firth.covariance, True
+        else:
+            from sinusapp.stats.logistic import describe_separation, detect_separation
+
+            sep = detect_separation(y, x)
+            if sep.separated:
+                names = [factors[j].display_label for j in sep.columns]
+                raise SeparationError(
+                    "the training data are separated, so the unpenalised logistic regression "
+                    "has no finite estimate (the fit would report a huge coefficient and "
+                    "100 % risks): "
+                    + describe_separation(y, x, sep, labels=[f.display_label for f in factors]),
+                    factors=[factors[j].name for j in sep.columns] or names,
+                    hint="fit with Firth's penalised likelihood (penalty='firth'), drop the "
+                    "factor, or collect more patients",
+                )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = sm.GLM(y, exog, family=sm.families.Binomial()).fit()
+            params = np.asarray(res.params, dtype=float)
+            cov = np.asarray(res.cov_params(), dtype=float)
+            converged = bool(getattr(res, "converged", True))
         if not converged or not np.all(np.isfinite(params)) or not np.all(np.isfinite(cov)):
             raise InputError(
                 "the logistic regression did not converge (complete separation or a constant "
@@ -559,7 +630,39 @@ class Nomogram:
             cutoff_sensitivity=cut.sensitivity,
             cutoff_specificity=cut.specificity,
             created_utc=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
+            penalty=penalty,
+            dlr_model=dlr_model,
         )
+
+    # ------------------------------------------------------------------ model pairing
+    def model_pairing(self, model_info: Mapping[str, Any] | None) -> Finding | None:
+        """Whether this nomogram belongs to the model bundle described by ``model_info``.
+
+        The DLR-score coefficient holds only for the scores of the model the nomogram was
+        fitted on; another model's scores sit on another scale. Returns ``None`` when the
+        recorded ``dlr_model`` sha256 equals ``model_info["sha256"]``; an ``error`` finding
+        (code ``nomogram_model_mismatch``) when they differ; a ``warning`` finding
+        (``nomogram_model_unknown``) when the nomogram records no model.
+        """
+        sha = str((model_info or {}).get("sha256", ""))
+        name = str((model_info or {}).get("name", "")) or "the model"
+        if self.dlr_model is None:
+            return Finding(
+                code="nomogram_model_unknown",
+                severity=Severity.WARNING,
+                message="the nomogram does not record which model's DLR-scores it was fitted "
+                f"on, so it cannot be checked against {name} (sha256 {sha[:12]}…)",
+            )
+        if sha != self.dlr_model["sha256"]:
+            return Finding(
+                code="nomogram_model_mismatch",
+                severity=Severity.ERROR,
+                message=f"the nomogram was fitted on the DLR-scores of model "
+                f"'{self.dlr_model['name']}' {self.dlr_model['version']} (sha256 "
+                f"{self.dlr_model['sha256'][:12]}…), not of {name} (sha256 {sha[:12]}…): "
+                "its risks do not hold for this model",
+            )
+        return None
 
     # ------------------------------------------------------------------ layout
     def layout(self, prediction: NomogramPrediction | None = None, **options: Any) -> Any:
@@ -583,7 +686,9 @@ class Nomogram:
             "created_utc": self.created_utc,
             "title": self.title,
             "outcome": {"name": self.outcome, "label": self.outcome_label},
-            "model": "logistic regression (unpenalised, logit link), statsmodels GLM",
+            "model": PENALTIES[self.penalty],
+            "penalty": self.penalty,
+            "dlr_model": dict(self.dlr_model) if self.dlr_model is not None else None,
             "factors": factors,
             "coefficients": {"intercept": self.intercept, **dict(self.coefficients)},
             "covariance": {
@@ -781,6 +886,11 @@ def _from_dict(cls: type[Nomogram], data: Any, source: str | Path | None) -> Nom
     outcome = data.get("outcome", {})
     if not isinstance(outcome, dict):
         raise fail("'outcome' must be an object")
+    dlr_model = data.get("dlr_model")
+    if dlr_model is not None and (
+        not isinstance(dlr_model, dict) or not isinstance(dlr_model.get("sha256"), str)
+    ):
+        raise fail("'dlr_model' must be null or an object with name, version and sha256")
     try:
         return cls(
             factors=tuple(factors),
@@ -797,6 +907,8 @@ def _from_dict(cls: type[Nomogram], data: Any, source: str | Path | None) -> Nom
             cutoff_specificity=num(cut_d.get("specificity"), "cutoff specificity", allow_none=True),
             created_utc=str(data.get("created_utc", "")),
             software_version=str(data.get("software_version", "")),
+            penalty=str(data.get("penalty", "none")),
+            dlr_model=dlr_model,
         )
     except ValueError as exc:
         raise fail(str(exc)) from exc

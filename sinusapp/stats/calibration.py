@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,8 @@ from sinusapp.stats.roc import auc_ci
 __all__ = [
     "CalibrationResult",
     "HosmerLemeshowResult",
+    "OptimismCorrectedCalibration",
+    "bootstrap_calibration",
     "calibration",
     "hosmer_lemeshow",
     "logit",
@@ -96,7 +99,8 @@ class HosmerLemeshowResult:
     statistic:
         Σ over groups of (O₁ − E₁)² / E₁ + (O₀ − E₀)² / E₀.
     df:
-        Number of (non-empty) groups − 2.
+        Number of (non-empty) groups − 2 (development sample), or the number of groups
+        (``external=True``: a cohort the model was not fitted on).
     p:
         Upper tail of χ²(df) at ``statistic``.
     observed, expected, count:
@@ -116,7 +120,11 @@ def _wilson(k: NDArray[np.float64], n: NDArray[np.float64], z: float = 1.959964)
     den = 1 + z**2 / n
     centre = (p + z**2 / (2 * n)) / den
     half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / den
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    # in exact arithmetic low ≤ p ≤ high; in floating point an all-event group gives
+    # high = 1 − 1e-16 < p = 1 (and an event-free one low = 1e-17 > 0), so bound by p
+    low = np.minimum(np.clip(centre - half, 0, 1), p)
+    high = np.maximum(np.clip(centre + half, 0, 1), p)
+    return low, high
 
 
 def _logistic_fit(y: NDArray[np.bool_], x: NDArray[np.float64] | None, offset) -> NDArray:
@@ -177,7 +185,7 @@ def calibration(y_true: ArrayLike, prob: ArrayLike, *, bins: int = 10) -> Calibr
 
 
 def hosmer_lemeshow(
-    y_true: ArrayLike, prob: ArrayLike, *, groups: int = 10
+    y_true: ArrayLike, prob: ArrayLike, *, groups: int = 10, external: bool = False
 ) -> HosmerLemeshowResult:
     """Hosmer–Lemeshow test with groups at the quantiles of the predicted risk.
 
@@ -186,6 +194,12 @@ def hosmer_lemeshow(
     right with the lowest included. One deliberate difference: ``df = number of groups actually
     formed − 2``; hoslem.test keeps ``groups − 2`` even when tied probabilities merge breaks,
     which overstates the degrees of freedom.
+
+    ``external=True`` is for predictions of a model fitted on *other* patients (a testing /
+    external cohort): nothing was estimated from these data, so the statistic is referred to
+    χ² with **g** degrees of freedom (g = groups formed), as Hosmer & Lemeshow recommend for
+    validation samples (Applied Logistic Regression, 3rd ed., §5.2.2; Hosmer, Lemeshow &
+    Klar 1988); the g − 2 of the development sample would make the test anti-conservative.
     """
     y = as_outcome(y_true)
     p = as_scores(prob, n=y.size, name="prob")
@@ -205,7 +219,7 @@ def hosmer_lemeshow(
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = (observed - expected) ** 2 / expected + (obs0 - exp0) ** 2 / exp0
     statistic = float(np.nansum(terms))
-    df = int(count.size - 2)
+    df = int(count.size if external else count.size - 2)
     p_value = float(_sps.chi2.sf(statistic, df)) if df > 0 else float("nan")
     return HosmerLemeshowResult(
         statistic=statistic,
@@ -214,4 +228,134 @@ def hosmer_lemeshow(
         observed=observed,
         expected=expected,
         count=count,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OptimismCorrectedCalibration:
+    """Bootstrap optimism-corrected calibration (as ``rms::calibrate`` / ``rms::validate``).
+
+    Attributes
+    ----------
+    grid:
+        Predicted probabilities at which the curves are evaluated.
+    apparent:
+        LOWESS observed proportion at ``grid``, model and curve from the same patients.
+    corrected:
+        ``apparent − optimism`` at ``grid`` (clipped to [0, 1]).
+    optimism:
+        Mean over replicates of (curve on the bootstrap sample − curve of the same bootstrap
+        model on the original patients) at ``grid``.
+    slope_apparent, slope_corrected, intercept_apparent, intercept_corrected, c_apparent,
+    c_corrected:
+        The same correction applied to the calibration slope, calibration-in-the-large and
+        c (AUC): Harrell's ``validate``; ``slope_corrected`` is the shrinkage factor.
+    mean_absolute_error:
+        Mean |corrected − grid| over the grid (rms's "Mean absolute error").
+    n_boot, n_failed:
+        Replicates used, and replicates whose refit failed (skipped).
+    """
+
+    grid: NDArray[np.float64]
+    apparent: NDArray[np.float64]
+    corrected: NDArray[np.float64]
+    optimism: NDArray[np.float64]
+    slope_apparent: float
+    slope_corrected: float
+    intercept_apparent: float
+    intercept_corrected: float
+    c_apparent: float
+    c_corrected: float
+    mean_absolute_error: float
+    n_boot: int
+    n_failed: int
+
+
+def _lowess_at(y: NDArray, p: NDArray, grid: NDArray) -> NDArray[np.float64]:
+    """LOWESS of y on p (frac 2/3, no robustness iterations, as rms) interpolated at grid."""
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    fit = lowess(y.astype(float), p, frac=2 / 3, it=0, return_sorted=True)
+    xs, idx = np.unique(fit[:, 0], return_index=True)
+    return np.interp(grid, xs, fit[idx, 1])
+
+
+def _slope_intercept_c(y: NDArray, p: NDArray) -> tuple[float, float, float]:
+    lp = logit(p)
+    slope = float(_logistic_fit(y, lp, None)[1])
+    intercept = float(_logistic_fit(y, None, lp)[0])
+    return slope, intercept, auc_ci(y, p).auc
+
+
+def bootstrap_calibration(
+    y_true: ArrayLike,
+    prob: ArrayLike,
+    *,
+    refit: Callable[[NDArray[np.int64]], Callable[[NDArray[np.int64]], NDArray[np.float64]]],
+    n_boot: int = 200,
+    seed: int = 0,
+    grid_points: int = 50,
+) -> OptimismCorrectedCalibration:
+    """Optimism-corrected calibration of a model by the bootstrap (Harrell; ``rms::calibrate``,
+    ``method = "boot"``, ``B`` replicates).
+
+    ``prob`` are the model's apparent predictions for the patients it was fitted on.
+    ``refit(idx)`` refits the *whole* modelling procedure on the patients ``idx`` (indices
+    with repeats) and returns a function mapping patient indices to predicted probabilities.
+    For each replicate b: draw ``n`` patients with replacement, refit, compute the LOWESS
+    curve (and slope, intercept, c) on the bootstrap sample (apparent_b) and, with the same
+    model, on the original patients (test_b); optimism = mean(apparent_b − test_b); the
+    corrected value is the apparent one minus the optimism. The grid spans the 1st–99th
+    percentiles of ``prob``. A replicate whose refit raises (e.g. too few events drawn) is
+    skipped and counted in ``n_failed``.
+    """
+    y = as_outcome(y_true)
+    p = as_scores(prob, n=y.size, name="prob")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be ≥ 1, got {n_boot}")
+    lo, hi = np.quantile(p, [0.01, 0.99])
+    grid = np.linspace(lo, hi, grid_points)
+    apparent = _lowess_at(y, p, grid)
+    s_app, i_app, c_app = _slope_intercept_c(y, p)
+    rng = np.random.default_rng(seed)
+    everyone = np.arange(y.size)
+    diffs, d_slope, d_int, d_c = [], [], [], []
+    failed = 0
+    for _ in range(n_boot):
+        idx = rng.integers(0, y.size, size=y.size)
+        yb = y[idx]
+        if yb.sum() < 2 or yb.size - yb.sum() < 2:
+            failed += 1
+            continue
+        try:
+            predict = refit(idx)
+            pb, po = predict(idx), predict(everyone)
+        except (ValueError, RuntimeError, ArithmeticError) as exc:
+            log.debug("bootstrap replicate skipped: %s", exc)
+            failed += 1
+            continue
+        diffs.append(_lowess_at(yb, pb, grid) - _lowess_at(y, po, grid))
+        sb, ib, cb = _slope_intercept_c(yb, pb)
+        so, io, co = _slope_intercept_c(y, po)
+        d_slope.append(sb - so)
+        d_int.append(ib - io)
+        d_c.append(cb - co)
+    if not diffs:
+        raise ValueError(f"every one of the {n_boot} bootstrap refits failed")
+    optimism = np.mean(diffs, axis=0)
+    corrected = np.clip(apparent - optimism, 0, 1)
+    return OptimismCorrectedCalibration(
+        grid=grid,
+        apparent=apparent,
+        corrected=corrected,
+        optimism=optimism,
+        slope_apparent=s_app,
+        slope_corrected=s_app - float(np.nanmean(d_slope)),
+        intercept_apparent=i_app,
+        intercept_corrected=i_app - float(np.nanmean(d_int)),
+        c_apparent=c_app,
+        c_corrected=c_app - float(np.nanmean(d_c)),
+        mean_absolute_error=float(np.mean(np.abs(corrected - grid))),
+        n_boot=len(diffs),
+        n_failed=failed,
     )

@@ -26,12 +26,15 @@ from sinusapp.stats._arrays import as_outcome, as_scores, split_by_outcome
 __all__ = [
     "AucResult",
     "BinaryMetrics",
+    "BootstrapAucCi",
     "DelongTestResult",
     "RocCurve",
     "YoudenCutoff",
+    "auc_bootstrap_ci",
     "auc_ci",
     "delong_placements",
     "delong_test",
+    "delong_unpaired_test",
     "metrics_at",
     "roc_curve",
     "youden_cutoff",
@@ -363,4 +366,123 @@ def metrics_at(y_true: ArrayLike, y_score: ArrayLike, threshold: float) -> Binar
         npv=_ratio(tn, tn + fn),
         fpr=_ratio(fp, tn + fp),
         fnr=_ratio(fn, tp + fn),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapAucCi:
+    """Percentile bootstrap CI of the AUC (``pROC::ci.auc(method = "bootstrap")``).
+
+    Attributes
+    ----------
+    auc:
+        The AUC of the data.
+    low, high:
+        The ``(1 − level)/2`` and ``1 − (1 − level)/2`` quantiles of the replicate AUCs.
+    level, n_boot, stratified, seed:
+        The settings.
+    """
+
+    auc: float
+    low: float
+    high: float
+    level: float
+    n_boot: int
+    stratified: bool
+    seed: int
+
+
+def _auc_rows(cases: NDArray[np.float64], controls: NDArray[np.float64]) -> NDArray[np.float64]:
+    """AUC (ties ½) of each row of ``cases`` (B×m) against the same row of ``controls`` (B×n)."""
+    m, n = cases.shape[1], controls.shape[1]
+    both = np.concatenate([cases, controls], axis=1)
+    ranks = _sps.rankdata(both, axis=1)
+    return (ranks[:, :m].sum(axis=1) - m * (m + 1) / 2) / (m * n)
+
+
+def auc_bootstrap_ci(
+    y_true: ArrayLike,
+    y_score: ArrayLike,
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    stratified: bool = True,
+    seed: int = 0,
+) -> BootstrapAucCi:
+    """Bootstrap CI of the AUC, as ``pROC::ci.auc(method = "bootstrap")``.
+
+    pROC's defaults: 2000 replicates, **stratified** (each replicate draws m cases from the
+    cases and n controls from the controls, with replacement), percentile interval from
+    ``quantile(aucs, c((1 − level)/2, 1 − (1 − level)/2))`` (R's type 7 = numpy's linear).
+    Unstratified replicates that draw no case or no control are skipped, as pROC does.
+    Random numbers are numpy's (seeded), not R's, so the bounds agree with pROC's to within
+    the Monte-Carlo error (about ±0.005 at 2000 replicates), not digit for digit.
+    """
+    _check_level(level)
+    if n_boot < 100:
+        raise ValueError(f"n_boot must be ≥ 100 for a percentile interval, got {n_boot}")
+    cases, controls = split_by_outcome(y_true, y_score)
+    m, n = cases.size, controls.size
+    rng = np.random.default_rng(seed)
+    aucs: list[NDArray[np.float64]] = []
+    chunk = 500
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        if stratified:
+            cs = cases[rng.integers(0, m, size=(b, m))]
+            ct = controls[rng.integers(0, n, size=(b, n))]
+            aucs.append(_auc_rows(cs, ct))
+        else:
+            allv = np.concatenate([cases, controls])
+            ally = np.concatenate([np.ones(m, bool), np.zeros(n, bool)])
+            for _ in range(b):
+                idx = rng.integers(0, m + n, size=m + n)
+                yy = ally[idx]
+                if 0 < yy.sum() < yy.size:
+                    aucs.append(_auc_rows(allv[idx][yy][None, :], allv[idx][~yy][None, :]))
+    values = np.concatenate(aucs)
+    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    auc = float(_auc_rows(cases[None, :], controls[None, :])[0])
+    return BootstrapAucCi(
+        auc=auc,
+        low=float(lo),
+        high=float(hi),
+        level=level,
+        n_boot=int(values.size),
+        stratified=stratified,
+        seed=seed,
+    )
+
+
+def delong_unpaired_test(
+    y_a: ArrayLike,
+    score_a: ArrayLike,
+    y_b: ArrayLike,
+    score_b: ArrayLike,
+) -> DelongTestResult:
+    """Unpaired DeLong test of two ROC curves on different patients (pROC ``roc.test``
+    with ``paired = FALSE``, method ``"delong"``), e.g. a model in the training vs the
+    testing cohort.
+
+    ``z = (auc_a − auc_b) / sqrt(var_a + var_b)`` with each DeLong variance as
+    :func:`auc_ci`; two-sided ``p = 2 Φ(−|z|)``; 95 % CI of the difference ``± 1.96 sd``.
+    """
+    a = auc_ci(y_a, score_a)
+    b = auc_ci(y_b, score_b)
+    if not (np.isfinite(a.variance) and np.isfinite(b.variance)):
+        raise ValueError("the unpaired DeLong test needs ≥ 2 cases and ≥ 2 controls per curve")
+    diff = a.auc - b.auc
+    sd = float(np.sqrt(a.variance + b.variance))
+    z = diff / sd if sd > 0 else (0.0 if diff == 0 else float(np.copysign(np.inf, diff)))
+    q = float(_sps.norm.ppf(0.975))
+    return DelongTestResult(
+        auc_a=a.auc,
+        auc_b=b.auc,
+        difference=diff,
+        z=float(z),
+        p=2.0 * float(_sps.norm.sf(abs(z))),
+        low=diff - q * sd,
+        high=diff + q * sd,
+        alternative="two-sided",
+        level=0.95,
     )

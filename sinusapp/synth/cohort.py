@@ -43,6 +43,7 @@ import numpy as np
 from scipy.special import expit, ndtr, ndtri
 from scipy.stats import norm, rankdata
 
+from sinusapp.clinical import EOSINOPHILS_MAX_PER_UL
 from sinusapp.synth.phantom import Anatomy, Disease, Pose, RegionDisease, ScannerSettings
 
 __all__ = [
@@ -451,7 +452,10 @@ def sample_cohort(
         clinical = {
             "asthma": asthma,
             "allergic_rhinitis": ar,
-            "eosinophils_per_ul": float(round(math.exp(log_eos))),
+            # capped at the app's accepted maximum (the log-normal tail reaches 15,000
+            # cells/µL about once in a few thousand cases, which `sinusapp evaluate` refuses);
+            # the cap draws no random numbers, so every other value of every case is unchanged
+            "eosinophils_per_ul": float(min(round(math.exp(log_eos)), EOSINOPHILS_MAX_PER_UL)),
             "age": int(np.clip(round(rng.normal(g.age_mean, g.age_sd)), 18, 85)),
             "sex": "F" if rng.uniform() < g.female else "M",
             "hypertension": int(rng.uniform() < g.hypertension),

@@ -54,8 +54,18 @@ def synthetic_records(n_train: int = 240, n_test: int = 120, seed: int = 0) -> l
 def evaluated(tmp_path_factory):
     out = tmp_path_factory.mktemp("evaluation")
     calls: list[tuple[float, str]] = []
+    records = synthetic_records()
+    for i, r in enumerate(records):
+        if r["cohort"] == "train":
+            r["fold"] = i % 5  # as if out-of-fold scores of a 5-fold cross-validation
     summary = write_evaluation(
-        synthetic_records(), out_dir=out, progress=lambda f, m: calls.append((f, m))
+        records,
+        out_dir=out,
+        progress=lambda f, m: calls.append((f, m)),
+        train_scores="out-of-fold",
+        dlr_model={"name": "test-model", "version": "1", "sha256": "ab" * 32},
+        n_boot=500,
+        n_boot_calibration=40,
     )
     return out, summary, calls
 
@@ -80,21 +90,40 @@ def test_every_table_and_figure_is_written(evaluated):
         "clinical_model_coefficients.csv",
         "nomogram.json",
         "clinical_model.json",
+        "univariate.csv",
+        "delong_unpaired.csv",
+        "calibration_optimism_corrected.csv",
+        "cv_folds.csv",
+        "cv_cutoffs.csv",
     ]
-    for stem in ("roc_curves", "calibration_curves", "decision_curves", "nomogram"):
+    stems = ("roc_curves", "cv_roc_curves", "calibration_curves", "decision_curves", "nomogram")
+    for stem in stems:
         expected += [f"{stem}.png", f"{stem}.pdf"]
     for name in expected:
         path = out / name
         assert path.is_file() and path.stat().st_size > 100, name
         assert name in summary.files
-    for stem in ("roc_curves", "calibration_curves", "decision_curves", "nomogram"):
+    for stem in stems:
         assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
     fractions = [f for f, _ in calls]
     assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
     report = (out / "report.md").read_text()
-    for heading in ("Table 1", "Table 2", "DeLong", "Calibration", "Dice", "Oracle AUC"):
-        assert heading in report
+    for heading in (
+        "Provenance and warnings",
+        "Table 1",
+        "Univariate analysis",
+        "Table 2",
+        "DeLong",
+        "unpaired DeLong",
+        "Cross-validation of the DLR model",
+        "Calibration",
+        "optimism-corrected",
+        "Dice similarity coefficient, on the CT grid",
+        "Oracle AUC",
+    ):
+        assert heading in report, heading
+    assert "out-of-fold predictions" in report and "ab" * 32 in report
 
 
 def test_numbers_are_sane(evaluated):
@@ -180,6 +209,8 @@ def test_clinical_factor_list_is_data(tmp_path):
         synthetic_records(120, 60, seed=3),
         out_dir=tmp_path,
         clinical_factors=CLINICAL_FACTORS[:2],
+        n_boot=200,
+        n_boot_calibration=10,
     )
     assert s.clinical_model.factor_names == ("asthma", "allergic_rhinitis")
     assert s.nomogram.factor_names == ("dlr_score", "asthma", "allergic_rhinitis")

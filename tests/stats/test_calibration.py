@@ -119,3 +119,49 @@ def test_hosmer_lemeshow_merges_tied_breaks():
     # by hand: group 1 has 3 events vs 1.2 expected, group 2 3 vs 3.6
     expected = (3 - 1.2) ** 2 / 1.2 + (3 - 4.8) ** 2 / 4.8 + (3 - 3.6) ** 2 / 3.6 + 0.6**2 / 2.4
     assert res.statistic == pytest.approx(expected)
+
+
+def test_hosmer_lemeshow_external_uses_g_degrees_of_freedom():
+    """Hosmer & Lemeshow: a validation sample's statistic is referred to chi-square(g)."""
+    from scipy.stats import chi2
+
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.05, 0.95, 300)
+    y = rng.random(300) < p
+    dev = hosmer_lemeshow(y, p)
+    ext = hosmer_lemeshow(y, p, external=True)
+    assert ext.statistic == dev.statistic
+    assert (dev.df, ext.df) == (8, 10)
+    assert ext.p == pytest.approx(chi2.sf(ext.statistic, 10))
+
+
+def test_bootstrap_calibration_shrinks_an_overfitted_model():
+    """rms::calibrate / validate: the apparent slope of an ML fit is 1; the optimism-corrected
+    one is below 1 (shrinkage) when there are few events per factor, and close to 1 with many."""
+    import statsmodels.api as sm
+
+    from sinusapp.stats import bootstrap_calibration
+
+    def run(n: int, k: int, seed: int):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(n, k))
+        y = rng.random(n) < 1 / (1 + np.exp(-(0.8 * x[:, 0])))
+        design = sm.add_constant(x)
+
+        def fit(idx):
+            res = sm.GLM(y[idx].astype(float), design[idx], family=sm.families.Binomial()).fit()
+            prob = 1 / (1 + np.exp(-(design @ res.params)))
+            return lambda which: prob[which]
+
+        apparent = fit(np.arange(n))(np.arange(n))
+        return bootstrap_calibration(y, apparent, refit=fit, n_boot=60, seed=seed)
+
+    small = run(80, 8, 0)  # 8 noise-heavy factors, ~40 events: overfitted
+    assert small.slope_apparent == pytest.approx(1.0, abs=1e-6)
+    assert 0.3 < small.slope_corrected < 0.9
+    assert small.c_corrected < small.c_apparent
+    assert small.corrected.shape == small.grid.shape
+    assert np.all((small.corrected >= 0) & (small.corrected <= 1))
+    large = run(1500, 2, 1)
+    assert large.slope_corrected == pytest.approx(1.0, abs=0.08)
+    assert large.n_boot + large.n_failed == 60

@@ -181,3 +181,54 @@ def test_asah_roc_curve_and_youden_by_counting(asah):
     # trapezoidal area under the curve equals the Mann-Whitney AUC
     fpr, tpr = curve.fpr[::-1], curve.sensitivities[::-1]
     assert np.trapezoid(tpr, fpr) == pytest.approx(auc_ci(y, s).auc)
+
+
+# ---------------------------------------------------------------- bootstrap CI, unpaired test
+@pytest.mark.realdata
+def test_asah_bootstrap_ci_agrees_with_procs_delong_interval(asah):
+    """pROC: ci.auc(aSAH$outcome, aSAH$s100b) = 0.7314 (DeLong 0.6301–0.8326); the stratified
+    bootstrap interval (method = "bootstrap", 2000 replicates) lies within Monte-Carlo error
+    and the skew of the AUC's distribution of it (numpy's random numbers, not R's)."""
+    from sinusapp.stats import auc_bootstrap_ci
+
+    res = auc_bootstrap_ci(asah["y"], asah["s100b"], seed=1)
+    assert round(res.auc, 4) == 0.7314
+    assert res.n_boot == 2000 and res.stratified
+    assert res.low == pytest.approx(0.6301, abs=0.02)
+    assert res.high == pytest.approx(0.8326, abs=0.02)
+    assert res.low < res.auc < res.high
+    again = auc_bootstrap_ci(asah["y"], asah["s100b"], seed=1)
+    assert (again.low, again.high) == (res.low, res.high)  # seeded: reproducible
+    loose = auc_bootstrap_ci(asah["y"], asah["s100b"], seed=1, stratified=False, n_boot=500)
+    assert loose.low == pytest.approx(0.6301, abs=0.03)
+
+
+def test_bootstrap_ci_counts_and_refuses_too_few_replicates():
+    from sinusapp.stats import auc_bootstrap_ci
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(30), np.zeros(50)].astype(bool)
+    s = np.r_[rng.normal(1, 1, 30), rng.normal(0, 1, 50)]
+    res = auc_bootstrap_ci(y, s, n_boot=400)
+    # each replicate's AUC equals the pair count of the resample (checked for the point)
+    assert res.auc == pytest.approx(auc_ci(y, s).auc, abs=1e-12)
+    with pytest.raises(ValueError, match="n_boot"):
+        auc_bootstrap_ci(y, s, n_boot=10)
+
+
+@pytest.mark.realdata
+def test_asah_unpaired_delong_by_its_formula(asah):
+    """roc.test(paired = FALSE): z = (A1 − A2) / sqrt(V1 + V2), the DeLong variances that
+    the pROC-checked auc_ci gives."""
+    from sinusapp.stats import delong_unpaired_test
+
+    male = asah["gender"] == "Male"
+    a = auc_ci(asah["y"][male], asah["s100b"][male])
+    b = auc_ci(asah["y"][~male], asah["s100b"][~male])
+    res = delong_unpaired_test(asah["y"][male], asah["s100b"][male], asah["y"][~male],
+                               asah["s100b"][~male])  # fmt: skip
+    z = (a.auc - b.auc) / math.sqrt(a.variance + b.variance)
+    assert res.z == pytest.approx(z, rel=1e-12)
+    assert res.p == pytest.approx(2 * norm.sf(abs(z)), rel=1e-12)
+    same = delong_unpaired_test(asah["y"], asah["s100b"], asah["y"], asah["s100b"])
+    assert (same.z, same.p) == (0.0, 1.0)
