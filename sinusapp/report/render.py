@@ -470,7 +470,18 @@ def _summary_box(ctx: ReportContext, styles: dict[str, ParagraphStyle], width: f
         f"lesion volume {ctx.lesion_volume_ml:.1f} mL",
         styles["base"],
     )
-    t = Table([[prob], [risk], [facts]], colWidths=[width])
+    rows = [[prob], [risk], [facts]]
+    n_problems = sum(str(f.severity) in ("warning", "error") for f in ctx.findings)
+    if n_problems or not ctx.quality_checked:
+        # next to the number it qualifies, not only in the Input quality section
+        note = (
+            f"{n_problems} input quality warning{'s' if n_problems != 1 else ''} (see Input "
+            "quality): this number may be unreliable for this CT."
+            if ctx.quality_checked
+            else "The input plausibility checks were not run (see Input quality)."
+        )
+        rows.append([_p(note, styles["warn"])])
+    t = Table(rows, colWidths=[width])
     high = ctx.probability >= ctx.cutoff if math.isfinite(ctx.cutoff) else False
     t.setStyle(
         TableStyle(
