@@ -314,10 +314,28 @@ def _read_chunk(paths: list[str]) -> list[InstanceHeader | SkippedFile]:
     return [read_header(p) for p in paths]
 
 
+_STOP_SIGNALS = {signal.SIGINT, getattr(signal, "SIGTERM", signal.SIGINT)}
+
+
 def _worker_init() -> None:
     """Header-reading workers die on SIGTERM and leave Ctrl-C to the parent, which stops them."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # forked while the parent blocked them
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def _block_stop_signals() -> Any:
+    """Hold back Ctrl-C / SIGTERM (returns the mask to restore; None where unsupported)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+
+def _restore_signals(mask: Any) -> None:
+    """Undo :func:`_block_stop_signals` (a held-back signal is delivered now)."""
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def read_headers(
@@ -346,9 +364,17 @@ def read_headers(
     chunk = max(16, n // (n_workers * 8))
     chunks = [paths[i : i + chunk] for i in range(0, n, chunk)]
     done = 0
-    pool = multiprocessing.get_context().Pool(processes=n_workers, initializer=_worker_init)
     finished = False
+    # an interruption must not fall between forking the workers and owning the pool: it is
+    # held back until the pool is assigned, then delivered inside the try (which stops them)
+    mask = _block_stop_signals()
     try:
+        pool = multiprocessing.get_context().Pool(processes=n_workers, initializer=_worker_init)
+    except BaseException:
+        _restore_signals(mask)
+        raise
+    try:
+        _restore_signals(mask)
         for result in pool.imap(_read_chunk, chunks):
             yield from result
             done += len(result)

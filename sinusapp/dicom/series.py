@@ -38,12 +38,12 @@ from sinusapp.errors import (
     SeriesSelectionError,
     UnsupportedTransferSyntaxError,
 )
-from sinusapp.findings import Severity
+from sinusapp.findings import Finding, Severity
 from sinusapp.imaging.volume import SeriesInfo, Volume, affine_from_geometry
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_volume", "read_frame_hu", "volume_from_headers"]
+__all__ = ["load_volume", "read_frame_hu", "unreadable_beside", "volume_from_headers"]
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
@@ -450,6 +450,42 @@ def load_volume(
     """
     result = scan_result if scan_result is not None else scan(path)
     entry = _choose(result, series_uid, path)
-    return volume_from_headers(
-        result.headers_of(entry.series_uid), progress=progress, should_cancel=should_cancel
+    headers = result.headers_of(entry.series_uid)
+    volume = volume_from_headers(headers, progress=progress, should_cancel=should_cancel)
+    unreadable = unreadable_beside(result, headers)
+    return volume.with_findings(unreadable) if unreadable is not None else volume
+
+
+#: Skip codes of files that were probably slices of the series (not stray non-DICOM files).
+_LOST_SLICE_CODES = {"truncated", "malformed", "no_uid", "missing", "not_regular"}
+
+
+def unreadable_beside(result: ScanResult, headers: list[InstanceHeader]) -> Finding | None:
+    """A warning naming the files next to the series' slices that could not be read.
+
+    A truncated or damaged slice is skipped by the scan, so the series shows only a gap
+    (``missing_slices``); this names each such file and why it was skipped. Files that are
+    plainly not DICOM (``not_dicom``) count only when named like DICOM (``.dcm``, ``.ima``).
+    """
+    folders = {os.path.dirname(os.path.abspath(h.path)) for h in headers}
+    lost = [
+        s
+        for s in result.skipped
+        if os.path.dirname(os.path.abspath(s.path)) in folders
+        and (
+            s.code in _LOST_SLICE_CODES
+            or (s.code == "not_dicom" and s.path.lower().endswith((".dcm", ".ima")))
+        )
+    ]
+    if not lost:
+        return None
+    listed = "; ".join(f"{os.path.basename(s.path)}: {s.reason}" for s in lost[:5])
+    more = f" and {len(lost) - 5} more" if len(lost) > 5 else ""
+    return Finding(
+        "unreadable_files",
+        Severity.WARNING,
+        f"{len(lost)} file(s) beside this series' slices could not be read and are left out "
+        f"({listed}{more})",
+        float(len(lost)),
+        "files",
     )
