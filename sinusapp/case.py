@@ -20,10 +20,15 @@ The rules it enforces:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import datetime as _dt
 import logging
 import math
-from collections.abc import Callable, Mapping
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from sinusapp.clinical import (
@@ -35,14 +40,17 @@ from sinusapp.clinical import (
     parse_number,
     validate_clinical,
 )
-from sinusapp.errors import ClinicalInputError
+from sinusapp.errors import Cancelled, ClinicalInputError
 from sinusapp.findings import Finding, Severity
 
 __all__ = [
     "WHAT_IF_FACTORS",
     "CaseEvent",
     "CaseModel",
+    "analyse_case",
+    "export_paths",
     "format_probability",
+    "interrupt_torch_on_cancel",
     "nomogram_range_messages",
 ]
 
@@ -449,3 +457,150 @@ def _raw_from_inputs(inputs: Mapping[str, Any], *, previous: Mapping[str, Any]) 
     if raw.get("age_years") is not None and not isinstance(raw["age_years"], str):
         raw["age_years"] = f"{float(raw['age_years']):g}"
     return raw
+
+
+# -- analysis with a cancel that really stops -----------------------------------------------
+_cancel_state = threading.local()
+_hook_lock = threading.Lock()
+_hook_handle: Any | None = None
+
+
+def _torch_cancel_hook(module: Any, args: Any) -> None:
+    """Global forward pre-hook: stop the network pass of this thread when cancel was asked."""
+    should_cancel = getattr(_cancel_state, "should_cancel", None)
+    if should_cancel is not None and should_cancel():
+        raise Cancelled(f"analysis cancelled during the network pass (at {type(module).__name__})")
+
+
+def _ensure_torch_hook() -> bool:
+    global _hook_handle
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False  # nothing runs a network in this process (a fake predictor)
+    with _hook_lock:
+        if _hook_handle is None:
+            _hook_handle = torch.nn.modules.module.register_module_forward_pre_hook(
+                _torch_cancel_hook
+            )
+    return True
+
+
+@contextlib.contextmanager
+def interrupt_torch_on_cancel(should_cancel: Callable[[], bool] | None) -> Iterator[None]:
+    """Within the block, every torch module call on this thread first polls
+    ``should_cancel`` and raises :class:`~sinusapp.errors.Cancelled` when it is True.
+
+    The predictor checks cancel only between its stages; the network pass is one stage of
+    several seconds on a CPU, so without this a Cancel would wait for it (the job "ends as
+    late as a full run"). Only the calling thread is affected; a module call costs one
+    thread-local lookup more.
+    """
+    if should_cancel is None:
+        yield
+        return
+    _ensure_torch_hook()
+    previous = getattr(_cancel_state, "should_cancel", None)
+    _cancel_state.should_cancel = should_cancel
+    try:
+        yield
+    finally:
+        _cancel_state.should_cancel = previous
+
+
+def analyse_case(
+    *,
+    volume: Any,
+    clinical: Mapping[str, Any],
+    get_predictor: Callable[[], Any],
+    nomogram: Any,
+    progress: Callable[[float, str], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> Any:
+    """One analysis of the case (worker thread): the predictor (created on first use), the
+    pipeline, provenance from the predictor. Cancel is polled after loading the model, and
+    during the network pass (:func:`interrupt_torch_on_cancel`).
+
+    Raises
+    ------
+    sinusapp.errors.Cancelled
+        ``should_cancel()`` turned True.
+    """
+    from sinusapp.pipeline import analyse
+
+    if progress is not None:
+        progress(0.0, "loading the model")
+    predictor = get_predictor()
+    if should_cancel is not None and should_cancel():
+        raise Cancelled("analysis cancelled after loading the model")
+    with interrupt_torch_on_cancel(should_cancel):
+        result = analyse(
+            volume,
+            clinical,
+            predictor=predictor,
+            nomogram=nomogram,
+            progress=progress,
+            should_cancel=should_cancel,
+        )
+    if should_cancel is not None and should_cancel():
+        raise Cancelled("analysis cancelled")
+    return _with_model_info(result, predictor)
+
+
+def _with_model_info(result: Any, predictor: Any) -> Any:
+    """Fill ``result.model`` from the predictor's ``model_info`` dict when the pipeline left
+    it empty (provenance must never be blank on screen or in the record)."""
+    info = getattr(predictor, "model_info", None)
+    if getattr(result, "model", None) is not None or not isinstance(info, dict):
+        return result
+    from sinusapp.pipeline import ModelInfo
+
+    model = ModelInfo(
+        name=str(info.get("name", "")),
+        version=str(info.get("version", "")),
+        sha256=str(info.get("sha256", "")),
+        trained_on_synthetic=bool(info.get("trained_on_synthetic", True)),
+    )
+    return dataclasses.replace(result, model=model)
+
+
+# -- export file names -----------------------------------------------------------------------
+def _safe(text: str, *, limit: int = 40) -> str:
+    out = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(text).strip())
+    return out.strip("_")[:limit]
+
+
+def export_paths(
+    folder: str | Path,
+    *,
+    patient_id: str,
+    series_number: int | None,
+    series_uid: str,
+    when: _dt.datetime | None = None,
+    kinds: tuple[str, ...] = ("report.pdf", "report.dcm", "lesion_seg.dcm"),
+) -> dict[str, Path]:
+    """File names for one export, by patient, series and time, that replace nothing.
+
+    ``patient-<ID>_series-<number>-<uid tail>_<YYYYmmdd-HHMMSS>_<kind>``: two patients (or two
+    series, or two exports) in the same folder never share a name. When any of the names is
+    taken already (two exports in the same second), ``-2``, ``-3``... is added to all of them,
+    so the files of one export keep one stem.
+
+    Returns
+    -------
+    dict[str, Path]
+        ``kind`` (e.g. ``"report.dcm"``) → the path to write.
+    """
+    folder = Path(folder)
+    when = when or _dt.datetime.now()
+    patient = _safe(patient_id) or "unknown"
+    uid_tail = _safe(series_uid.rsplit(".", 1)[-1], limit=12) if series_uid else ""
+    series = "-".join(p for p in (str(series_number or ""), uid_tail) if p) or "unknown"
+    stem = f"patient-{patient}_series-{series}_{when.strftime('%Y%m%d-%H%M%S')}"
+    for n in range(1, 1000):
+        suffix = "" if n == 1 else f"-{n}"
+        paths = {k: folder / f"{stem}{suffix}_{k}" for k in kinds}
+        if not any(p.exists() for p in paths.values()):
+            return paths
+    raise FileExistsError(
+        f"export folder {folder}: 999 exports named {stem}* exist already; choose another folder"
+    )

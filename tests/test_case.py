@@ -13,7 +13,12 @@ from sinusapp.model import FakePredictor
 from sinusapp.pipeline import analyse
 from sinusapp.records import CaseRecords
 
-RAW = {"asthma": True, "allergic_rhinitis": False, "eosinophils": "620", "eosinophil_unit": "per_ul"}
+RAW = {
+    "asthma": True,
+    "allergic_rhinitis": False,
+    "eosinophils": "620",
+    "eosinophil_unit": "per_ul",
+}
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +77,7 @@ def test_what_if_never_reaches_the_entries_the_result_or_the_record(
 
     # "restart": a new model reopens the record: the patient's risk, no what-if
     m2 = CaseModel(nomogram=fitted_nomogram, records=records)
-    m2.open_case(
-        volume=volume, series_uid=m.series_uid, clinical_raw=rec.clinical, result=result
-    )
+    m2.open_case(volume=volume, series_uid=m.series_uid, clinical_raw=rec.clinical, result=result)
     assert not m2.is_what_if
     assert m2.prediction.probability == pytest.approx(analysed_p)
 
@@ -164,9 +167,7 @@ def test_blockers_name_the_fields(volume, fitted_nomogram):
     text = " ".join(m.analyse_blockers())
     assert "Allergic rhinitis" in text and "Eosinophil count" in text and "Asthma" not in text
     m.set_clinical({**RAW, "age_years": "150"})
-    assert m.analyse_blockers() == [
-        "Correct Age: Age 150 years is outside 0–120 years."
-    ]
+    assert m.analyse_blockers() == ["Correct Age: Age 150 years is outside 0–120 years."]
     m.set_clinical(RAW)
     assert m.analyse_blockers() == []
 
@@ -190,3 +191,22 @@ def test_value_beyond_the_nomogram_axis_is_warned(fitted_nomogram):
     assert [m.code for m in nomogram_range_messages(raw, fitted_nomogram)] == ["beyond_nomogram"]
     assert nomogram_range_messages(RAW, None) == []
     assert np.isfinite(hi)
+
+
+def test_export_paths_differ_by_patient_series_and_never_replace(tmp_path):
+    import datetime as dt
+
+    from sinusapp.case import export_paths
+
+    when = dt.datetime(2026, 12, 1, 9, 30, 5)
+    a = export_paths(tmp_path, patient_id="P 1/x", series_number=3, series_uid="1.2.345", when=when)
+    b = export_paths(tmp_path, patient_id="P2", series_number=3, series_uid="1.2.345", when=when)
+    assert a["report.dcm"].name == "patient-P_1_x_series-3-345_20261201-093005_report.dcm"
+    assert a["report.dcm"] != b["report.dcm"]
+    a["lesion_seg.dcm"].write_bytes(b"x")  # one file of the stem taken: a new stem for all
+    again = export_paths(
+        tmp_path, patient_id="P 1/x", series_number=3, series_uid="1.2.345", when=when
+    )
+    assert all(
+        p.name.startswith("patient-P_1_x_series-3-345_20261201-093005-2_") for p in again.values()
+    )

@@ -134,9 +134,47 @@ def open_demo_study(window: Any, *, demo_dir: str | Path | None = None) -> None:
     window.import_path(dicom, open_after=True, on_done=after_open)
 
 
+def acquire_instance_lock() -> QtCore.QLockFile | None:
+    """Lock the app home (catalogue, DICOM store, case records) for this process.
+
+    Two instances editing the same catalogue and case records would overwrite each other's
+    entries. Returns the held lock (keep it referenced while the app runs), or ``None`` when
+    another running SinusApp holds it. A lock left by a crashed instance (its process is gone)
+    is taken over.
+    """
+    from sinusapp.paths import app_home
+
+    lock = QtCore.QLockFile(str(app_home() / "sinusapp.lock"))
+    lock.setStaleLockTime(0)  # held for the app's lifetime; stale only when its process died
+    if lock.tryLock(200):
+        return lock
+    log.warning("another SinusApp holds %s (%s)", app_home() / "sinusapp.lock", lock.error())
+    return None
+
+
+def other_instance_text() -> str:
+    """What to tell a user who starts SinusApp while it already runs on the same data."""
+    from sinusapp.paths import app_home
+
+    lock = QtCore.QLockFile(str(app_home() / "sinusapp.lock"))
+    info = lock.getLockInfo()  # (pid, hostname, appname) in PySide6; empty values if unknown
+    pid, host = (info[0], info[1]) if isinstance(info, tuple) and len(info) >= 2 else (0, "")
+    who = f" (process {pid} on {host})" if pid else ""
+    return (
+        f"SinusApp is already running with the data folder {app_home()}{who}. "
+        "Use that window: two instances would overwrite each other's catalogue and case "
+        "records. If no SinusApp is running, restart the computer or remove "
+        f"{app_home() / 'sinusapp.lock'}."
+    )
+
+
 def run_app(*, import_path: str | Path | None = None, open_demo: bool = False) -> int:
     """Start the GUI (see :func:`sinusapp.ui.run_app`)."""
     app = ensure_app()
+    lock = acquire_instance_lock()
+    if lock is None:
+        QtWidgets.QMessageBox.critical(None, "SinusApp is already running", other_instance_text())
+        return 1
     window = create_main_window()
     window.show()
     log.info("main window shown")
@@ -144,4 +182,7 @@ def run_app(*, import_path: str | Path | None = None, open_demo: bool = False) -
         window.import_path(import_path, open_after=True)
     elif open_demo:
         open_demo_study(window)
-    return int(app.exec())
+    try:
+        return int(app.exec())
+    finally:
+        lock.unlock()

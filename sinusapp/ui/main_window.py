@@ -20,7 +20,7 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from sinusapp._version import __version__
-from sinusapp.case import nomogram_range_messages
+from sinusapp.case import analyse_case, nomogram_range_messages
 from sinusapp.errors import Cancelled, SinusAppError
 from sinusapp.findings import Finding, Severity
 from sinusapp.imaging.planes import mask_bbox
@@ -67,8 +67,9 @@ class MainWindow(QtWidgets.QMainWindow):
         Where window layout and preferences are remembered.
     """
 
-    #: how long closing waits for background work before postponing the close
-    shutdown_timeout_ms: int = 15_000
+    #: how long closing blocks for background work to stop before it postpones the close
+    #: (the window then stays responsive and closes when the work has stopped)
+    shutdown_timeout_ms: int = 300
 
     def __init__(
         self,
@@ -550,19 +551,14 @@ class MainWindow(QtWidgets.QMainWindow):
         clinical = inputs.to_dict()
 
         def work(progress: Callable[[float, str], None], should_cancel: Callable[[], bool]) -> Any:
-            from sinusapp.pipeline import analyse
-
-            progress(0.0, "loading the model")
-            predictor = self._get_predictor()
-            result = analyse(
-                volume,
-                clinical,
-                predictor=predictor,
+            result = analyse_case(
+                volume=volume,
+                clinical=clinical,
+                get_predictor=self._get_predictor,
                 nomogram=nomogram,
                 progress=progress,
                 should_cancel=should_cancel,
             )
-            result = _with_model_info(result, predictor)
             # the whole-volume passes, off the GUI thread
             return result, mask_bbox(result.mask), pack_mask(result.mask)
 
@@ -908,23 +904,6 @@ class _Opened:
     record: Any = None
     mask: Any = None
     bbox: Any = None
-
-
-def _with_model_info(result: Any, predictor: Any) -> Any:
-    """Fill ``result.model`` from the predictor's ``model_info`` dict when the pipeline left
-    it empty (provenance must never be blank on screen or in the record)."""
-    info = getattr(predictor, "model_info", None)
-    if getattr(result, "model", None) is not None or not isinstance(info, dict):
-        return result
-    from sinusapp.pipeline import ModelInfo
-
-    model = ModelInfo(
-        name=str(info.get("name", "")),
-        version=str(info.get("version", "")),
-        sha256=str(info.get("sha256", "")),
-        trained_on_synthetic=bool(info.get("trained_on_synthetic", True)),
-    )
-    return replace(result, model=model)
 
 
 def _default_predictor() -> Any:

@@ -233,8 +233,11 @@ class ReportDialog(QDialog):
             painter.end()
 
     def export_dicom(self, folder: str | os.PathLike[str]) -> tuple[Path, Path]:
-        """Write ``report.dcm`` (Encapsulated PDF) and ``lesion_seg.dcm`` (SEG) into
-        ``folder``; needs ``source_dir``."""
+        """Write the report PDF, the Encapsulated PDF and the lesion SEG into ``folder``;
+        needs ``source_dir``. The names carry patient, series and time
+        (:func:`sinusapp.case.export_paths`), so nothing in the folder (another patient's
+        export) is ever replaced."""
+        from sinusapp.case import export_paths
         from sinusapp.dicom.export import (
             export_encapsulated_pdf,
             export_seg,
@@ -243,16 +246,20 @@ class ReportDialog(QDialog):
 
         if self._source_dir is None:
             raise RuntimeError("no source_dir was given to the report dialog")
-        out = Path(folder)
-        sources = read_source_datasets(
-            self._source_dir, series_uid=self._result.volume.info.series_uid
+        info = self._result.volume.info
+        paths = export_paths(
+            folder,
+            patient_id=info.patient_id or info.patient_name or "",
+            series_number=info.series_number,
+            series_uid=info.series_uid,
         )
-        pdf_path = out / "report.pdf"
+        sources = read_source_datasets(self._source_dir, series_uid=info.series_uid)
+        pdf_path = paths["report.pdf"]
         self.save_pdf(pdf_path)
         doc = export_encapsulated_pdf(
-            pdf_path, result=self._result, out_path=out / "report.dcm", source_datasets=sources
+            pdf_path, result=self._result, out_path=paths["report.dcm"], source_datasets=sources
         )
-        seg = export_seg(self._result, source_datasets=sources, out_path=out / "lesion_seg.dcm")
+        seg = export_seg(self._result, source_datasets=sources, out_path=paths["lesion_seg.dcm"])
         return doc, seg
 
     # ------------------------------------------------------------------ handlers
@@ -304,4 +311,6 @@ class ReportDialog(QDialog):
         except SinusAppError as exc:
             QMessageBox.critical(self, "Export failed", str(exc))
             return
-        QMessageBox.information(self, "Exported", f"Written for the PACS:\n{doc.name}\n{seg.name}")
+        QMessageBox.information(
+            self, "Exported", f"Written for the PACS into {doc.parent}:\n{doc.name}\n{seg.name}"
+        )

@@ -376,11 +376,18 @@ class PlaneView(QtWidgets.QWidget):
         self._contour_cache: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._measure: tuple[int, QtCore.QPointF, QtCore.QPointF] | None = None
         self._hover_text = ""
+        #: where the mouse is over the image (screen mm), to keep the readout true on scroll
+        self._hover_mm: tuple[float, float] | None = None
         self._shown_index: int | None = None
         self._dirty = False
 
         self.graphics = pg.GraphicsView(self)
         self.graphics.setBackground("k")
+        # pyqtgraph repaints only the items' bounding rects; the crosshair's InfiniteLines
+        # then leave ghost copies where they were. The slice is redrawn whole anyway.
+        self.graphics.setViewportUpdateMode(
+            QtWidgets.QGraphicsView.ViewportUpdateMode.FullViewportUpdate
+        )
         self.view = _SliceViewBox()
         self.graphics.setCentralItem(self.view)
         self.image = pg.ImageItem(axisOrder="row-major")
@@ -482,9 +489,12 @@ class PlaneView(QtWidgets.QWidget):
         self._shown_index = None
         self._dirty = False
         self._measure = None
+        self._hover_mm = None
+        self._hover_text = ""
         g = self.geometry_
         vol = self.model.volume
         if g is None or vol is None:
+            self._refresh_crosshair()  # no crosshair over an empty viewer
             self.image.clear()
             self.fill.clear()
             for c in self.curves.values():
@@ -588,6 +598,8 @@ class PlaneView(QtWidgets.QWidget):
         g, vol = self.geometry_, self.model.volume
         if g is None or vol is None:
             return
+        # the HU under a still mouse changes when the slice does: read it again
+        self._hover_text = "" if self._hover_mm is None else self.hover_text(*self._hover_mm)
         idx = self.model.slice_index(self.plane)
         pos_mm = vol.index_to_lps(np.array(self.model.cursor, float))
         through = {Plane.AXIAL: ("z", 2), Plane.CORONAL: ("y", 1), Plane.SAGITTAL: ("x", 0)}
@@ -650,7 +662,7 @@ class PlaneView(QtWidgets.QWidget):
 
     def _refresh_crosshair(self) -> None:
         g = self.geometry_
-        show = g is not None and self.model.triple
+        show = g is not None and self.model.volume is not None and self.model.triple
         self.vline.setVisible(show)
         self.hline.setVisible(show)
         if g is None:
@@ -715,9 +727,15 @@ class PlaneView(QtWidgets.QWidget):
         if g is None or vol is None:
             return
         p = self.view.mapSceneToView(scene_pos)
-        self._hover_text = self.hover_text(p.x(), p.y())
+        self._hover_mm = (p.x(), p.y())
         self._refresh_bottom_left()
         self.hovered.emit(self._hover_text)
+
+    def leaveEvent(self, ev: QtCore.QEvent) -> None:  # noqa: N802 (Qt API)
+        super().leaveEvent(ev)
+        if self._hover_mm is not None:
+            self._hover_mm = None
+            self._refresh_bottom_left()
 
     def hover_text(self, x_mm: float, y_mm: float) -> str:
         """``"HU … at (x, y, z) mm"`` for a point in screen mm, or ``""`` outside the image."""

@@ -79,3 +79,27 @@ def test_argparse_namespace_without_path_runs(monkeypatch):
     monkeypatch.setattr(ui, "run_app", lambda **kw: seen.update(kw) or 0)
     assert command.run(argparse.Namespace(path=None)) == 0
     assert seen == {"import_path": None}
+
+
+def test_second_instance_on_the_same_data_is_refused(qtbot, monkeypatch):
+    """Issue 12 item 5: two instances could edit the same catalogue and case records."""
+    from PySide6 import QtWidgets
+
+    from sinusapp.ui import app as app_mod
+
+    first = app_mod.acquire_instance_lock()
+    assert first is not None and first.isLocked()
+    try:
+        assert app_mod.acquire_instance_lock() is None
+        shown = []
+        monkeypatch.setattr(QtWidgets.QMessageBox, "critical", lambda *a, **k: shown.append(a[2]))
+        monkeypatch.setattr(
+            app_mod, "create_main_window", lambda **k: pytest.fail("a second window opened")
+        )
+        assert app_mod.run_app() == 1
+        assert shown and "already running" in shown[0] and str(os.getpid()) in shown[0]
+    finally:
+        first.unlock()
+    again = app_mod.acquire_instance_lock()
+    assert again is not None
+    again.unlock()

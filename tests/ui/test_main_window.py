@@ -152,7 +152,8 @@ def test_closing_mid_analysis_leaves_no_thread(qtbot, make_window, dicom_folder)
     _fill_form(w)
     job = w.start_analysis()
     thread = job._thread
-    w.close()
+    w.close()  # does not block: postponed until the job has stopped
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=10_000)
     assert not thread.isRunning()
     assert w.session.result is None
 
@@ -547,3 +548,136 @@ def test_results_panel_says_synthetic_for_the_bundled_model(make_window):
     w = make_window()
     assert "synthetic data" in w.results.disclaimer.text()
     assert "not for clinical use" in w.results.disclaimer.text()
+
+
+def test_eosinophils_beyond_the_nomogram_warn_while_typing(qtbot, make_window, dicom_folder):
+    """Issue 12 item 3: 4500 cells/µL was accepted silently while typing."""
+    w = make_window()
+    _import_and_open(qtbot, w, dicom_folder)
+    hi = next(f for f in w.session.nomogram.factors if f.name == "eosinophils_per_ul").axis_range[1]
+    _fill_form(w, eos=f"{hi * 1.8:g}")
+    msg = w.form.msg["eosinophils"]
+    assert not msg.isHidden() and "beyond the nomogram" in msg.text()
+    assert w.analyse_button.isEnabled()  # a warning, not an error
+    _fill_form(w, eos="450")
+    assert w.form.msg["eosinophils"].isHidden()
+
+
+def test_ambiguous_thousands_comma_is_asked_and_answered(qtbot, make_window, dicom_folder):
+    """Issue 12 item 3: "1,500" was read as 1.5."""
+    w = make_window()
+    _import_and_open(qtbot, w, dicom_folder)
+    _fill_form(w, eos="1,500")
+    msg = w.form.msg["eosinophils"]
+    assert "ambiguous" in msg.text() and "eos:1500" in msg.text() and "eos:1.5" in msg.text()
+    assert not w.analyse_button.isEnabled()
+    msg.linkActivated.emit("eos:1500")
+    assert w.form.eosinophils.text() == "1500"
+    assert w.session.raw_clinical["eosinophils"] == "1500"
+    assert w.analyse_button.isEnabled()
+
+
+def test_invalid_record_only_field_disables_analyse_with_a_hint_naming_it(
+    qtbot, make_window, dicom_folder
+):
+    """Issue 12 item 3: age 150 disabled Analyse with a hint about the nomogram factors."""
+    w = make_window()
+    _import_and_open(qtbot, w, dicom_folder)
+    _fill_form(w)
+    w.form.age_years.setText("150")
+    w.form.age_years.textEdited.emit("150")
+    assert not w.analyse_button.isEnabled()
+    hint = w.analyse_hint.text()
+    assert "Age" in hint and "150" in hint and "asthma" not in hint.lower()
+
+
+def test_closing_during_work_does_not_freeze_the_window(qtbot, make_window):
+    """Issue 12 item 5: closing during an analysis froze the window for seconds (the close
+    blocked on the worker thread). Now it blocks at most ``shutdown_timeout_ms`` (300 ms) and
+    the window closes itself when the work has stopped."""
+    import threading
+
+    w = make_window()
+    release = threading.Event()
+
+    def slow_to_stop(progress, should_cancel):
+        release.wait(5)  # longer than the close may block, shorter than the old 15 s wait
+
+    job = w.runner.start(slow_to_stop, name="slow")
+    w.close()
+    assert job.is_running(), "close() blocked until the job ended (the window froze)"
+    assert w.isVisible()
+    release.set()
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=10_000)
+
+
+def test_cancel_stops_the_network_pass_itself(qtbot, make_window, dicom_folder):
+    """Issue 12 item 5: Cancel waited for the whole network pass (one predictor stage)."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    torch = pytest.importorskip("torch")
+    calls = []
+    started = threading.Event()
+
+    class Layer(torch.nn.Module):
+        def forward(self, x):
+            calls.append(1)
+            started.set()
+            time.sleep(0.005)
+            return x
+
+    class SlowPredictor:
+        def __init__(self):
+            self.model_info = {"name": "slow", "version": "0", "sha256": "0"}
+            self.net = torch.nn.Sequential(*(Layer() for _ in range(600)))
+
+        def predict(self, volume, *, progress=None, should_cancel=None):
+            if progress is not None:
+                progress(0.3, "network")
+            with torch.inference_mode():
+                self.net(torch.zeros(1))
+            return SimpleNamespace(
+                mask=np.zeros(volume.shape, np.uint8),
+                dlr_score=0.5,
+                lesion_volume_ml=0.0,
+                per_sinus=None,
+            )
+
+    w = make_window(predictor_factory=SlowPredictor)
+    _import_and_open(qtbot, w, dicom_folder)
+    _fill_form(w)
+    job = w.start_analysis()
+    assert started.wait(20)
+    with qtbot.waitSignal(job.cancelled, timeout=20_000):
+        w.cancel_button.click()
+    assert len(calls) < 600, "the network pass ran to its end after Cancel"
+    assert w.session.result is None and w.analyse_button.isEnabled()
+
+
+def test_pacs_export_names_by_patient_series_and_time_and_replaces_nothing(
+    qtbot, make_window, dicom_folder, tmp_path
+):
+    """Issue 12 item 4: Export for PACS silently replaced another patient's report.dcm."""
+    w = make_window()
+    vol = _import_and_open(qtbot, w, dicom_folder)
+    _fill_form(w)
+    with qtbot.waitSignal(w.session.result_changed, timeout=30_000):
+        w.start_analysis()
+    dlg = w.show_report()
+    assert dlg is not None
+    out = tmp_path / "pacs"
+    out.mkdir()
+    for name in ("report.dcm", "lesion_seg.dcm", "report.pdf"):  # another patient's export
+        (out / name).write_bytes(b"other patient")
+    doc1, seg1 = dlg.export_dicom(out)
+    doc2, seg2 = dlg.export_dicom(out)  # again, within the same second
+    dlg.close()
+    for name in ("report.dcm", "lesion_seg.dcm", "report.pdf"):
+        assert (out / name).read_bytes() == b"other patient"
+    assert len({doc1, seg1, doc2, seg2}) == 4 and all(p.is_file() for p in (doc1, seg2))
+    pid = vol.info.patient_id
+    assert doc1.name.startswith(f"patient-{pid}_series-") and doc1.name.endswith("_report.dcm")
+    assert seg1.name.endswith("_lesion_seg.dcm")
+    assert len(list(out.glob("*_report.pdf"))) == 2

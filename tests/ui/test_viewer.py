@@ -170,3 +170,44 @@ def test_triple_layout_linked_crosshair(qtbot, viewer):
     assert viewer.views[Plane.CORONAL].vline.value() == pytest.approx(
         cor.pixel_centre_mm(*cor.pixel_of_voxel(expected))[0]
     )
+
+
+def test_hu_readout_follows_the_slice_under_a_still_mouse(qtbot, viewer, phantom):
+    """Issue 12 item 6: the HU / position readout was stale after scrolling."""
+    vol = phantom[0]
+    view = viewer.views[Plane.CORONAL]
+    g = viewer.model.geometry[Plane.CORONAL]
+    row, col = vol.shape[0] // 2, vol.shape[2] // 2
+    x, y = g.pixel_centre_mm(row, col)
+    scene = view.view.mapViewToScene(QtCore.QPointF(x, y))
+    view.graphics.scene().sigMouseMoved.emit(scene)
+    first = view.corner["bl"].text().splitlines()[0]
+    assert first == view.hover_text(x, y) and "HU" in first
+    # scroll until the voxel under the mouse has another HU value (the phantom varies)
+    for _ in range(vol.shape[1]):
+        view.view.scroll_requested.emit(1)
+        if view.hover_text(x, y).split(" HU")[0] != first.split(" HU")[0]:
+            break
+    now = view.corner["bl"].text().splitlines()[0]
+    assert now == view.hover_text(x, y)
+    assert now != first, "the readout still shows the previous slice's position"
+    # leaving the image clears it
+    QtWidgets.QApplication.sendEvent(view, QtCore.QEvent(QtCore.QEvent.Type.Leave))
+    assert view.corner["bl"].text().splitlines()[0] == ""
+
+
+def test_no_crosshair_in_the_empty_viewer_and_none_left_behind(qtbot, phantom):
+    """Issue 12 item 6: a crosshair was drawn in the empty viewer; ghost lines in 1×3."""
+    v = SliceViewer()
+    qtbot.addWidget(v)
+    v.resize(800, 600)
+    v.show()
+    v.model.set_triple(True)
+    assert not any(pv.vline.isVisible() or pv.hline.isVisible() for pv in v.views.values())
+    v.set_volume(phantom[0])
+    assert all(pv.vline.isVisible() for pv in v.views.values())
+    for pv in v.views.values():  # full repaints: a moved line leaves no copy behind
+        mode = pv.graphics.viewportUpdateMode()
+        assert mode == QtWidgets.QGraphicsView.ViewportUpdateMode.FullViewportUpdate
+    v.set_volume(None)
+    assert not any(pv.vline.isVisible() or pv.hline.isVisible() for pv in v.views.values())
