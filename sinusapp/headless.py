@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from sinusapp.pipeline import AnalysisResult, analyse, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HeadlessOutputs", "clinical_finding", "run_headless"]
+__all__ = ["HeadlessOutputs", "borderline_finding", "clinical_finding", "run_headless"]
 
 ProgressFn = Callable[[float, str], None]
 
@@ -51,6 +52,30 @@ def clinical_finding(message: Any) -> Finding:
         code=f"clinical_{message.field}_{message.code}",
         severity=Severity(str(message.severity)),
         message=message.message,
+    )
+
+
+#: A probability closer than this to the cutoff makes the risk group borderline.
+BORDERLINE_MARGIN = 0.03
+
+
+def borderline_finding(probability: float, cutoff: float, risk_group: str) -> Finding | None:
+    """A warning when the probability lies within :data:`BORDERLINE_MARGIN` of the cutoff."""
+    if not (math.isfinite(probability) and math.isfinite(cutoff)):
+        return None
+    gap = probability - cutoff
+    if abs(gap) >= BORDERLINE_MARGIN:
+        return None
+    return Finding(
+        code="borderline_risk",
+        severity=Severity.WARNING,
+        message=(
+            f"Borderline: the probability of recurrence {probability:.1%} is within "
+            f"{BORDERLINE_MARGIN * 100:.0f} percentage points of the cutoff {cutoff:.1%}, so the "
+            f"risk group ({risk_group}) could change with a small difference in the inputs."
+        ),
+        value=float(gap),
+        unit="",
     )
 
 
@@ -243,10 +268,14 @@ def run_headless(
         progress=lambda f, s: report(0.15 + 0.75 * f, s),
         sinus_labels=sinus_labels,
     )
-    clinical_findings = tuple(clinical_finding(m) for m in inputs.warnings)
-    if clinical_findings:
-        # the validator's warnings (unit mix-up, hypereosinophilia...) reach stdout, JSON, PDF
-        result = dataclasses.replace(result, warnings=clinical_findings + tuple(result.warnings))
+    extra = tuple(clinical_finding(m) for m in inputs.warnings)
+    borderline = borderline_finding(result.probability, result.cutoff, result.risk_group)
+    if borderline is not None:
+        extra += (borderline,)
+    if extra:
+        # the validator's warnings (unit mix-up, hypereosinophilia...) and a borderline risk
+        # reach stdout, result.json and the report
+        result = dataclasses.replace(result, warnings=extra + tuple(result.warnings))
     if out_json is not None:
         write_json_atomic(result.to_json_dict(), out_json)
         log.info("wrote %s", out_json)

@@ -161,3 +161,37 @@ def test_a_good_run_gives_exit_0(ct, tmp_path, cli, predict_args) -> None:
     assert json.loads(out_json.read_text())["dlr_score"] == pytest.approx(0.5)
     assert report.read_bytes().startswith(b"%PDF")
     assert "Wrote report" in out
+
+
+@pytest.mark.parametrize(
+    ("probability", "expected"),
+    [(0.41, True), (0.38, True), (0.45, False), (0.30, False)],
+)
+def test_a_risk_near_the_cutoff_is_borderline(probability, expected) -> None:
+    from sinusapp.headless import borderline_finding
+
+    f = borderline_finding(probability, 0.40, "high" if probability >= 0.40 else "low")
+    assert (f is not None) is expected
+    if f is not None:
+        assert f.code == "borderline_risk" and "Borderline" in f.message
+
+
+def test_a_borderline_result_says_so_on_stdout_and_in_json(
+    ct, tmp_path, cli, predict_args, monkeypatch
+) -> None:
+    import dataclasses
+
+    from sinusapp.nomogram import Nomogram
+
+    real_predict = Nomogram.predict
+
+    def near_cutoff(self, **factors):  # the same prediction, 1 point above the cutoff
+        return dataclasses.replace(real_predict(self, **factors), probability=self.cutoff + 0.01)
+
+    monkeypatch.setattr(Nomogram, "predict", near_cutoff)
+    out_json = tmp_path / "r.json"
+    rc, out, err = cli(*predict_args(ct, "--json", str(out_json)))
+    assert rc == 0, err
+    assert "Borderline" in out
+    codes = [w["code"] for w in json.loads(out_json.read_text())["warnings"]]
+    assert "borderline_risk" in codes

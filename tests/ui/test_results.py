@@ -46,7 +46,7 @@ def test_panel_shows_numbers_table_and_what_if(qtbot, nomogram):
             {
                 "maxillary_left": {"volume_ml": 15.2, "opacification_pct": 62.0},
                 "ethmoid_right": {"volume_ml": 4.0, "opacification_pct": 90.0},
-            }
+            },
         )
     )
     assert panel.lesion.text() == "12.3 mL"
