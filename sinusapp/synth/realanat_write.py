@@ -13,6 +13,7 @@ Layout under ``DIR`` (docs/dataset_format.md)::
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from sinusapp.synth.dicomio import (
     write_ct_series,
     write_label_nifti,
 )
-from sinusapp.synth.realanat import load_background, load_split, render_real_case
+from sinusapp.synth.realanat import Background, load_background, load_split, render_real_case
 from sinusapp.synth.write import CSV_COLUMNS
 
 __all__ = [
@@ -115,12 +116,23 @@ def _write_lesion_nrrd(*, mask: np.ndarray, affine: np.ndarray, path: Path) -> N
         "kinds": ["domain", "domain", "domain"],
     }
     nrrd.write(str(path), np.ascontiguousarray(mask.transpose(2, 1, 0).astype(np.uint8)), header)
+    # pynrrd stamps the current time in a comment; drop it so the same seed gives the same bytes
+    raw = path.read_bytes()
+    head, sep, body = raw.partition(b"\n\n")
+    lines = [ln for ln in head.split(b"\n") if not ln.startswith(b"# on ")]
+    path.write_bytes(b"\n".join(lines) + sep + body)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_background(root: str, patient: str) -> Background:
+    """The last backgrounds loaded in this process (jobs are dispatched grouped by patient)."""
+    return load_background(root=Path(root), patient=patient)
 
 
 def write_real_case(job: RealJob, *, root: Path, out_dir: Path, compress: str) -> dict[str, Any]:
     """Render and write one case; returns its clinical.csv row."""
     case = job.case
-    bg = load_background(root=root, patient=job.background)
+    bg = _cached_background(str(root), job.background)
     rc = render_real_case(case=case, background=bg, healthy=job.healthy)
     folder = out_dir / case.case_id
     info = CaseDicomInfo(
@@ -188,21 +200,28 @@ def write_real_cohort(
     jobs = plan_real_cohort(root=root, n_cases=n_cases, seed=seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
+    # grouped by background so a worker reuses the background it just loaded; the csv keeps
+    # the case order
+    order = sorted(range(len(jobs)), key=lambda n: (jobs[n].background, n))
+    jobs_sorted = [jobs[n] for n in order]
     if workers > 1 and len(jobs) > 1:
         from concurrent.futures import ProcessPoolExecutor
         from functools import partial
 
         job = partial(write_real_case, root=root, out_dir=out_dir, compress=compress)
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for n, row in enumerate(pool.map(job, jobs)):
+            chunk = max(1, min(4, len(jobs) // (4 * workers)))
+            for n, row in enumerate(pool.map(job, jobs_sorted, chunksize=chunk)):
                 rows.append(row)
                 if progress is not None:
                     progress(n + 1, len(jobs))
     else:
-        for n, j in enumerate(jobs):
+        for n, j in enumerate(jobs_sorted):
             rows.append(write_real_case(j, root=root, out_dir=out_dir, compress=compress))
             if progress is not None:
                 progress(n + 1, len(jobs))
+    by_case = {r["case_id"]: r for r in rows}
+    rows = [by_case[j.case.case_id] for j in jobs]
     with (out_dir / "clinical.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(REAL_CSV_COLUMNS), lineterminator="\n")
         w.writeheader()
