@@ -1083,6 +1083,11 @@ def write_evaluation(
     writer.figure("nomogram", draw_nomogram(build_layout(nomogram), show_marks=False))
 
     step(0.95, "report")
+    fit_name = {
+        "none": "logistic regression",
+        "firth": "Firth-penalised logistic regression",
+    }
+    events_train = int(min(ys["train"].sum(), (~ys["train"]).sum()))
     md = [
         "# SinusApp evaluation\n",
         "## Provenance and warnings\n",
@@ -1111,6 +1116,12 @@ def write_evaluation(
         "Training vs testing AUC (unpaired DeLong test):\n",
         _md_table(header_u, u_rows),
     ]
+    if oracle:
+        md.append(
+            "Oracle AUC (the synthetic generator's true risk, the best achievable): "
+            + ", ".join(f"{COHORT_LABELS[c].lower()} {v:.3f}" for c, v in oracle.items())
+            + ".\n"
+        )
     if cv is not None:
         md += [
             "## Cross-validation of the DLR model (training cohort)\n",
@@ -1120,21 +1131,15 @@ def write_evaluation(
             f"AUC {cv.pooled_auc:.3f}. ![CV ROC](cv_roc_curves.png)\n",
             _md_table(["Cutoff", "DLR-score", "Sensitivity", "Specificity"], cv_rows),
         ]
-    if oracle:
-        md.append(
-            "Oracle AUC (the synthetic generator's true risk, the best achievable): "
-            + ", ".join(f"{COHORT_LABELS[c].lower()} {v:.3f}" for c, v in oracle.items())
-            + ".\n"
-        )
     md += [
         "## DeLong tests (paired, two-sided)\n",
         _md_table(header_d, d_rows),
-        "## Nomogram coefficients (logistic regression, training cohort)\n",
+        f"## Nomogram coefficients ({fit_name[nomogram.penalty]}, training cohort)\n",
         _md_table(COEF_HEADER, coef_tables["nomogram"]),
         f"Risk-group cutoff (Youden, training): {nomogram.cutoff:.3f} "
         f"(sensitivity {nomogram.cutoff_sensitivity:.3f}, specificity "
         f"{nomogram.cutoff_specificity:.3f}).\n",
-        "## Clinical model coefficients\n",
+        f"## Clinical model coefficients ({fit_name[clinical.penalty]})\n",
         _md_table(COEF_HEADER, coef_tables["clinical_model"]),
         "## Calibration of the nomogram\n",
         "Hosmer–Lemeshow: g − 2 degrees of freedom in the training cohort (the model was "
@@ -1155,13 +1160,26 @@ def write_evaluation(
                 for c in COHORTS
             ],
         ),
-        "The training cohort's apparent calibration is perfect by construction (the model was "
-        f"fitted there). Bootstrap optimism-corrected ({optimism.n_boot} refits of the whole "
+        (
+            "The training cohort's apparent calibration is perfect by construction (the "
+            "maximum-likelihood fit was made there)."
+            if nomogram.penalty == "none"
+            else "The training cohort's apparent slope exceeds 1 because Firth's penalty "
+            "shrinks the coefficients."
+        )
+        + f" Bootstrap optimism-corrected ({optimism.n_boot} refits of the whole "
         f"fit, as rms::calibrate; {optimism.n_failed} failed): slope "
         f"{_f3(optimism.slope_corrected)} (apparent {_f3(optimism.slope_apparent)}), "
         f"intercept {_f3(optimism.intercept_corrected)}, C {_f3(optimism.c_corrected)} "
         f"(apparent {_f3(optimism.c_apparent)}), mean absolute calibration error "
-        f"{optimism.mean_absolute_error:.3f}.\n",
+        f"{optimism.mean_absolute_error:.3f}."
+        + (
+            f" With {events_train} events for {len(nomo_factors)} factors (fewer than 10 per "
+            "factor) these estimates are unstable."
+            if events_train < 10 * len(nomo_factors)
+            else ""
+        )
+        + "\n",
     ]
     if dsc_rows:
         md += [

@@ -127,9 +127,22 @@ def _wilson(k: NDArray[np.float64], n: NDArray[np.float64], z: float = 1.959964)
     return low, high
 
 
-def _logistic_fit(y: NDArray[np.bool_], x: NDArray[np.float64] | None, offset) -> NDArray:
+def _logistic_fit(
+    y: NDArray[np.bool_], x: NDArray[np.float64] | None, offset, *, quiet: bool = False
+) -> NDArray:
     import statsmodels.api as sm
 
+    # one covariate: (quasi-)complete separation iff no case lies below a control (or the
+    # reverse); IRLS then stops at an arbitrary huge slope while "converging"
+    if (
+        x is not None
+        and y.any()
+        and not y.all()
+        and (x[y].min() >= x[~y].max() or x[y].max() <= x[~y].min())
+    ):
+        if not quiet:
+            log.warning("calibration fit: the predictions separate the outcome; slope is NaN")
+        return np.full(2, np.nan)
     exog = np.ones((y.size, 1)) if x is None else sm.add_constant(x, has_constant="add")
     model = sm.GLM(y.astype(float), exog, family=sm.families.Binomial(), offset=offset)
     with warnings.catch_warnings():
@@ -137,7 +150,10 @@ def _logistic_fit(y: NDArray[np.bool_], x: NDArray[np.float64] | None, offset) -
         res = model.fit()
     if not bool(getattr(res, "converged", True)):
         # (quasi-)separation: the slope is not estimable; say so rather than return a number
-        log.warning("calibration fit did not converge (separated data); slope/intercept are NaN")
+        if not quiet:
+            log.warning(
+                "calibration fit did not converge (separated data); slope/intercept are NaN"
+            )
         return np.full(exog.shape[1], np.nan)
     return np.asarray(res.params, dtype=float)
 
@@ -282,8 +298,8 @@ def _lowess_at(y: NDArray, p: NDArray, grid: NDArray) -> NDArray[np.float64]:
 
 def _slope_intercept_c(y: NDArray, p: NDArray) -> tuple[float, float, float]:
     lp = logit(p)
-    slope = float(_logistic_fit(y, lp, None)[1])
-    intercept = float(_logistic_fit(y, None, lp)[0])
+    slope = float(_logistic_fit(y, lp, None, quiet=True)[1])
+    intercept = float(_logistic_fit(y, None, lp, quiet=True)[0])
     return slope, intercept, auc_ci(y, p).auc
 
 

@@ -184,7 +184,9 @@ def firth_logistic(
         try:
             cov = np.linalg.inv(info)
         except np.linalg.LinAlgError as exc:
-            raise ValueError("Firth fit: singular information matrix (a constant factor?)") from exc
+            if iterations == 1:
+                raise ValueError("Firth fit: singular information matrix (collinear factors)") from exc
+            break  # the Newton steps ran towards a singular point: let BFGS finish
         score = _modified_score(z, yy, pi, info)
         if float(np.max(np.abs(score))) < gtol:
             converged = True
@@ -195,7 +197,7 @@ def firth_logistic(
             step *= 5.0 / step_len
         for _ in range(25):
             new_value, new_pi, new_info = _penalised(z, yy, beta + step)
-            if new_value >= value:
+            if np.isfinite(new_value) and new_value >= value:
                 break
             step /= 2
         else:
