@@ -1,11 +1,14 @@
 """Fit the bundled nomogram from a dataset's ``clinical.csv`` and the model's DLR-scores.
 
-The nomogram needs one DLR-score per training patient, produced by the trained model bundle.
-Two ways to produce ``models/nomogram.json``:
+The nomogram needs one DLR-score per training patient from a model that did **not** train on
+that patient: the out-of-fold predictions of the cross-validation (``sinusapp train`` writes
+them to ``WORK_DIR/predictions.csv``). The final model's scores of its own training cases are
+in-sample and would overweight the DLR-score. Two ways to produce ``models/nomogram.json``:
 
-1. ``sinusapp evaluate DATASET --bundle BUNDLE_DIR --out DIR`` runs the model on every case,
-   fits the nomogram on the training cohort and writes ``DIR/nomogram.json`` (and
-   ``DIR/predictions.csv``); copy that file to ``models/nomogram.json``.
+1. ``sinusapp evaluate DATASET --scores WORK_DIR/predictions.csv --bundle BUNDLE_DIR --out
+   DIR`` fits the nomogram on the training cohort, records the bundle's sha256 in it and
+   writes ``DIR/nomogram.json`` with the whole evaluation; copy it to
+   ``models/nomogram.json`` next to the bundle.
 2. From a CSV of DLR-scores already computed (``case_id,dlr_score``)::
 
        python -m sinusapp.nomogram.fit DATASET/clinical.csv predictions.csv \\
