@@ -52,7 +52,7 @@ def test_wheel_installs_and_runs_the_headless_demo(tmp_path: Path) -> None:
         "sinusapp_models/sinus_unet/manifest.json",
         "sinusapp_models/nomogram.json",
         "sinusapp_assets/demo/clinical.json",
-        "sinusapp/cli.py",
+        "sinusapp/cli/__init__.py",
     ):
         assert required in names, f"{required} missing from {wheel.name}"
 

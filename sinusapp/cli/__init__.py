@@ -1,8 +1,10 @@
 """The ``sinusapp`` command: the headless face of SinusApp.
 
-Each sub-command lives in the package that does its work (``sinusapp.<pkg>.command``), as a
-module with ``add_arguments(parser)`` and ``run(args) -> int``. This module only routes,
-configures logging and maps errors to exit codes that scripts can rely on:
+Every sub-command is one module of this package (``sinusapp.cli.<command>``) with
+``add_arguments(parser)`` and ``run(args) -> int``; its heavy imports (numpy, torch, Qt, the
+pipeline) happen inside ``run``, so building the parser and ``--help`` stay light. This module
+is the one error boundary of all of them: it routes, configures logging (inside the boundary)
+and maps errors to exit codes that scripts can rely on:
 
 - 0: success
 - 2: bad input (a :class:`~sinusapp.errors.SinusAppError`); the message says what to do
@@ -35,16 +37,13 @@ log = logging.getLogger("sinusapp")
 
 #: command name → (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "gui": ("sinusapp.ui.command", "open the desktop application (optionally importing PATH)"),
-    "demo": (
-        "sinusapp.demo_command",
-        "open the bundled demo study; --headless writes report + JSON",
-    ),
-    "scan": ("sinusapp.dicom.command", "list patients / studies / series under PATH, ranked"),
-    "predict": ("sinusapp.predict_command", "run the whole analysis on a CT, headless"),
-    "synth": ("sinusapp.synth.command", "write a synthetic sinus CT cohort"),
-    "train": ("sinusapp.model.command", "train a model bundle (5-fold CV + final fit)"),
-    "evaluate": ("sinusapp.evaluate_command", "paper-style evaluation of a bundle on a dataset"),
+    "gui": ("sinusapp.cli.gui", "open the desktop application (optionally importing PATH)"),
+    "demo": ("sinusapp.cli.demo", "open the bundled demo study; --headless writes report + JSON"),
+    "scan": ("sinusapp.cli.scan", "list patients / studies / series under PATH, ranked"),
+    "predict": ("sinusapp.cli.predict", "run the whole analysis on a CT, headless"),
+    "synth": ("sinusapp.cli.synth", "write a synthetic sinus CT cohort"),
+    "train": ("sinusapp.cli.train", "train a model bundle (5-fold CV + final fit)"),
+    "evaluate": ("sinusapp.cli.evaluate", "paper-style evaluation of a bundle on a dataset"),
 }
 
 

@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(
             "--headless needs --out DIR", hint="e.g. sinusapp demo --headless --out demo_out"
         )
+    from sinusapp.cli.predict import print_summary
     from sinusapp.headless import run_headless
-    from sinusapp.predict_command import print_summary
 
     out_dir = Path(args.out)
     d = demo_dir()

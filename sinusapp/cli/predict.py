@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from sinusapp.headless import HeadlessOutputs, run_headless
+if TYPE_CHECKING:
+    from sinusapp.headless import HeadlessOutputs
 
 __all__ = ["add_arguments", "check_clinical_options", "print_summary", "run"]
 
@@ -113,6 +115,8 @@ def check_clinical_options(clinical: dict[str, object]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sinusapp.headless import run_headless
+
     clinical = {
         "asthma": args.asthma,
         "allergic_rhinitis": args.allergic_rhinitis,

@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from sinusapp.dicom.scan import ScanResult, scan
+if TYPE_CHECKING:
+    from sinusapp.dicom.scan import ScanResult
 
 __all__ = ["add_arguments", "format_table", "run"]
 
@@ -108,6 +109,8 @@ def format_table(result: ScanResult, *, all_skipped: bool = False) -> str:
 
 
 def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    from sinusapp.dicom.scan import scan
+
     stream = out or sys.stdout
     result = scan(args.path)
     if args.json:

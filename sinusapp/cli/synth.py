@@ -13,13 +13,20 @@ import logging
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sinusapp.errors import OutputError
-from sinusapp.synth.cohort import CENTERS, CaseSpec, sample_cohort
-from sinusapp.synth.dicomio import COMPRESSIONS
-from sinusapp.synth.write import WriteOptions, write_cohort
 
-__all__ = ["add_arguments", "run"]
+if TYPE_CHECKING:
+    from sinusapp.synth.cohort import CaseSpec
+
+__all__ = ["CENTER_NAMES", "COMPRESSION_NAMES", "add_arguments", "run"]
+
+#: ``--center`` / ``--compress`` choices, spelled here so that building the parser (every
+#: ``sinusapp`` call) imports no numpy / scipy / pydicom; a test checks them against
+#: :data:`sinusapp.synth.cohort.CENTERS` and :data:`sinusapp.synth.dicomio.COMPRESSIONS`.
+CENTER_NAMES: tuple[str, ...] = ("A", "B")
+COMPRESSION_NAMES: tuple[str, ...] = ("j2k", "jpegls", "none", "rle")
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--center",
-        choices=sorted(CENTERS),
+        choices=CENTER_NAMES,
         default="A",
         help="A: training centre (default), B: test centre",
     )
@@ -105,7 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--compress",
-        choices=sorted(COMPRESSIONS),
+        choices=COMPRESSION_NAMES,
         default="none",
         help="transfer syntax (lossless)",
     )
@@ -183,6 +190,9 @@ def _run_real(args: argparse.Namespace, out: Path) -> int:
 def run(args: argparse.Namespace) -> int:
     """Generate the cohort(s), write them, print the oracle AUCs."""
     from tqdm import tqdm
+
+    from sinusapp.synth.cohort import CENTERS, sample_cohort
+    from sinusapp.synth.write import WriteOptions, write_cohort
 
     out: Path = args.out
     _check_out(out)

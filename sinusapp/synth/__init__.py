@@ -10,7 +10,7 @@ Modules
 - :mod:`sinusapp.synth.write` — cases and cohorts in the training-dataset format;
   :func:`~sinusapp.synth.write.render_case` renders a case in memory (training on the fly).
 - :mod:`sinusapp.synth.demo` — the bundled demo study (``python -m sinusapp.synth.demo``).
-- :mod:`sinusapp.synth.command` — ``sinusapp synth``.
+- ``sinusapp synth`` itself is :mod:`sinusapp.cli.synth`.
 
 No torch here: the generator runs wherever numpy / scipy / pydicom run.
 """

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 
-import pydicom
 import pytest
 from _dicomgen import write_volume_series
 
@@ -57,25 +54,6 @@ def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         "sinusapp.model.Predictor", lambda *a, **k: FakePredictor(dlr_score=0.5, locate=True)
     )
-
-
-def slices(folder: Path) -> list[Path]:
-    return sorted(folder.glob("im*.dcm"))
-
-
-def edit_slices(
-    folder: Path, edit: Callable[[int, pydicom.Dataset], None], *, only: range | None = None
-) -> None:
-    """Rewrite slices with ``edit(k, ds)`` (invalid values written as they are)."""
-    files = slices(folder)
-    for k, f in enumerate(files):
-        if only is not None and k not in only:
-            continue
-        ds = pydicom.dcmread(f)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            edit(k, ds)
-            ds.save_as(f)
 
 
 @pytest.fixture
@@ -127,14 +105,3 @@ def scan_json(cli):
         return json.loads(out)
 
     return run
-
-
-def series_findings(scan: dict) -> list[dict]:
-    """Every finding of every series in a ``scan --json`` output."""
-    return [
-        f
-        for p in scan["patients"]
-        for st in p["studies"]
-        for s in st["series"]
-        for f in s["findings"]
-    ]

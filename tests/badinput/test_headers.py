@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from conftest import edit_slices, series_findings, slices
+from _badinput import edit_slices, series_findings, slices
 
 from sinusapp.dicom import load_volume, scan
 from sinusapp.errors import GeometryError, SeriesSelectionError

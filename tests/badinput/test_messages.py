@@ -126,7 +126,7 @@ def _dataset(ids: list[str]):
     ids=["missing", "garbage", "text-score", "score-out-of-range", "case-missing"],
 )
 def test_evaluate_scores_errors_are_clear(tmp_path, content, words) -> None:
-    from sinusapp.evaluate_command import _read_scores
+    from sinusapp.cli.evaluate import _read_scores
 
     path = tmp_path / "scores.csv"
     if content is not None:
@@ -136,7 +136,7 @@ def test_evaluate_scores_errors_are_clear(tmp_path, content, words) -> None:
 
 
 def test_evaluate_scores_good_file_is_read(tmp_path) -> None:
-    from sinusapp.evaluate_command import _read_scores
+    from sinusapp.cli.evaluate import _read_scores
 
     path = tmp_path / "scores.csv"
     with path.open("w", newline="") as fh:
@@ -149,7 +149,7 @@ def test_a_bug_gives_exit_1_with_the_log_path(ct, cli, predict_args, monkeypatch
     def broken(*args, **kwargs):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr("sinusapp.predict_command.run_headless", broken)
+    monkeypatch.setattr("sinusapp.headless.run_headless", broken)
     rc, _, err = cli(*predict_args(ct))
     assert rc == 1 and "internal error" in err and "sinusapp.log" in err
 

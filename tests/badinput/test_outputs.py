@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import slices
+from _badinput import slices
 
 from sinusapp.atomic import check_output_paths, write_bytes_atomic
 from sinusapp.errors import OutputError

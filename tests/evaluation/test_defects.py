@@ -13,14 +13,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from sinusapp.errors import InputError, NomogramFileError
-from sinusapp.evaluate_command import (
+from sinusapp.cli.evaluate import (
     CT_GRID,
     _plan,
     _read_scores,
     _write_scores,
     training_case_ids,
 )
+from sinusapp.errors import InputError, NomogramFileError
 from sinusapp.evaluation import write_evaluation
 from sinusapp.findings import Severity
 from sinusapp.nomogram import CLINICAL_FACTORS, DEFAULT_FACTORS, Nomogram

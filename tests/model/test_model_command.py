@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from sinusapp.cli.train import _block, add_arguments
 from sinusapp.model import Predictor
-from sinusapp.model.command import _block, add_arguments
 
 
 def test_block_option() -> None:
@@ -45,7 +45,7 @@ def test_invalid_option_is_an_input_error(tmp_path: Path, monkeypatch: pytest.Mo
 def test_train_command_end_to_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("sinusapp.synth.command")
+    pytest.importorskip("sinusapp.cli.synth")
     from sinusapp.cli import main
 
     monkeypatch.setenv("SINUSAPP_HOME", str(tmp_path / "home"))

@@ -8,7 +8,7 @@ import sys
 
 def test_import_does_not_import_torch() -> None:
     code = (
-        "import sys, sinusapp.model, sinusapp.model.command, sinusapp.model.preprocess; "
+        "import sys, sinusapp.model, sinusapp.cli.train, sinusapp.model.preprocess; "
         "bad = [m for m in ('torch', 'safetensors', 'PySide6', 'pyqtgraph') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -16,11 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_gui_command_arguments_and_light_import():
     code = (
-        "import sys, argparse; import sinusapp.ui.command as c; "
+        "import sys, argparse; import sinusapp.cli.gui as c; "
         "p = argparse.ArgumentParser(); c.add_arguments(p); "
         "a = p.parse_args(['/data/cd']); assert a.path == '/data/cd'; "
         "assert p.parse_args([]).path is None; "
-        "assert 'PySide6' not in sys.modules, 'Qt imported by sinusapp.ui.command'"
+        "assert 'PySide6' not in sys.modules, 'Qt imported by sinusapp.cli.gui'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
 
