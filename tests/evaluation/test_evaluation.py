@@ -183,6 +183,29 @@ def test_tables_content(evaluated):
     )
     delong = read_csv(out / "delong.csv")
     assert len(delong) == 6
+    # training rows of the fitted models are apparent; the DLR-score's are out-of-fold
+    estimates = {(r["Cohort"], r["Model"]): r["Estimate"] for r in t2}
+    assert estimates[("Training cohort", "Nomogram")] == "apparent"
+    assert estimates[("Training cohort", "DLR model")] == "out-of-fold"
+    assert estimates[("Testing cohort", "Nomogram")] == "validation"
+    low, high = (float(v) for v in row["AUC bootstrap 95% CI"].split("–"))
+    assert low < perf.auc.auc < high
+    # the nomogram is tied to the model whose scores it was fitted on
+    assert nomo.dlr_model["sha256"] == "ab" * 32 and nomo.penalty == "none"
+    # univariate analysis: every Table-1 factor, the latent-driven asthma selected
+    uni = {r["Characteristic"]: r for r in read_csv(out / "univariate.csv")}
+    assert (
+        uni["Asthma"]["Selected"] == "yes" and float(uni["Asthma"]["Odds ratio (95% CI)"][:5]) > 1
+    )
+    assert set(uni) >= {"Age", "Female", "Hypertension", "Smoking", "Allergic rhinitis"}
+    # the CV analysis: 5 folds, mean AUC of the folds, CV vs testing cutoffs
+    assert s.cross_validation is not None and s.cross_validation.folds == (0, 1, 2, 3, 4)
+    assert len(read_csv(out / "cv_folds.csv")) == 5
+    assert len(read_csv(out / "cv_cutoffs.csv")) == 3
+    # Hosmer-Lemeshow: g - 2 df where fitted, g df in the testing cohort
+    cal_rows = (out / "report.md").read_text()
+    assert "(8) |" in cal_rows and "(10) |" in cal_rows
+    assert s.optimism is not None and s.optimism.slope_corrected < 1.0
 
 
 def test_bad_records_and_unwritable_folder(tmp_path):
