@@ -719,7 +719,12 @@ def _pct(p: float, *, unit: bool = True) -> str:
     if p is None or not math.isfinite(p):
         return "—"
     v = 100.0 * p
-    text = f"{v:.0f}" if v >= 10 or v == 0 else f"{v:.1f}"
+    if v >= 99.5:  # a logistic model never gives certainty: "100 %" would claim it
+        text = ">99"
+    elif 0 < v < 0.05:
+        text = "<0.1"
+    else:
+        text = f"{v:.0f}" if v >= 10 or v == 0 else f"{v:.1f}"
     return f"{text} %" if unit else text
 
 

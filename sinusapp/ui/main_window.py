@@ -151,19 +151,21 @@ class MainWindow(QtWidgets.QMainWindow):
             "Results", self.results, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
         )
         self.nomogram_dock = self._dock(
-            "Nomogram", self.nomogram_view, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
+            "Nomogram", self.nomogram_view, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
         )
-        self.splitDockWidget(self.form_dock, self.results_dock, QtCore.Qt.Orientation.Vertical)
-        # side columns run full height; the nomogram sits under the viewer only
-        self.setCorner(
-            QtCore.Qt.Corner.BottomLeftCorner, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
+        # image first: the viewer has the full height between two columns; the right column
+        # holds the form, the results and the nomogram as tabs (the results come forward
+        # when an analysis ends); F11 shows the image alone
+        self.tabifyDockWidget(self.form_dock, self.results_dock)
+        self.tabifyDockWidget(self.results_dock, self.nomogram_dock)
+        self.form_dock.raise_()
+        self.setDockOptions(
+            QtWidgets.QMainWindow.DockOption.AnimatedDocks
+            | QtWidgets.QMainWindow.DockOption.AllowTabbedDocks
+            | QtWidgets.QMainWindow.DockOption.AllowNestedDocks
         )
-        self.setCorner(
-            QtCore.Qt.Corner.BottomRightCorner, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
-        )
-        self.resizeDocks([self.browser_dock], [480], QtCore.Qt.Orientation.Horizontal)
-        self.resizeDocks([self.form_dock], [360], QtCore.Qt.Orientation.Horizontal)
-        self.resizeDocks([self.nomogram_dock], [330], QtCore.Qt.Orientation.Vertical)
+        self._layout_pending = True
+        self._image_only_hidden: list[QtWidgets.QDockWidget] = []
 
         self._save_timer = QtCore.QTimer(self)
         self._save_timer.setSingleShot(True)
@@ -230,6 +232,10 @@ class MainWindow(QtWidgets.QMainWindow):
         for a in self.viewer.shortcut_actions():
             view_menu.addAction(a)
         view_menu.addSeparator()
+        self.image_only_action = view_menu.addAction("&Image only (hide the panels)")
+        self.image_only_action.setCheckable(True)
+        self.image_only_action.setShortcut(QtGui.QKeySequence("F11"))
+        self.image_only_action.toggled.connect(self._on_image_only_toggled)
         for dock in (self.browser_dock, self.form_dock, self.results_dock, self.nomogram_dock):
             view_menu.addAction(dock.toggleViewAction())
 
@@ -260,8 +266,8 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.resize(1500, 950)
         state = s.value("window/state")
-        if state is not None:
-            self.restoreState(state)
+        if state is not None and self.restoreState(state, _STATE_VERSION):
+            self._layout_pending = False
         triple = s.value("viewer/triple", False, type=bool)
         self.viewer.model.set_triple(bool(triple))
 
@@ -270,9 +276,37 @@ class MainWindow(QtWidgets.QMainWindow):
         if s is None:
             return
         s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
+        s.setValue("window/state", self.saveState(_STATE_VERSION))
         s.setValue("viewer/triple", self.viewer.model.triple)
         s.sync()
+
+    def showEvent(self, ev: QtGui.QShowEvent) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(ev)
+        if self._layout_pending:
+            self._layout_pending = False
+            self.apply_default_layout()
+
+    def apply_default_layout(self) -> None:
+        """Column widths for the window's size: the studies ~18 % (220–340 px), the right
+        column ~30 % (400–600 px, what the nomogram needs), the image the rest, full
+        height."""
+        w = max(self.width(), 800)
+        left = int(min(max(0.18 * w, 220), 340))
+        right = int(min(max(0.3 * w, 400), 600))
+        self.resizeDocks(
+            [self.browser_dock, self.form_dock], [left, right], QtCore.Qt.Orientation.Horizontal
+        )
+
+    def _on_image_only_toggled(self, on: bool) -> None:
+        docks = (self.browser_dock, self.form_dock, self.results_dock, self.nomogram_dock)
+        if on:
+            self._image_only_hidden = [d for d in docks if d.isVisible()]
+            for d in self._image_only_hidden:
+                d.hide()
+        else:
+            for d in self._image_only_hidden:
+                d.show()
+            self._image_only_hidden = []
 
     # -- import ------------------------------------------------------------------------
     def _on_import_dicomdir_clicked(self) -> None:
@@ -573,6 +607,7 @@ class MainWindow(QtWidgets.QMainWindow):
             # nomogram part for the entries held now (the DLR-score is the model's)
             self._show_result(result, bbox=bbox)
             self._save_result(packed)
+            self.results_dock.raise_()
 
         def failed(exc: BaseException) -> None:
             self.analysis_job = None
@@ -808,7 +843,7 @@ class MainWindow(QtWidgets.QMainWindow):
             f"{nomo_text}"
             f"<p><b>Versions:</b> {', '.join(versions)}</p>"
             "<p>Works offline; no data leaves this workstation.</p>"
-            f"<h4>Model card</h4><pre style='white-space:pre-wrap'>{_escape(card)}</pre>"
+            "<h4>Model card</h4>" + _markdown_html(card)
         )
 
     def show_about(self) -> None:
@@ -896,6 +931,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.close()
 
 
+#: version of the saved dock layout; bump when the default arrangement changes
+_STATE_VERSION = 2
+
+
 @dataclass(frozen=True, slots=True)
 class _Opened:
     """What the load job hands to the GUI thread: the volume and its saved case."""
@@ -910,6 +949,18 @@ def _default_predictor() -> Any:
     from sinusapp.model import Predictor
 
     return Predictor(device="auto")
+
+
+def _markdown_html(markdown: str) -> str:
+    """The model card (Markdown) as rich-text HTML body, rendered by Qt's Markdown reader
+    (headings, lists, tables and emphasis instead of raw ``##`` and ``**``)."""
+    doc = QtGui.QTextDocument()
+    doc.setMarkdown(markdown)
+    html = doc.toHtml()
+    start, end = html.find("<body"), html.rfind("</body>")
+    if start < 0 or end < 0:
+        return f"<pre style='white-space:pre-wrap'>{_escape(markdown)}</pre>"
+    return html[html.index(">", start) + 1 : end]
 
 
 def _escape(text: str) -> str:

@@ -24,6 +24,8 @@ __all__ = ["NomogramView"]
 log = logging.getLogger(__name__)
 
 _LABEL_X = -0.025
+#: screen width the factor labels need left of the axes
+_LABEL_PX = 150
 _AXIS_PEN = pg.mkPen((205, 208, 212), width=1.5)
 _TICK_PEN = pg.mkPen((205, 208, 212), width=1)
 _MARK_COLOR = (255, 82, 82)
@@ -144,7 +146,19 @@ class NomogramView(QtWidgets.QWidget):
             text = pg.TextItem(f"cutoff {lay.cutoff:.2f}", color=(150, 150, 150), anchor=(0.5, 0))
             text.setPos(lay.cutoff_x, prob_row.y + h * 0.6)
             self.view.addItem(text)
-        self.view.setRange(xRange=(-0.27, 1.03), yRange=(0.0, 1.04), padding=0)
+        self._fit_range()
+
+    def _fit_range(self) -> None:
+        """Leave room for the axis labels whatever the width (a narrow panel clipped
+        "Allergic rhinitis" and "Eosinophils")."""
+        width_px = max(self.graphics.width(), 200)
+        left = min(max(0.27, _LABEL_PX * 1.03 / max(width_px - _LABEL_PX, 1)), 1.2)
+        self.view.setRange(xRange=(-left, 1.03), yRange=(0.0, 1.04), padding=0)
+
+    def resizeEvent(self, ev: Any) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(ev)
+        if self._static_key is not None:
+            self._fit_range()
 
     def _draw_marks(self, lay: Any) -> None:
         for item in self._mark_items:

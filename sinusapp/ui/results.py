@@ -50,13 +50,17 @@ class ResultsPanel(QtWidgets.QWidget):
         self.dlr = _row(form, "DLR-score", self)
         self.points = _row(form, "Total points", self)
         self.lesion = _row(form, "Lesion volume", self)
+        self.lund_mackay = _row(form, "Lund-Mackay", self)
         self.model = _row(form, "Model", self)
-        self.table = QtWidgets.QTableWidget(0, 3, self)
-        self.table.setHorizontalHeaderLabels(["Sinus", "Volume (mL)", "Opacified"])
+        self.table = QtWidgets.QTableWidget(0, 4, self)
+        self.table.setHorizontalHeaderLabels(["Sinus", "Volume (mL)", "Opacified", "LM"])
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setMaximumHeight(170)
+        # every region visible (9 rows): the panel is a tab of its own, not squeezed
+        self.table.setSizeAdjustPolicy(
+            QtWidgets.QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents
+        )
         self.table.setVisible(False)
         self.no_sinus = QtWidgets.QLabel("Per-sinus opacification: not available", self)
         self.no_sinus.setStyleSheet("color: #8b949e;")
@@ -94,6 +98,7 @@ class ResultsPanel(QtWidgets.QWidget):
         r = self.session.result
         if r is None:
             self.lesion.setText("—")
+            self.lund_mackay.setText("—")
             self.model.setText("—")
             self.table.setVisible(False)
             self.no_sinus.setVisible(False)
@@ -110,6 +115,7 @@ class ResultsPanel(QtWidgets.QWidget):
                 else "unknown"
             )
             self._fill_table(r.per_sinus)
+            self.lund_mackay.setText(_lund_mackay_text(r.per_sinus))
             ws = [w.message for w in r.warnings]
             self.warnings.setText("\n".join(f"⚠ {w}" for w in ws))
         self._on_prediction_changed()
@@ -143,10 +149,12 @@ class ResultsPanel(QtWidgets.QWidget):
             vals = dict(values) if isinstance(values, dict) else {}
             vol = vals.get("volume_ml")
             pct = vals.get("opacification_pct")
+            lm = vals.get("lund_mackay")
             items = (
                 name.replace("_", " "),
                 "—" if vol is None else f"{float(vol):.1f}",
                 "—" if pct is None else f"{float(pct):.0f} %",
+                "—" if lm is None else f"{int(lm)}",
             )
             for c, text in enumerate(items):
                 self.table.setItem(i, c, QtWidgets.QTableWidgetItem(text))
@@ -176,9 +184,8 @@ class ResultsPanel(QtWidgets.QWidget):
         p = s.prediction
         if s.is_what_if and p is not None:
             text += (
-                "<br><span style='color:#d29922'>What-if on the nomogram: "
-                f"<b>{format_probability(p.probability)}</b> — not the patient's values, "
-                "not saved</span>"
+                "<br><span style='color:#d29922'>What-if: "
+                f"<b>{format_probability(p.probability)}</b> (not saved)</span>"
             )
         self.headline.setText(text)
         high = r.risk_group == "high"
@@ -188,3 +195,16 @@ class ResultsPanel(QtWidgets.QWidget):
             + ("#c62828;" if high else "#2e7d32;")
         )
         self.points.setText(f"{r.total_points:.0f}")
+
+
+def _lund_mackay_text(per_sinus: Any) -> str:
+    """Total Lund-Mackay grade of the graded regions, with the maximum it can reach here."""
+    from sinusapp.imaging.quantify import lund_mackay_total
+
+    if not per_sinus:
+        return "—"
+    total = lund_mackay_total(per_sinus)
+    if total is None:
+        return "—"
+    graded = sum(1 for v in per_sinus.values() if dict(v).get("lund_mackay") is not None)
+    return f"{total} / {2 * graded} ({graded} regions graded, 0–2 each)"

@@ -821,7 +821,10 @@ class SliceViewer(QtWidgets.QWidget):
             act.triggered.connect(lambda _=False, i=i: self.preset_combo.setCurrentIndex(i))
             self.addAction(act)
             self.preset_actions.append(act)
-        self.toolbar.addSeparator()
+        # a second row for overlays and tools: at 1280 px one row hid them behind "»"
+        self.tools_toolbar = QtWidgets.QToolBar(self)
+        self.tools_toolbar.setIconSize(QtCore.QSize(16, 16))
+        self.tools_toolbar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
 
         self.model_action = QtGui.QAction(
             _swatch(MODEL_COLOR), "Model", self, checkable=True, checked=True
@@ -836,28 +839,28 @@ class SliceViewer(QtWidgets.QWidget):
         self.fill_action.setToolTip("Filled overlay (F)")
         for act in (self.model_action, self.reference_action, self.fill_action):
             act.toggled.connect(self._on_overlay_toggled)
-            self.toolbar.addAction(act)
+            self.tools_toolbar.addAction(act)
         self.opacity_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal, self)
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(int(self.model.opacity * 100))
         self.opacity_slider.setFixedWidth(80)
         self.opacity_slider.setToolTip("Opacity of the filled overlay")
         self.opacity_slider.valueChanged.connect(self._on_opacity_changed)
-        self.toolbar.addWidget(self.opacity_slider)
-        self.toolbar.addSeparator()
+        self.tools_toolbar.addWidget(self.opacity_slider)
+        self.tools_toolbar.addSeparator()
         self.measure_action = QtGui.QAction("Measure", self, checkable=True)
         self.measure_action.setShortcut(QtGui.QKeySequence("M"))
         self.measure_action.setToolTip("Measure a length in mm: drag on the image (M)")
         self.measure_action.toggled.connect(self._on_measure_toggled)
-        self.toolbar.addAction(self.measure_action)
+        self.tools_toolbar.addAction(self.measure_action)
         self.reset_action = QtGui.QAction("Fit", self)
         self.reset_action.setShortcut(QtGui.QKeySequence("Home"))
         self.reset_action.setToolTip("Fit the image to the view (Home)")
         self.reset_action.triggered.connect(self.reset_zoom)
-        self.toolbar.addAction(self.reset_action)
+        self.tools_toolbar.addAction(self.reset_action)
         self.dice_label = QtWidgets.QLabel("", self)
         self.dice_label.setContentsMargins(8, 0, 4, 0)
-        self.toolbar.addWidget(self.dice_label)
+        self.tools_toolbar.addWidget(self.dice_label)
 
         for key, steps in (("Up", 1), ("Down", -1), ("PgUp", 10), ("PgDown", -10)):
             act = QtGui.QAction(self)
@@ -877,9 +880,16 @@ class SliceViewer(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        layout.addWidget(self.toolbar)
+        bars = QtWidgets.QHBoxLayout()
+        bars.setContentsMargins(0, 0, 0, 0)
+        bars.setSpacing(0)
+        bars.addWidget(self.toolbar)
+        bars.addWidget(self.tools_toolbar, 1)
+        self._bars = bars
+        layout.addLayout(bars)
         layout.addWidget(self.stage, 1)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
+        self._update_toolbar_rows()
 
         self.model.layout_changed.connect(self._on_layout_changed)
         self.model.window_changed.connect(self._on_window_changed)
@@ -888,6 +898,21 @@ class SliceViewer(QtWidgets.QWidget):
         self._on_layout_changed()
         self._on_window_changed()
         self._on_overlays_changed()
+
+    def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(ev)
+        self._update_toolbar_rows()
+
+    def _update_toolbar_rows(self) -> None:
+        """One row of tools when they fit the width, two rows otherwise (nothing hidden)."""
+        need = self.toolbar.sizeHint().width() + self.tools_toolbar.sizeHint().width()
+        direction = (
+            QtWidgets.QBoxLayout.Direction.LeftToRight
+            if need <= self.width()
+            else QtWidgets.QBoxLayout.Direction.TopToBottom
+        )
+        if self._bars.direction() != direction:
+            self._bars.setDirection(direction)
 
     # -- public ---------------------------------------------------------------------
     def set_volume(self, volume: Volume | None) -> None:

@@ -159,3 +159,10 @@ def test_wrong_nomogram_is_refused(result: AnalysisResult, nomogram) -> None:
         ReportContext.from_result(other, nomogram=nomogram)
     with pytest.raises(ValueError, match="page_size"):
         ReportContext.from_result(result, page_size="A5")  # type: ignore[arg-type]
+
+
+def test_report_never_prints_100_percent(result: AnalysisResult) -> None:
+    """Issue 12 item 3: an eosinophil count far beyond the nomogram gave "100 %"."""
+    near_one = dataclasses.replace(result, probability=0.9996, probability_ci95=(0.997, 0.99995))
+    ctx = ReportContext.from_result(near_one)
+    assert ctx.probability_text.startswith(">99 %") and "100" not in ctx.probability_text

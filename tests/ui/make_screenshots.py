@@ -1,6 +1,10 @@
 """Render the docs screenshots (docs/images/ui_*.png) offscreen.
 
-Run: ``QT_QPA_PLATFORM=offscreen python -m tests.ui.make_screenshots [OUT_DIR [DEMO_DIR]]``.
+Run: ``QT_QPA_PLATFORM=offscreen python -m tests.ui.make_screenshots [OUT_DIR [DEMO_DIR [WxH]]]``
+(WxH: window size, default 1600x1000; the files then end in ``_WxH``). Under Xvfb
+(``xvfb-run -s "-screen 0 1920x1080x24" python -m tests.ui.make_screenshots``, with
+``QT_QPA_PLATFORM=xcb``) the window is a real X11 one. ``SINUSAPP_SHOT_FAKE=1`` uses the fake
+predictor even when a bundled model exists.
 Uses the demo study (DEMO_DIR, default assets/demo) when present, else a procedural phantom
 written as DICOM; the fake
 predictor when the bundled model is absent, and a temporary SINUSAPP_HOME.
@@ -16,8 +20,10 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-def main(out_dir: str = "docs/images", demo_dir: str | None = None) -> int:
+def main(out_dir: str = "docs/images", demo_dir: str | None = None, size: str = "") -> int:
     out = Path(out_dir)
+    width, height = (int(v) for v in size.lower().split("x")) if size else (1600, 1000)
+    tag = f"_{width}x{height}" if size else ""
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="sinusapp-shots-"))
     os.environ["SINUSAPP_HOME"] = str(tmp / "home")
@@ -44,6 +50,7 @@ def main(out_dir: str = "docs/images", demo_dir: str | None = None) -> int:
         has_model = (bundled_model_dir() / "manifest.json").is_file()
     except (ImportError, FileNotFoundError):
         has_model = False
+    has_model = has_model and not os.environ.get("SINUSAPP_SHOT_FAKE")
     if not has_model:
         from sinusapp.model import FakePredictor
 
@@ -58,11 +65,11 @@ def main(out_dir: str = "docs/images", demo_dir: str | None = None) -> int:
         kw["nomogram"] = nomo_fixture.__wrapped__()
         kw["nomogram_error"] = ""
     w = create_main_window(**kw)
-    w.resize(1600, 1000)
+    w.resize(width, height)
     w.show()
     from sinusapp.resources import assets_dir
 
-    demo = Path(demo_dir) if demo_dir else assets_dir() / "demo"
+    demo = Path(demo_dir) if demo_dir and demo_dir != "-" else assets_dir() / "demo"
     clinical = {
         "asthma": True,
         "allergic_rhinitis": True,
@@ -106,7 +113,7 @@ def main(out_dir: str = "docs/images", demo_dir: str | None = None) -> int:
     wait(lambda: w.import_job is None and w.load_job is None)
     settle = lambda: [app.processEvents() for _ in range(5)]  # noqa: E731
     settle()
-    w.grab().save(str(out / "ui_1_browser.png"))
+    w.grab().save(str(out / f"ui_1_browser{tag}.png"))
     # step 2: the reference segmentation (blue)
     if demo.is_dir() and (demo / "lesion_seg.dcm").is_file():
         job = w.load_reference(demo / "lesion_seg.dcm")
@@ -115,7 +122,7 @@ def main(out_dir: str = "docs/images", demo_dir: str | None = None) -> int:
         w.viewer.model.set_mask("reference", truth)
         w.viewer.model.focus_mask("reference")
     settle()
-    w.grab().save(str(out / "ui_2_coronal_reference.png"))
+    w.grab().save(str(out / f"ui_2_coronal_reference{tag}.png"))
     # step 3: the form, with the eosinophil count typed in the wrong unit
     f = w.form
     eos = float(clinical.get("eosinophils_per_ul", 620.0))
@@ -128,23 +135,26 @@ def main(out_dir: str = "docs/images", demo_dir: str | None = None) -> int:
         }
     )
     w.session.set_clinical(f.raw())
+    w.form_dock.raise_()
     settle()
-    w.grab().save(str(out / "ui_3_form_unit_warning.png"))
+    w.grab().save(str(out / f"ui_3_form_unit_warning{tag}.png"))
     # step 4: accept the suggestion (×10⁹/L) and analyse: red contour, results, nomogram
     f._on_message_link("unit:1e9_per_l")
     settle()
     w.start_analysis()
     wait(lambda: w.analysis_job is None)
     settle()
-    w.grab().save(str(out / "ui_4_results_nomogram.png"))
+    w.grab().save(str(out / f"ui_4_results_nomogram{tag}.png"))
     # step 5: what-if on the nomogram (no asthma)
+    w.nomogram_dock.raise_()
+    settle()
     w.nomogram_view.pick_factor("asthma", 0.0)
     settle()
-    w.grab().save(str(out / "ui_5_whatif.png"))
+    w.grab().save(str(out / f"ui_5_whatif{tag}.png"))
     # step 6: 1×3 layout with linked crosshair
     w.viewer.model.set_triple(True)
     settle()
-    w.grab().save(str(out / "ui_6_three_planes.png"))
+    w.grab().save(str(out / f"ui_6_three_planes{tag}.png"))
     w.close()
     print(f"screenshots in {out}")  # noqa: T201
     QtWidgets.QApplication.processEvents()

@@ -681,3 +681,50 @@ def test_pacs_export_names_by_patient_series_and_time_and_replaces_nothing(
     assert doc1.name.startswith(f"patient-{pid}_series-") and doc1.name.endswith("_report.dcm")
     assert seg1.name.endswith("_lesion_seg.dcm")
     assert len(list(out.glob("*_report.pdf"))) == 2
+
+
+def test_about_box_renders_the_model_card_markdown(qtbot, make_window):
+    """Issue 12: the About box showed the model card as raw Markdown."""
+    from dataclasses import replace
+
+    from PySide6 import QtWidgets
+
+    w = make_window()
+    card = (
+        "# SinusApp model card\n\n**Trained on synthetic data** — not for clinical use.\n\n"
+        "## Metrics\n\n| metric | value |\n|---|---|\n| Dice | 0.85 |\n\n- one\n- two\n"
+    )
+    w.model_statement = replace(w.model_statement, card=card)
+    w.show_about()
+    dlg = next(d for d in w.findChildren(QtWidgets.QDialog) if d.windowTitle() == "About SinusApp")
+    browser = dlg.findChild(QtWidgets.QTextBrowser)
+    plain = browser.toPlainText()
+    assert "synthetic" in plain.lower()
+    assert "SinusApp model card" in plain and "Dice" in plain
+    assert "#" not in plain and "**" not in plain and "|---" not in plain
+    dlg.close()
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+def test_image_first_layout(qtbot, make_window, dicom_folder, size):
+    """Issue 12: at 1280×800 the image got ~430×390 px and the toolbar hid its tools."""
+    w = make_window()
+    w.resize(*size)
+    w.apply_default_layout()
+    _import_and_open(qtbot, w, dicom_folder)
+    qtbot.wait(50)
+    view = w.viewer.current_view()
+    panels = [d for d in (w.browser_dock, w.form_dock) if d.isVisible()]
+    assert view.width() > max(d.width() for d in panels), "the image is not the widest panel"
+    assert view.width() * view.height() > 0.3 * size[0] * size[1]
+    assert view.height() > 0.75 * w.height()
+    # every tool fits (no "»" extension button hiding Reference / Fill / Measure / Fit)
+    for bar in (w.viewer.toolbar, w.viewer.tools_toolbar):
+        for act in bar.actions():
+            if act.isVisible() and not act.isSeparator():
+                widget = bar.widgetForAction(act)
+                assert widget is not None and widget.isVisible(), act.text()
+    w.image_only_action.trigger()
+    assert not w.browser_dock.isVisible() and not w.form_dock.isVisible()
+    w.image_only_action.trigger()
+    assert w.browser_dock.isVisible() and w.form_dock.isVisible()
