@@ -76,8 +76,9 @@ def univariate_analysis(
     rows = []
     for key, (label, x) in columns.items():
         step, per = _OR_STEP.get(key, (1.0, "yes vs no" if _is_binary(x) else "1 unit"))
+        fit: UnivariateLogistic | None
         try:
-            fit: UnivariateLogistic | None = univariate_logistic(y, x)
+            fit = univariate_logistic(y, x)
             note = "Firth (separation)" if fit.method == "firth" else ""
         except (ValueError, RuntimeError) as exc:
             fit, note = None, f"not estimable: {exc}"

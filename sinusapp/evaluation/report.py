@@ -884,15 +884,15 @@ def write_evaluation(
     uni_columns: dict[str, tuple[str, np.ndarray]] = {}
     for key, label, kind in present:
         if kind == "continuous":
-            vals = [_number(r.get(key)) for r in by["train"]]
+            column_values = [_number(r.get(key)) for r in by["train"]]
         elif kind == "female":
-            vals = [_opt_float(_female(r.get(key))) for r in by["train"]]
+            column_values = [_opt_float(_female(r.get(key))) for r in by["train"]]
         else:
-            vals = [
+            column_values = [
                 _opt_float(_to_bool(r.get(key), key=key, index=i))
                 for i, r in enumerate(by["train"])
             ]
-        uni_columns[key] = (label, np.array(vals, dtype=float))
+        uni_columns[key] = (label, np.array(column_values, dtype=float))
     univariate = univariate_analysis(ys["train"].astype(float), uni_columns)
     header_uni = ["Characteristic", "Odds ratio (95% CI)", "OR per", "p value", "Selected",
                   "Note"]  # fmt: skip
