@@ -279,3 +279,11 @@ def test_scan_refuses_a_series_mixing_two_patients_not_merging_them(ct, tmp_path
     assert any(f.code == "mixed_patients" for f in entry.findings)
     with pytest.raises(SeriesSelectionError):
         load_volume(ct)
+
+
+def test_the_lesion_seg_is_refused_as_sinus_labels(ct, tmp_path, cli, predict_args) -> None:
+    seg = tmp_path / "lesion.dcm"
+    rc, _, err = cli(*predict_args(ct, "--seg", str(seg)))
+    assert rc == 0, err
+    rc, out, err = cli(*predict_args(ct, "--sinus-labels", str(seg)))
+    assert rc == 2 and "looks like a lesion mask" in err and "DLR-score" not in out
