@@ -109,7 +109,7 @@ def cases_from_dataset(path: str | Path, *, max_cases: int | None = None) -> tup
     if synthetic and "background" in ds.columns:
         kind = (
             "Synthetic cohort: synthetic CRS disease placed on real CT anatomy (NasalSeg "
-            "backgrounds, sinusapp synth --real-anatomy)"
+            "crops as backgrounds, sinusapp synth --real-anatomy)"
         )
     elif synthetic:
         kind = "Synthetic cohort (sinusapp synth phantoms)"

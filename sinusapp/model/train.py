@@ -682,6 +682,45 @@ def _model_card(
 ) -> str:
     cv = metrics.get("cv") or {}
     ext = metrics.get("external") or {}
+    hold = metrics.get("holdout") or {}
+    description = str(training.get("data_description", ""))
+    if "real CT anatomy" in description:
+        headline = (
+            "**Trained on synthetic disease placed on real CT anatomy. Not for clinical use "
+            "until retrained and validated on local data.** The backgrounds are real "
+            "paranasal-sinus CT crops (NasalSeg: Zhang Y, Wang J, Pan T, et al., Scientific "
+            "Data 2024, doi:10.5281/zenodo.13893419, CC BY 4.0); the lesions, the clinical "
+            "factors and the outcomes are synthetic (`sinusapp synth --real-anatomy`), so its "
+            "numbers say how it segments known disease on real anatomy, not how it predicts "
+            "recurrence in patients. A hospital trains its own bundle with `sinusapp train` on "
+            "its own data."
+        )
+    elif description.startswith("Synthetic"):
+        headline = (
+            "**Trained on synthetic phantoms. Not for clinical use until retrained and validated "
+            "on local data.** No labelled sinus CT cohort is public; this model learned from "
+            "procedural head CT phantoms (`sinusapp synth`), so its numbers say that the "
+            "pipeline works, not how it performs on patients. A hospital trains its own bundle "
+            "with `sinusapp train` on its own data."
+        )
+    else:
+        headline = (
+            "**Validate on local data before clinical use.** Trained with `sinusapp train` on "
+            "the dataset below."
+        )
+    patch_text = (
+        f" Trained on random {list(preprocess.patch_shape)}-voxel patches of the block; at "
+        "inference the segmentation heads see the whole block and the classification head "
+        "the central patch."
+        if preprocess.patch_shape is not None
+        else ""
+    )
+    sinus_text = (
+        "\n- Sinus head: labels the maxillary sinuses (left / right) and the nasal cavity "
+        "(softmax; per-sinus opacification and Lund–Mackay come from it)."
+        if network.sinus_classes
+        else ""
+    )
 
     minutes = training.get("wall_time_s", 0) / 60
     folds = int(training.get("folds") or 0)
@@ -697,10 +736,7 @@ def _model_card(
     )
     return f"""# Model card — {name} {version}
 
-**Trained on synthetic phantoms. Not for clinical use until retrained and validated on local
-data.** No labelled sinus CT cohort is public; this model learned from procedural head CT
-phantoms (`sinusapp synth`), so its numbers say that the pipeline works, not how it performs
-on patients. A hospital trains its own bundle with `sinusapp train` on its own data.
+{headline}
 
 ## What it does
 Multi-task 3D U-Net after He et al., iScience 26, 106527 (2023): segments soft-tissue disease
@@ -710,7 +746,7 @@ recurrence after endoscopic sinus surgery (DLR-score = softmax probability of re
 - Architecture: {json.dumps(network.to_dict())}
 - Input: the located sinus region resampled to {preprocess.spacing_mm} mm isotropic, block
   {list(preprocess.block_shape)} voxels (z, y, x), HU clipped to {list(preprocess.hu_window)}
-  and mapped onto [-1, 1].
+  and mapped onto [-1, 1].{patch_text}{sinus_text}
 - Weights sha256: `{{sha256}}`
 
 ## Data
@@ -722,6 +758,8 @@ recurrence after endoscopic sinus surgery (DLR-score = softmax probability of re
 | CV DSC (mean of folds) | {f(cv.get("dsc_mean"))} |
 | CV AUC (mean of folds) | {f(cv.get("auc_mean"))} |
 | CV AUC (pooled out-of-fold) | {f(cv.get("auc_pooled"))} |
+| held-out cases (trained on by no model) DSC | {f(hold.get("dsc_mean"))} |
+| held-out cases AUC | {f(hold.get("auc"))} |
 | external (test cohort) DSC | {f(ext.get("dsc_mean"))} |
 | external (test cohort) AUC | {f(ext.get("auc"))} |
 {oracle_lines}
@@ -736,9 +774,9 @@ scored once by the final model, for reporting only; no choice was made on it.
 Learned task weights (exp(-s)) of the final model: {training.get("task_weights")}.
 
 ## Limitations
-Synthetic anatomy and disease; scanner variation only as simulated; a single outcome
-(recurrence within the follow-up of the synthetic generator). The DLR-score is one input of
-the nomogram, not a diagnosis.
+Synthetic disease (and, for phantom cases, synthetic anatomy); scanner variation only as
+simulated; a single outcome (recurrence within the follow-up of the synthetic generator). The
+DLR-score is one input of the nomogram, not a diagnosis.
 """
 
 
