@@ -232,6 +232,20 @@ class CaseRecords:
             updated_at=row[10],
         )
 
+    def list_cases(self, *, limit: int = 500) -> list[CaseRecord]:
+        """Saved cases, most recently changed first (for the "Saved cases" list)."""
+        if limit < 1:
+            raise ValueError(f"limit must be ≥ 1, got {limit}")
+        with self._connect() as db:
+            uids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT series_uid FROM case_record ORDER BY updated_at DESC LIMIT ?",
+                    (limit,),
+                ).fetchall()
+            ]
+        return [rec for uid in uids if (rec := self.load(series_uid=uid)) is not None]
+
     def load_mask(self, *, series_uid: str) -> np.ndarray | None:
         """The lesion mask saved with the last result of ``series_uid``, or ``None``."""
         with self._connect() as db:

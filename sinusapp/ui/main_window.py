@@ -174,6 +174,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self._build_menus()
         self.statusBar().showMessage("Ready")
+        #: the files the last import skipped, behind a button in the status bar
+        self.skipped_files: list[Any] = []
+        self.skipped_button = QtWidgets.QPushButton(self)
+        self.skipped_button.setFlat(True)
+        self.skipped_button.setStyleSheet("color: #d29922;")
+        self.skipped_button.setVisible(False)
+        self.skipped_button.clicked.connect(self.show_skipped)
+        self.statusBar().addPermanentWidget(self.skipped_button)
         self.setAcceptDrops(True)
 
         self.browser.open_requested.connect(self.open_series)
@@ -219,6 +227,12 @@ class MainWindow(QtWidgets.QMainWindow):
             "DICOM SEG, NRRD or NIfTI matching the open series (blue contour)"
         )
         self.reference_action.triggered.connect(self._on_load_reference_clicked)
+        self.cases_action = file_menu.addAction("Saved &cases…")
+        self.cases_action.setShortcut(QtGui.QKeySequence("Ctrl+Shift+O"))
+        self.cases_action.triggered.connect(self.show_cases)
+        self.tags_action = file_menu.addAction("DICOM &tags of the open series…")
+        self.tags_action.setShortcut(QtGui.QKeySequence("Ctrl+I"))
+        self.tags_action.triggered.connect(self.show_tags)
         self.report_action = file_menu.addAction("&Report (preview, save PDF, print)…")
         self.report_action.setShortcut(QtGui.QKeySequence.StandardKey.Print)
         self.report_action.triggered.connect(self.show_report)
@@ -339,7 +353,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.import_job = None
             self._end_progress(f"Imported {Path(path).name}")
             self.browser.refresh()
-            skipped = len(getattr(report, "skipped", []) or [])
+            self.skipped_files = list(getattr(report, "skipped", []) or [])
+            skipped = len(self.skipped_files)
+            self.skipped_button.setText(f"⚠ {skipped} file(s) skipped — show")
+            self.skipped_button.setVisible(bool(skipped))
             new = getattr(report, "new_files", 0)
             self.statusBar().showMessage(
                 f"Imported {new} new file(s) from {path}"
@@ -806,6 +823,56 @@ class MainWindow(QtWidgets.QMainWindow):
         self._dialogs.append(box)
         box.open()
 
+    # -- tools -----------------------------------------------------------------------------
+    def _open_dialog(self, dlg: QtWidgets.QDialog) -> QtWidgets.QDialog:
+        dlg.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._dialogs.append(dlg)
+        dlg.finished.connect(
+            lambda _r, d=dlg: self._dialogs.remove(d) if d in self._dialogs else None
+        )
+        dlg.open()
+        return dlg
+
+    def show_cases(self) -> QtWidgets.QDialog | None:
+        """The list of saved cases; Open loads the series with its record."""
+        from sinusapp.ui.tools import CasesDialog
+
+        try:
+            dlg = CasesDialog(self.records, self)
+        except Exception as exc:  # noqa: BLE001 — shown to the user with the log path
+            self.show_error("Cannot list the saved cases", exc)
+            return None
+        dlg.open_requested.connect(self._on_case_requested)
+        return self._open_dialog(dlg)
+
+    def _on_case_requested(self, series_uid: str) -> None:
+        self.browser.select_series(series_uid)
+        self.open_series(series_uid)
+
+    def show_tags(self) -> QtWidgets.QDialog | None:
+        """The DICOM tags of the open (else the selected) series' first file."""
+        from sinusapp.ui.tools import TagViewer
+
+        uid = self.series_uid or (self.browser.selected_series_uid() or "")
+        if not uid:
+            self.show_error("No series", SinusAppError("open or select a series first"))
+            return None
+        try:
+            headers = self.catalogue.headers(uid)
+            if not headers:
+                raise SinusAppError(f"the catalogue has no files for series {uid}")
+            dlg = TagViewer(headers[0].path, self)
+        except Exception as exc:  # noqa: BLE001 — shown to the user with the log path
+            self.show_error("Cannot show the DICOM tags", exc)
+            return None
+        return self._open_dialog(dlg)
+
+    def show_skipped(self) -> QtWidgets.QDialog:
+        """The files the last import skipped, with the reasons."""
+        from sinusapp.ui.tools import SkippedFilesDialog
+
+        return self._open_dialog(SkippedFilesDialog(self.skipped_files, self))
+
     # -- help ------------------------------------------------------------------------------
     def about_text(self) -> str:
         """Versions, model card and what the model may be used for (HTML); the statement
@@ -870,7 +937,7 @@ class MainWindow(QtWidgets.QMainWindow):
             ("Zoom", "Ctrl + wheel"),
             ("Pan", "left drag"),
             ("Window / level", "right drag"),
-            ("Crosshair (1×3)", "left click"),
+            ("Move the crosshair (1×3)", "left click"),
             ("Analyse", "Ctrl+Return or F5"),
         ]
         html = (

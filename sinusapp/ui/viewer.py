@@ -85,6 +85,8 @@ class ViewerModel(QtCore.QObject):
         self.opacity: float = 0.35
         self.plane: Plane = Plane.CORONAL
         self.triple: bool = False
+        #: the linked crosshair of the 1×3 layout (toggled with X)
+        self.crosshair: bool = True
         self.geometry: dict[Plane, PlaneGeometry] = {}
         self._lut16: np.ndarray | None = None
         self._dice: float | None = None
@@ -274,6 +276,18 @@ class ViewerModel(QtCore.QObject):
         if bool(triple) != self.triple:
             self.triple = bool(triple)
             self.layout_changed.emit()
+
+    def set_crosshair(self, on: bool) -> None:
+        """Show or hide the 1×3 layout's crosshair lines."""
+        if bool(on) != self.crosshair:
+            self.crosshair = bool(on)
+            self.layout_changed.emit()
+
+    def go_to_end(self, plane: Plane, *, last: bool) -> None:
+        """First (``last=False``) or last slice of ``plane``."""
+        if not self.geometry:
+            return
+        self.set_slice(plane, self.geometry[plane].n_slices - 1 if last else 0)
 
 
 class _SliceViewBox(pg.ViewBox):
@@ -662,7 +676,12 @@ class PlaneView(QtWidgets.QWidget):
 
     def _refresh_crosshair(self) -> None:
         g = self.geometry_
-        show = g is not None and self.model.volume is not None and self.model.triple
+        show = (
+            g is not None
+            and self.model.volume is not None
+            and self.model.triple
+            and self.model.crosshair
+        )
         self.vline.setVisible(show)
         self.hline.setVisible(show)
         if g is None:
@@ -862,6 +881,24 @@ class SliceViewer(QtWidgets.QWidget):
         self.dice_label.setContentsMargins(8, 0, 4, 0)
         self.tools_toolbar.addWidget(self.dice_label)
 
+        self.crosshair_action = QtGui.QAction("Crosshair", self, checkable=True, checked=True)
+        self.crosshair_action.setShortcut(QtGui.QKeySequence("X"))
+        self.crosshair_action.setToolTip("Show the linked crosshair in the 1×3 layout (X)")
+        self.crosshair_action.toggled.connect(self.model.set_crosshair)
+        self.addAction(self.crosshair_action)
+        self.first_action = QtGui.QAction("First slice", self)
+        self.first_action.setShortcut(QtGui.QKeySequence("Ctrl+Home"))
+        self.first_action.triggered.connect(
+            lambda: self.model.go_to_end(self.model.plane, last=False)
+        )
+        self.last_action = QtGui.QAction("Last slice", self)
+        self.last_action.setShortcut(QtGui.QKeySequence("Ctrl+End"))
+        self.last_action.triggered.connect(
+            lambda: self.model.go_to_end(self.model.plane, last=True)
+        )
+        for act in (self.first_action, self.last_action):
+            act.setShortcutContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.addAction(act)
         for key, steps in (("Up", 1), ("Down", -1), ("PgUp", 10), ("PgDown", -10)):
             act = QtGui.QAction(self)
             act.setShortcut(QtGui.QKeySequence(key))
@@ -933,6 +970,9 @@ class SliceViewer(QtWidgets.QWidget):
         return [
             *self.plane_actions.values(),
             self.triple_action,
+            self.crosshair_action,
+            self.first_action,
+            self.last_action,
             *self.preset_actions,
             self.fill_action,
             self.measure_action,
