@@ -157,8 +157,8 @@ def check_output_paths(
         ``{what: path}`` (e.g. ``{"--json": "result.json"}``); ``None`` means "not
         requested" and is left out, an empty string is an error.
     inputs:
-        Files and folders the run reads: an output may not be one of them, nor (for an
-        existing file) lie inside an input folder (it could be one of the CT slices).
+        Files and folders the run reads: an output may not be one of them, nor be an existing
+        DICOM file inside an input folder (one of the CT slices), even with ``overwrite``.
     overwrite:
         Allow replacing an existing regular file that is not an input.
     create_folders:
@@ -190,7 +190,7 @@ def check_output_paths(
         exists = os.path.lexists(target)
         for src in input_paths:
             if (src.exists() and _same_file(target, src)) or (
-                exists and src.is_dir() and _is_under(target, src)
+                exists and src.is_dir() and _is_under(target, src) and _is_dicom(target)
             ):
                 raise OutputError(
                     f"{what} names an input of this run; writing it would destroy the input",
@@ -216,6 +216,18 @@ def check_output_paths(
         _probe_writable(target, what=what)
         checked[what] = target
     return checked
+
+
+def _is_dicom(path: Path) -> bool:
+    """True for a file with the DICOM preamble (``DICM`` at byte 128)."""
+    try:
+        if not path.is_file():
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return True  # unreadable: treat it as an input, never replace it
+    return head[128:132] == b"DICM"
 
 
 def _probe_writable(target: Path, *, what: str) -> None:

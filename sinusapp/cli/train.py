@@ -131,13 +131,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train and write the bundle; returns 0."""
-    import torch
-
     from sinusapp.errors import InputError
-    from sinusapp.model.config import NetworkConfig, PreprocessConfig
-    from sinusapp.model.dataset_adapter import cases_from_dataset
-    from sinusapp.model.train import TrainConfig, run_training
 
+    # checked before anything heavy is imported or read (a bundle is never replaced silently)
     if args.out.exists() and not args.out.is_dir():
         raise InputError(
             f"--out {str(args.out)!r} is a file, not a bundle folder",
@@ -150,6 +146,12 @@ def run(args: argparse.Namespace) -> int:
             path=args.out,
             hint="choose a new folder, or pass --overwrite to replace that bundle",
         )
+    import torch
+
+    from sinusapp.model.config import NetworkConfig, PreprocessConfig
+    from sinusapp.model.dataset_adapter import cases_from_dataset
+    from sinusapp.model.train import TrainConfig, run_training
+
     if args.threads:
         torch.set_num_threads(args.threads)
     try:

@@ -97,10 +97,16 @@ def test_a_bad_report_path_fails_before_the_analysis(
     assert "DLR-score" not in out
 
 
-def test_check_output_paths_allows_a_new_file_inside_the_ct_folder(ct) -> None:
-    # a new result next to the slices is fine; only existing files there are inputs
+def test_a_result_inside_the_ct_folder_is_allowed_but_never_over_a_slice(ct) -> None:
+    # a new result next to the slices is fine, an old one needs overwrite; slices never
     got = check_output_paths({"--json": ct / "result.json"}, inputs=[ct])
     assert got["--json"] == ct / "result.json"
+    (ct / "result.json").write_text("{}")
+    with pytest.raises(OutputError, match="already exists"):
+        check_output_paths({"--json": ct / "result.json"}, inputs=[ct])
+    assert check_output_paths({"--json": ct / "result.json"}, inputs=[ct], overwrite=True)
+    with pytest.raises(OutputError, match="input"):
+        check_output_paths({"--json": slices(ct)[0]}, inputs=[ct], overwrite=True)
 
 
 def test_train_refuses_to_replace_an_existing_bundle(tmp_path, cli) -> None:
