@@ -67,9 +67,12 @@ def _load_nomogram() -> tuple[Any | None, str]:
     from sinusapp.errors import SinusAppError
 
     try:
+        from sinusapp.nomogram.factors import check_app_factors
         from sinusapp.nomogram.model import Nomogram
 
-        return Nomogram.load(), ""
+        nomogram = Nomogram.load()
+        check_app_factors(nomogram)  # a factor the form cannot supply fails now, not later
+        return nomogram, ""
     except SinusAppError as exc:
         log.error("nomogram not loaded: %s", exc)
         return None, str(exc)
