@@ -71,9 +71,10 @@ _LIMITATIONS_ALWAYS: tuple[str, ...] = (
 )
 
 _LIMITATION_SYNTHETIC = (
-    "The bundled model was trained on synthetic (computer-generated) CT data, not on "
-    "patients. It is NOT validated for clinical use: this report must not be used to make "
-    "treatment decisions."
+    "The model was trained on synthetic (computer-generated) disease, clinical factors and "
+    "outcomes, not on patients' disease or follow-up (the bundled model places the disease "
+    "on real sinus CT anatomy). It is NOT validated for clinical use: this report must not be "
+    "used to make treatment decisions."
 )
 _LIMITATION_UNKNOWN_MODEL = (
     "No model provenance was recorded for this analysis; the model's training data and "
@@ -922,8 +923,8 @@ def _default_model_card(model: Any, nomogram_version: str) -> tuple[LabelValue, 
         ),
         LabelValue(
             "Training data",
-            "Synthetic sinus CT phantoms with simulated disease and clinical factors "
-            "(no patient data)"
+            "Synthetic disease, clinical factors and outcomes (bundled model: placed on real "
+            "sinus CT anatomy, NasalSeg; no patient outcomes)"
             if model.trained_on_synthetic
             else "Clinical data (see the model bundle's MODEL_CARD.md)",
         ),

@@ -22,11 +22,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SYNTHETIC_STATEMENT = (
-    "The bundled model is trained on synthetic data. It is not a medical device and is not "
-    "for clinical use: its risk estimates must not guide the care of any patient."
+    "The bundled model is trained on synthetic data: computer-generated disease, clinical "
+    "factors and outcomes, placed on real sinus CT anatomy (NasalSeg). It is not a medical "
+    "device and is not for clinical use: its risk estimates must not guide the care of any "
+    "patient."
 )
 SYNTHETIC_SHORT = (
-    "Research software. The bundled model is trained on synthetic data — not for clinical use."
+    "Research software. The bundled model is trained on synthetic disease (on real CT "
+    "anatomy) — not for clinical use."
 )
 #: ``{name}`` and ``{version}`` are the bundle manifest's.
 LOCAL_STATEMENT = (
