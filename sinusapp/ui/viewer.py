@@ -87,6 +87,8 @@ class ViewerModel(QtCore.QObject):
         self.triple: bool = False
         #: the linked crosshair of the 1×3 layout (toggled with X)
         self.crosshair: bool = True
+        #: smooth (bilinear) drawing of the zoomed image, as RadiAnt / Horos do (toggled with I)
+        self.smooth: bool = True
         self.geometry: dict[Plane, PlaneGeometry] = {}
         self._lut16: np.ndarray | None = None
         self._dice: float | None = None
@@ -283,6 +285,12 @@ class ViewerModel(QtCore.QObject):
             self.crosshair = bool(on)
             self.layout_changed.emit()
 
+    def set_smooth(self, on: bool) -> None:
+        """Smooth (bilinear) or blocky (nearest) image drawing."""
+        if bool(on) != self.smooth:
+            self.smooth = bool(on)
+            self.layout_changed.emit()
+
     def go_to_end(self, plane: Plane, *, last: bool) -> None:
         """First (``last=False``) or last slice of ``plane``."""
         if not self.geometry:
@@ -353,6 +361,12 @@ class _Overlay(QtWidgets.QLabel):
             f"font-size: {size}px; font-weight: {weight};"
         )
         self.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        # a dark halo keeps the text legible over bright bone
+        shadow = QtWidgets.QGraphicsDropShadowEffect(self)
+        shadow.setBlurRadius(4)
+        shadow.setOffset(1, 1)
+        shadow.setColor(QtGui.QColor(0, 0, 0, 230))
+        self.setGraphicsEffect(shadow)
         self._full = ""
 
     def setText(self, text: str) -> None:  # noqa: N802 (Qt API)
@@ -402,6 +416,7 @@ class PlaneView(QtWidgets.QWidget):
         self.graphics.setViewportUpdateMode(
             QtWidgets.QGraphicsView.ViewportUpdateMode.FullViewportUpdate
         )
+        self.set_smooth(model.smooth)
         self.view = _SliceViewBox()
         self.graphics.setCentralItem(self.view)
         self.image = pg.ImageItem(axisOrder="row-major")
@@ -469,6 +484,11 @@ class PlaneView(QtWidgets.QWidget):
         model.overlays_changed.connect(self._on_overlays_changed)
         model.layout_changed.connect(self._on_layout_changed)
         self._on_volume_changed()
+
+    def set_smooth(self, on: bool) -> None:
+        """Bilinear (``True``) or nearest-neighbour drawing of the zoomed slice."""
+        self.graphics.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, bool(on))
+        self.graphics.viewport().update()
 
     # -- geometry helpers -----------------------------------------------------------
     @property
@@ -588,6 +608,12 @@ class PlaneView(QtWidgets.QWidget):
 
     def _on_layout_changed(self) -> None:
         self._refresh_crosshair()
+        smooth = self.model.smooth
+        if self.graphics.renderHints() & QtGui.QPainter.RenderHint.SmoothPixmapTransform:
+            if not smooth:
+                self.set_smooth(False)
+        elif smooth:
+            self.set_smooth(True)
 
     def _refresh_slice(self) -> None:
         g, vol = self.geometry_, self.model.volume
@@ -886,6 +912,11 @@ class SliceViewer(QtWidgets.QWidget):
         self.crosshair_action.setToolTip("Show the linked crosshair in the 1×3 layout (X)")
         self.crosshair_action.toggled.connect(self.model.set_crosshair)
         self.addAction(self.crosshair_action)
+        self.smooth_action = QtGui.QAction("Smooth image", self, checkable=True, checked=True)
+        self.smooth_action.setShortcut(QtGui.QKeySequence("I"))
+        self.smooth_action.setToolTip("Smooth (bilinear) interpolation of the zoomed image (I)")
+        self.smooth_action.toggled.connect(self.model.set_smooth)
+        self.addAction(self.smooth_action)
         self.first_action = QtGui.QAction("First slice", self)
         self.first_action.setShortcut(QtGui.QKeySequence("Ctrl+Home"))
         self.first_action.triggered.connect(
@@ -971,6 +1002,7 @@ class SliceViewer(QtWidgets.QWidget):
             *self.plane_actions.values(),
             self.triple_action,
             self.crosshair_action,
+            self.smooth_action,
             self.first_action,
             self.last_action,
             *self.preset_actions,

@@ -97,3 +97,16 @@ def test_first_last_slice_keys_and_crosshair_toggle(qtbot, make_window, dicom_fo
     v.crosshair_action.trigger()
     assert axial.vline.isVisible()
     assert isinstance(v, QtWidgets.QWidget)
+
+
+def test_smooth_interpolation_and_shadowed_corner_text(qtbot, make_window, dicom_folder):
+    from PySide6 import QtGui
+
+    w = make_window()
+    _open(qtbot, w, dicom_folder)
+    view = w.viewer.current_view()
+    smooth = QtGui.QPainter.RenderHint.SmoothPixmapTransform
+    assert view.graphics.renderHints() & smooth
+    w.viewer.smooth_action.trigger()
+    assert not (view.graphics.renderHints() & smooth)
+    assert isinstance(view.corner["bl"].graphicsEffect(), QtWidgets.QGraphicsDropShadowEffect)
