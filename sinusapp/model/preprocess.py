@@ -3,10 +3,13 @@
 numpy / scipy only (no torch), so it can be tested and used anywhere.
 
 1. :func:`locate_sinus_region` finds the nasal cavity and paranasal sinuses on any head CT
-   (whole head or part of it): on a ~3 mm grid, air (< −400 HU) enclosed by the body in the
-   (near-)axial planes, within ~6 mm of bone (> 300 HU), in components that are neither huge
-   (lungs) nor far from the head's midline (mastoids, ear canals). A CT without such air —
-   chest, brain-only slab, a single slice — is refused with
+   (whole head in a large field of view with couch and holders, sinus-protocol coverage, a
+   crop, a tilted stack, an uncalibrated scanner): air and soft-tissue levels from the CT's
+   own histogram, the head as the largest body component, air enclosed by it next to bone,
+   the head's midline by mirror symmetry, and the sinonasal complex as the densest laterally
+   spread air near the midline (the maxillary sinuses either side of the nasal cavity; not
+   the narrow pharynx, not the far-lateral mastoids). A CT without such air — chest,
+   brain-only slab, a single slice, a bare skull phantom — is refused with
    :class:`~sinusapp.errors.NotSinusCTError`.
 2. :func:`make_block_affine` places an LPS-aligned block of ``block_shape`` voxels of
    ``spacing_mm`` (axes superior, posterior, left) on the region's centre.
@@ -45,16 +48,25 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_AIR_HU = -400
-_BODY_HU = -400
-_BONE_HU = 300
-_COARSE_MM = 3.0
+_COARSE_MM = 2.0
 _MIN_EXTENT_MM = 30.0
 _MIN_AIR_ML = 1.5
 _MAX_COMPONENT_ML = 400.0
 _MAX_MIDLINE_MM = 45.0
 _MAX_HEAD_WIDTH_MM = 300.0
 _BONE_NEAR_FRACTION = 0.25
+_BONE_NEAR_MM = 6.0
+_BONE_ABOVE_SOFT_HU = 300.0
+_OPEN_MM = 4.0
+# (x, y, z) mm: the box in which laterally spread air is summed, and the half-size of the
+# neighbourhood whose air extent gives the centre
+_DENSE_BOX_MM = (72.0, 48.0, 48.0)
+_EXTENT_HALF_MM = (50.0, 40.0, 40.0)
+_MAXILLARY_MIN_LATERAL_MM = 14.0
+_CUT_FACE_FRACTION = 0.3
+_NASAL_AHEAD_MM = 20.0
+_NASAL_BEHIND_MM = 8.0
+_LOCAL_BONE_HALF_MM = (35.0, 30.0, 30.0)
 _HINT = (
     "Choose the patient's paranasal-sinus CT (axial, covering the nasal cavity and the "
     "maxillary, ethmoid, frontal and sphenoid sinuses)."
@@ -70,7 +82,8 @@ class SinusRegion:
     center_lps:
         Centre of the block to crop, LPS mm.
     air_volume_ml:
-        Volume of the enclosed, bone-bounded air that was found (nasal cavity + sinuses).
+        Volume of the enclosed air next to bone found around the centre (nasal cavity and
+        sinuses; the air whose extent placed the centre).
     midline_x_mm:
         LPS x of the head's midline at that level.
     n_components:
@@ -103,28 +116,206 @@ class PreparedBlock:
 
 
 def _coarse_view(volume: Volume, target_mm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Strided sample (air/body) and block maximum (bone) at ~target_mm, and their affine."""
+    """Block mean (float32) and block maximum of the CT at ~target_mm, and their affine.
+
+    The mean tames the noise of thin slices; the maximum keeps thin bone (lamina papyracea,
+    septa) that a mean would wash out.
+    """
     arr = volume.array
-    steps = [max(1, round(target_mm / s)) for s in volume.spacing_mm]
-    n = [max(1, arr.shape[a] // steps[a]) for a in range(3)]
-    # A 6-D strided view [block, offset] per axis: no copy of the (possibly huge) CT.
-    st = arr.strides
-    blocks = np.lib.stride_tricks.as_strided(
-        arr,
-        shape=(n[0], steps[0], n[1], steps[1], n[2], steps[2]),
-        strides=(st[0] * steps[0], st[0], st[1] * steps[1], st[1], st[2] * steps[2], st[2]),
-        writeable=False,
-    )
-    sample = blocks[:, steps[0] // 2, :, steps[1] // 2, :, steps[2] // 2]
-    block_max = blocks.max(axis=(1, 3, 5))
+    steps = [
+        min(max(1, round(target_mm / s)), n)
+        for s, n in zip(volume.spacing_mm, arr.shape, strict=True)
+    ]
+    n = [arr.shape[a] // steps[a] for a in range(3)]
+    trimmed = arr[: n[0] * steps[0], : n[1] * steps[1], : n[2] * steps[2]]
+    # Reduce one axis at a time with strided element-wise operations (numpy's reductions
+    # over a short inner axis are slow); each pass shrinks what the next one reads.
+    mx: np.ndarray = trimmed
+    sm: np.ndarray = trimmed.astype(np.int32) if all(st == 1 for st in steps) else trimmed
+    for axis, step in enumerate(steps):
+        if step == 1:
+            continue
+        take = [slice(None)] * 3
+        take[axis] = slice(0, None, step)
+        acc_max = mx[tuple(take)].copy()
+        acc_sum = sm[tuple(take)].astype(np.int32)
+        for offset in range(1, step):
+            take[axis] = slice(offset, None, step)
+            np.maximum(acc_max, mx[tuple(take)], out=acc_max)
+            acc_sum += sm[tuple(take)]
+        mx, sm = acc_max, acc_sum
+    block_max = mx
+    mean = sm.astype(np.float32) / float(np.prod(steps))
     aff = volume.affine.copy()
     aff[:3, :3] = volume.affine[:3, :3] * np.asarray(steps, float)
-    aff[:3, 3] = volume.affine[:3, 3] + volume.affine[:3, :3] @ (np.asarray(steps) // 2)
-    return np.ascontiguousarray(sample), block_max, aff
+    aff[:3, 3] = volume.affine[:3, 3] + volume.affine[:3, :3] @ ((np.asarray(steps) - 1) / 2.0)
+    return mean, block_max, aff
+
+
+@dataclass(frozen=True, slots=True)
+class _Levels:
+    """CT numbers of air and soft tissue read from the scan's own histogram."""
+
+    air_hu: float
+    soft_hu: float
+    padding_hu: float | None  # value of the outside-the-reconstruction fill, if any
+
+    @property
+    def air_threshold(self) -> float:
+        """Halfway between air and soft tissue: the air / body boundary of this scan."""
+        return 0.5 * (self.air_hu + self.soft_hu)
+
+    @property
+    def bone_threshold(self) -> float:
+        """Bone: clearly above soft tissue."""
+        return self.soft_hu + _BONE_ABOVE_SOFT_HU
+
+
+def _estimate_levels(mean: np.ndarray, vmin: float) -> _Levels:
+    """Air and soft-tissue levels from the histogram (uncalibrated scanners read air at −500).
+
+    Soft tissue is the histogram's mode between −250 and +250 HU. Air is the mode below
+    soft tissue − 250 HU. A spike at the CT's minimum lying well below that air mode is the
+    fill outside the reconstruction circle (or outside a resampled, tilted stack), not air.
+    """
+    values = mean.ravel()
+    edges = np.arange(-1600.0, 1001.0, 10.0)
+    hist, _ = np.histogram(values, bins=len(edges) - 1, range=(edges[0], edges[-1]))
+    hist = ndimage.uniform_filter1d(hist.astype(float), 5)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    soft_sel = (centres >= -250) & (centres <= 250)
+    soft = float(centres[soft_sel][np.argmax(hist[soft_sel])])
+    at_min = values <= vmin + 0.5
+    rest = values[~at_min] if at_min.mean() < 0.999 else values
+    hist_rest, _ = np.histogram(rest, bins=len(edges) - 1, range=(edges[0], edges[-1]))
+    hist_rest = ndimage.uniform_filter1d(hist_rest.astype(float), 5)
+    air_sel = centres <= soft - 250
+    if hist_rest[air_sel].sum() <= 0:
+        air = -1000.0
+    else:
+        air = float(centres[air_sel][np.argmax(hist_rest[air_sel])])
+    # The minimum is a fill value only when it lies clearly below the air the scan shows
+    # (harvard-like −1200 fill with −500 air, −1500 fill of a resampled tilted stack); a CT
+    # that clips its air at the minimum (−1024) keeps that air.
+    padding = vmin if (at_min.any() and vmin < air - 100.0) else None
+    if padding is None and at_min.mean() > 0.02 and vmin < air + 60.0:
+        air = min(air, vmin)
+    return _Levels(air_hu=air, soft_hu=soft, padding_hu=padding)
+
+
+def _planar_structure(aff: np.ndarray, connectivity: int = 1) -> tuple[np.ndarray, int]:
+    """3×3×3 structure connecting only within the plane closest to axial, and that axis."""
+    axial_axis = int(np.argmax(np.abs(aff[2, :3]) / np.linalg.norm(aff[:3, :3], axis=0)))
+    planar = np.zeros((3, 3, 3), bool)
+    index: list[int | slice] = [slice(None)] * 3
+    index[axial_axis] = 1
+    planar[tuple(index)] = ndimage.generate_binary_structure(2, connectivity)
+    return planar, axial_axis
+
+
+def _head_mask(body: np.ndarray, voxel_mm: np.ndarray) -> np.ndarray:
+    """The largest body component after an opening that cuts the couch and head holders off."""
+    size = tuple(int(2 * max(1, round(_OPEN_MM / v)) + 1) for v in voxel_mm)
+    # grey min / max filters over a box are separable: far faster than a ball's erosion
+    opened = ndimage.maximum_filter(ndimage.minimum_filter(body.view(np.uint8), size), size) > 0
+    labels, n = ndimage.label(opened)
+    if n == 0:
+        return opened
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    head = labels == int(np.argmax(sizes))
+    # give back what the opening shaved off the head's surface (not the detached couch)
+    return (ndimage.maximum_filter(head.view(np.uint8), size) > 0) & body
+
+
+def _fill_axial_holes(head: np.ndarray, aff: np.ndarray) -> np.ndarray:
+    """Fill the head's holes plane by plane in the planes closest to axial.
+
+    The nasal cavity and sinuses are holes of the body in axial planes even though they open
+    to the outside (nostrils, pharynx leaving the field of view), which defeats a 3-D fill.
+    Where the head is cut by the field of view (a crop, sinus-protocol coverage), the cut
+    faces count as body: the nasal cavity reaching the crop's edge is still inside the head.
+    """
+    planar, axial_axis = _planar_structure(aff)
+    pad = [(0, 0)] * 3
+    for axis in range(3):
+        if axis != axial_axis:
+            pad[axis] = (1, 1)
+    padded = np.pad(head, pad)
+    for axis in range(3):
+        if axis == axial_axis:
+            continue
+        for end in (0, -1):
+            face = np.take(head, end, axis=axis)
+            if face.mean() >= _CUT_FACE_FRACTION:
+                index: list[int | slice] = [slice(None)] * 3
+                index[axis] = end
+                padded[tuple(index)] = True
+    filled = ndimage.binary_fill_holes(padded, structure=planar)
+    crop = tuple(slice(1, -1) if axis != axial_axis else slice(None) for axis in range(3))
+    filled = filled[crop]
+    # A nasal cavity open to the front (nostrils; a crop that cuts through the nose) is no
+    # hole; it lies, though, between the head's tissue along both in-plane directions.
+    span = np.ones(head.shape, bool)
+    for axis in range(3):
+        if axis == axial_axis:
+            continue
+        ahead = np.logical_or.accumulate(head, axis=axis)
+        behind = np.flip(np.logical_or.accumulate(np.flip(head, axis=axis), axis=axis), axis=axis)
+        span &= ahead & behind
+    return filled | span
+
+
+def _symmetry_midline(x_mm: np.ndarray, weights: np.ndarray, lo: float, hi: float) -> float:
+    """x about which the weighted points are most mirror-symmetric (1-D autocorrelation).
+
+    The skull and facial bones are paired about the midsagittal plane, while a couch, a head
+    holder or a marker is not (and the bounds of an asymmetric crop are irrelevant).
+    """
+    step = 2.0
+    origin = np.floor(x_mm.min() / step) * step
+    idx = np.round((x_mm - origin) / step).astype(int)
+    profile = np.bincount(idx, weights=weights).astype(float)
+    profile = ndimage.gaussian_filter1d(profile, 1.0)
+    corr = np.convolve(profile, profile)  # corr[n] = Σ p[i] p[n − i]: symmetric about n / 2
+    centres = origin + step * np.arange(corr.size) / 2.0
+    ok = (centres >= lo) & (centres <= hi)
+    if not ok.any():
+        return 0.5 * (lo + hi)
+    return float(centres[ok][np.argmax(corr[ok])])
+
+
+def _presence_midline(x_mm: np.ndarray, lo: float, hi: float) -> float:
+    """Mirror-symmetry centre of points, counting each 2 mm column by the root of its count."""
+    origin = np.floor(x_mm.min() / 2.0) * 2.0
+    counts = np.bincount(np.round((x_mm - origin) / 2.0).astype(int))
+    cols = origin + 2.0 * np.arange(len(counts))
+    return _symmetry_midline(cols, np.sqrt(counts), lo, hi)
 
 
 def locate_sinus_region(volume: Volume) -> SinusRegion:
     """Find the nasal cavity / paranasal sinus region of a head CT.
+
+    Works on whole heads in a large field of view (couch, head holders, neck), on
+    sinus-protocol coverage, on crops, on tilted stacks and on uncalibrated scanners:
+
+    1. a ~2 mm block mean (and block maximum for bone) of the CT;
+    2. air and soft-tissue levels from its histogram (air may read −500 HU), the fill outside
+       the reconstruction recognised as such;
+    3. the head: the largest body component after a 4 mm opening (detaches the couch and
+       holders), holes filled plane by plane in the near-axial planes;
+    4. candidate air: air enclosed by the head, within ~6 mm of bone, in components smaller
+       than lungs; a first midline where that air is most mirror-symmetric (air is blind to
+       a couch, a support or a marker touching the head);
+    5. the sinonasal complex is the place where the candidate air within 45 mm of the
+       midline, weighted by its distance from the midline, is densest in a box of its size
+       (≈ 70 × 50 × 50 mm): the maxillary sinuses are the large paired air spaces that
+       spread laterally, the pharynx is narrow, the mastoids and ear canals are too lateral;
+    6. the midline refined there, on the air around the place and then on the bone around
+       it (septum, medial maxillary and ethmoid walls: a turned head, one-sided disease);
+    7. the centre: on that midline, the robust height of the candidate air around the place
+       (maxillary floor to ethmoid roof) and, front to back, the maxillary sinuses' depth
+       widened to the nasal cavity's (about 20 mm further forward, 8 mm further back).
 
     Parameters
     ----------
@@ -139,7 +330,8 @@ def locate_sinus_region(volume: Volume) -> SinusRegion:
     ------
     NotSinusCTError
         The CT covers too little (a single slice or a thin slab) or contains no air-filled
-        cavity enclosed by bone near the midline (a chest CT, a brain-only slab, ...).
+        cavity enclosed by bone near the midline (a chest CT, a brain-only slab, a bare skull
+        phantom, ...).
     """
     extent = np.asarray(volume.extent_mm)
     if min(volume.shape) < 3 or extent.min() < _MIN_EXTENT_MM:
@@ -150,22 +342,32 @@ def locate_sinus_region(volume: Volume) -> SinusRegion:
             "(a single slice, localizer or thin slab?).",
             hint=_HINT,
         )
-    sample, block_max, aff = _coarse_view(volume, _COARSE_MM)
+    mean, block_max, aff = _coarse_view(volume, _COARSE_MM)
+    voxel_mm = np.linalg.norm(aff[:3, :3], axis=0)
     voxel_ml = abs(np.linalg.det(aff[:3, :3])) / 1000.0
-    body = sample > _BODY_HU
-    air = sample < _AIR_HU
-    bone = block_max > _BONE_HU
-    # Fill holes plane by plane in the planes closest to axial: the nasal cavity and sinuses
-    # are holes of the body in axial planes even though they open to the outside (nostrils,
-    # pharynx leaving the field of view), which defeats a 3-D fill.
-    axial_axis = int(np.argmax(np.abs(aff[2, :3]) / np.linalg.norm(aff[:3, :3], axis=0)))
-    planar = np.zeros((3, 3, 3), bool)
-    index = [slice(None)] * 3
-    index[axial_axis] = 1  # type: ignore[call-overload]
-    planar[tuple(index)] = ndimage.generate_binary_structure(2, 1)
-    filled = ndimage.binary_fill_holes(body, structure=planar)
+    levels = _estimate_levels(mean, float(volume.array.min()))
+    valid = (
+        mean > levels.padding_hu + 0.5
+        if levels.padding_hu is not None
+        else np.ones(mean.shape, bool)
+    )
+    body = (mean > levels.air_threshold) & valid
+    if body.any():
+        # Work on the body's bounding box only: a head fills a fraction of a 500 mm field.
+        nz = [np.flatnonzero(body.any(axis=tuple(b for b in range(3) if b != a))) for a in range(3)]
+        lo = np.array([max(int(v[0]) - 2, 0) for v in nz])
+        hi = np.array([min(int(v[-1]) + 3, body.shape[a]) for a, v in enumerate(nz)])
+        box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+        mean, block_max, body, valid = mean[box], block_max[box], body[box], valid[box]
+        aff = aff.copy()
+        aff[:3, 3] = aff[:3, 3] + aff[:3, :3] @ lo
+    air = (mean < levels.air_threshold) & valid
+    bone = block_max > levels.bone_threshold
+    head = _head_mask(body, voxel_mm)
+    filled = _fill_axial_holes(head, aff)
     enclosed_air = air & filled
-    bone_near = ndimage.binary_dilation(bone, iterations=2)
+    near_size = tuple(int(2 * max(1, round(_BONE_NEAR_MM / v)) + 1) for v in voxel_mm)
+    bone_near = ndimage.maximum_filter(bone.view(np.uint8), near_size) > 0
     labels, n_comp = ndimage.label(enclosed_air)
     if n_comp == 0:
         raise NotSinusCTError(
@@ -173,9 +375,8 @@ def locate_sinus_region(volume: Volume) -> SinusRegion:
             "contain the nasal cavity and paranasal sinuses (a brain-only or limb CT?).",
             hint=_HINT,
         )
-    idx = np.arange(1, n_comp + 1)
-    sizes = ndimage.sum_labels(np.ones_like(labels), labels, idx)
-    near = ndimage.sum_labels(bone_near, labels, idx)
+    sizes = np.bincount(labels.ravel(), minlength=n_comp + 1)[1:]
+    near = np.bincount(labels[bone_near], minlength=n_comp + 1)[1:]
     vol_ml = sizes * voxel_ml
     frac = near / np.maximum(sizes, 1)
     keep = (vol_ml >= 0.05) & (vol_ml <= _MAX_COMPONENT_ML) & (frac >= _BONE_NEAR_FRACTION)
@@ -188,11 +389,12 @@ def locate_sinus_region(volume: Volume) -> SinusRegion:
             "abdominal CT?).",
             hint=_HINT,
         )
-    # Midline: centre of the bone (skull, facial bones) in the planes holding candidate air.
-    cand = np.isin(labels, idx[keep]) & bone_near
+    keep_lut = np.zeros(n_comp + 1, bool)
+    keep_lut[1:] = keep
+    cand = keep_lut[labels] & bone_near
     cand_idx = np.argwhere(cand)
     cand_lps = cand_idx @ aff[:3, :3].T + aff[:3, 3]
-    bone_idx = np.argwhere(bone)
+    bone_idx = np.argwhere(bone & head) if (bone & head).any() else np.argwhere(bone)
     if bone_idx.size == 0:  # pragma: no cover - bone_near implies bone
         raise NotSinusCTError("No bone was found in this CT.", hint=_HINT)
     bone_lps = bone_idx @ aff[:3, :3].T + aff[:3, 3]
@@ -200,7 +402,6 @@ def locate_sinus_region(volume: Volume) -> SinusRegion:
     in_band = (bone_lps[:, 2] >= z_lo - 10) & (bone_lps[:, 2] <= z_hi + 10)
     band = bone_lps[in_band] if in_band.sum() > 10 else bone_lps
     x_lo, x_hi = np.percentile(band[:, 0], [1, 99])
-    midline = 0.5 * (x_lo + x_hi)
     width = x_hi - x_lo
     if width > _MAX_HEAD_WIDTH_MM:
         raise NotSinusCTError(
@@ -209,7 +410,14 @@ def locate_sinus_region(volume: Volume) -> SinusRegion:
             "(a chest or abdominal CT?).",
             hint=_HINT,
         )
-    central = np.abs(cand_lps[:, 0] - midline) <= _MAX_MIDLINE_MM
+    # First midline: where the enclosed air (sinuses, nasal cavity, mastoids: all paired)
+    # is most mirror-symmetric, searched in the central half of the bone's extent. Which x
+    # columns hold air counts more than how much (a one-sided opacification thins the air
+    # on one side), and air is blind to a couch, a head support or a marker touching the head.
+    quarter = 0.25 * width
+    midline = _presence_midline(cand_lps[:, 0], x_lo + quarter, x_hi - quarter)
+    lateral = np.abs(cand_lps[:, 0] - midline)
+    central = lateral <= _MAX_MIDLINE_MM
     air_ml = float(central.sum() * voxel_ml)
     if air_ml < _MIN_AIR_ML:
         raise NotSinusCTError(
@@ -220,22 +428,77 @@ def locate_sinus_region(volume: Volume) -> SinusRegion:
             hint=_HINT,
         )
     pts = cand_lps[central]
-    # Centre of the air's robust extent (not its median: the large nasal cavity and
-    # maxillary sinuses would pull it below the ethmoid / frontal sinuses).
-    lo_yz = np.percentile(pts[:, 1:], 2, axis=0)
-    hi_yz = np.percentile(pts[:, 1:], 98, axis=0)
+    # The densest place of laterally spread air: weight = distance from the midline
+    # (+ a floor so that a narrow nasal cavity on a crop still counts), summed in a box of
+    # the sinonasal complex's size, on the LPS-aligned coarse grid of the candidates.
+    w = 5.0 + lateral[central]
+    step = 4.0
+    origin = pts.min(0)
+    cell = np.floor((pts - origin) / step).astype(int)
+    dims = cell.max(0) + 1
+    grid = np.zeros(dims, np.float64)
+    np.add.at(grid, tuple(cell.T), w)
+    size = np.maximum(np.round(np.asarray(_DENSE_BOX_MM) / step).astype(int), 1)
+    dense = ndimage.uniform_filter(grid, size=size, mode="constant")
+    # on the midline only: the box's centre column
+    mid_cell = int(np.clip(np.floor((midline - origin[0]) / step), 0, dims[0] - 1))
+    lo_c = max(0, mid_cell - 1)
+    hi_c = min(dims[0], mid_cell + 2)
+    sub = dense[lo_c:hi_c]
+    best = np.unravel_index(int(np.argmax(sub)), sub.shape)
+    peak = origin + step * (np.array(best, float) + 0.5)
+    # Refine the midline on the sinonasal air itself: the skull at large is off-centre when
+    # the head is turned. Which x columns hold air matters, not how much (a one-sided
+    # opacification thins the air on one side but rarely moves its lateral wall).
+    local = np.all(np.abs(cand_lps - (midline, peak[1], peak[2])) <= _EXTENT_HALF_MM, axis=1)
+    if local.sum() >= 50:
+        midline = _presence_midline(cand_lps[local, 0], midline - 20.0, midline + 20.0)
+    # ... and finally on the bone right around it (septum, medial maxillary and ethmoid
+    # walls), which disease does not move; twice, so that the window is centred.
+    for _ in range(2):
+        local = np.all(
+            np.abs(bone_lps - (midline, peak[1], peak[2])) <= _LOCAL_BONE_HALF_MM, axis=1
+        )
+        if local.sum() < 50:
+            break
+        midline = _symmetry_midline(
+            bone_lps[local, 0], np.ones(int(local.sum())), midline - 10.0, midline + 10.0
+        )
+    peak[0] = midline
+    # Robust extent of the candidate air around the peak: the region's centre.
+    near_peak = np.all(np.abs(cand_lps - peak) <= np.asarray(_EXTENT_HALF_MM), axis=1)
+    if near_peak.sum() < 10:
+        near_peak = np.abs(cand_lps[:, 0] - midline) <= _MAX_MIDLINE_MM
+    sel = cand_lps[near_peak]
+    lo_yz = np.percentile(sel[:, 1:], 2, axis=0)
+    hi_yz = np.percentile(sel[:, 1:], 98, axis=0)
     mid_yz = 0.5 * (lo_yz + hi_yz)
+    # Front to back, the air next to bone is lopsided: the nasal vestibule is framed by
+    # cartilage (no bone near it, often cut off by a crop) while the nasopharynx and sphenoid
+    # sit on the skull base. The maxillary sinuses (the lateral air) are the reference: the
+    # nasal cavity reaches about 20 mm in front of them and about 8 mm behind them.
+    lat_sel = np.abs(sel[:, 0] - midline) >= _MAXILLARY_MIN_LATERAL_MM
+    if lat_sel.sum() >= 10:
+        y_front, y_back = np.percentile(sel[lat_sel, 1], [1, 99])
+        mid_yz[0] = 0.5 * (y_front - _NASAL_AHEAD_MM + y_back + _NASAL_BEHIND_MM)
     center = np.array([midline, mid_yz[0], mid_yz[1]])
-    n_kept = len(np.unique(labels[tuple(cand_idx[central].T)]))
+    region_ml = float(len(sel) * voxel_ml)
+    n_kept = len(np.unique(labels[tuple(cand_idx[near_peak].T)]))
     log.debug(
-        "sinus region at %s LPS mm: %.1f mL enclosed air in %d components, midline x=%.1f",
+        "sinus region at %s LPS mm: %.1f mL enclosed air near it in %d components, midline "
+        "x=%.1f; levels air %.0f / soft %.0f HU",
         np.round(center, 1),
-        air_ml,
+        region_ml,
         n_kept,
         midline,
+        levels.air_hu,
+        levels.soft_hu,
     )
     return SinusRegion(
-        center_lps=center, air_volume_ml=air_ml, midline_x_mm=float(midline), n_components=n_kept
+        center_lps=center,
+        air_volume_ml=region_ml,
+        midline_x_mm=float(midline),
+        n_components=n_kept,
     )
 
 
