@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from sinusapp._version import __version__
 from sinusapp.errors import BundleError, OutputError
-from sinusapp.model.config import NetworkConfig, PreprocessConfig
+from sinusapp.model.config import NetworkConfig, Postprocessing, PreprocessConfig
 
 if TYPE_CHECKING:
     import torch
@@ -51,6 +51,7 @@ __all__ = [
     "load_bundle",
     "save_bundle",
     "seal_bundle",
+    "set_postprocessing",
     "sha256_file",
 ]
 
@@ -73,6 +74,22 @@ LABELS: dict[str, Any] = {
     "classification": {"0": "no recurrence", "1": "recurrence after endoscopic sinus surgery"},
     "dlr_score": "softmax probability of class 1 (the paper's deep learning radiomic score)",
 }
+
+
+def _labels(network: NetworkConfig) -> dict[str, Any]:
+    """The manifest's ``labels``: :data:`LABELS`, plus the sinus head's classes if it has one."""
+    if not network.sinus_classes:
+        return LABELS
+    from sinusapp.model.config import SINUS_HEAD_REGIONS
+
+    return {
+        **LABELS,
+        "sinus": {str(i): r for i, r in enumerate(SINUS_HEAD_REGIONS[: network.sinus_classes])},
+        "sinus_output": "softmax over the sinus classes; a CT voxel gets a class where its "
+        "interpolated probability is >= 0.5",
+    }
+
+
 _REQUIRED = (
     "format",
     "format_version",
@@ -157,6 +174,11 @@ class Bundle:
         return str(self.manifest["version"])
 
     @property
+    def postprocessing(self) -> Postprocessing:
+        """How the lesion probability becomes the mask (defaults for bundles without it)."""
+        return Postprocessing.from_dict(self.manifest.get("postprocessing"))
+
+    @property
     def sha256(self) -> str:
         """sha256 of the weights file."""
         return str(self.manifest["weights"]["sha256"])
@@ -234,8 +256,9 @@ def load_bundle(path: str | Path, *, verify_weights: bool = True) -> Bundle:
         network = NetworkConfig.from_dict(manifest["architecture"])
         preprocess = PreprocessConfig.from_dict(manifest["preprocessing"])
         preprocess.check_divisible(network.divisor)
+        Postprocessing.from_dict(manifest.get("postprocessing"))
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise _invalid(mpath, f"architecture / preprocessing: {exc}") from exc
+        raise _invalid(mpath, f"architecture / pre- or postprocessing: {exc}") from exc
     weights = manifest["weights"]
     if not isinstance(weights, dict) or not isinstance(weights.get("sha256"), str):
         raise _invalid(mpath, "weights.sha256 is missing")
@@ -280,6 +303,7 @@ def save_bundle(
     metrics: dict[str, Any],
     model_card: str,
     trained_on_synthetic: bool = True,
+    postprocessing: Postprocessing | None = None,
 ) -> Bundle:
     """Write a bundle folder (weights, manifest with their sha256, model card) and reload it.
 
@@ -312,7 +336,8 @@ def save_bundle(
             "architecture_class": "sinusapp.model.network.UNet3D",
             "architecture": network.to_dict(),
             "preprocessing": preprocess.to_dict(),
-            "labels": LABELS,
+            "postprocessing": (postprocessing or Postprocessing()).to_dict(),
+            "labels": _labels(network),
             "training": training,
             "metrics": metrics,
             "weights": {
@@ -373,4 +398,22 @@ def seal_bundle(folder: str | Path) -> Bundle:
     manifest[BUNDLE_SHA256_KEY] = bundle_digest(manifest, _read_card(out))
     _write_manifest(out, manifest)
     log.info("model bundle %s sealed (bundle_sha256 %s)", out, manifest[BUNDLE_SHA256_KEY])
+    return load_bundle(out)
+
+
+def set_postprocessing(folder: str | Path, postprocessing: Postprocessing) -> Bundle:
+    """Record ``postprocessing`` in a verified bundle's manifest and re-seal it.
+
+    For the bundle's owner after choosing the lesion post-processing on a validation split
+    (``benchmarks/choose_postprocessing.py``). The bundle is verified first, so a tampered
+    bundle is never re-sealed. Returns the re-loaded :class:`Bundle`.
+    """
+    out = Path(folder)
+    load_bundle(out)
+    mpath = out / MANIFEST_NAME
+    manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    manifest["postprocessing"] = postprocessing.to_dict()
+    manifest[BUNDLE_SHA256_KEY] = bundle_digest(manifest, _read_card(out))
+    _write_manifest(out, manifest)
+    log.info("model bundle %s: postprocessing %s", out, postprocessing.to_dict())
     return load_bundle(out)

@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["SINUS_HEAD_REGIONS", "TASKS", "NetworkConfig", "PreprocessConfig", "Task"]
+__all__ = [
+    "SINUS_HEAD_REGIONS",
+    "TASKS",
+    "NetworkConfig",
+    "Postprocessing",
+    "PreprocessConfig",
+    "Task",
+]
 
 Task = Literal["multi", "seg", "cls"]
 #: ``multi``: segmentation + classification (the paper's model); ``seg``: the decoder only
@@ -250,3 +257,71 @@ class PreprocessConfig:
             outside_hu=data.get("outside_hu", -1000.0),
             patch_shape=(None if data.get("patch_shape") is None else tuple(data["patch_shape"])),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Postprocessing:
+    """How the lesion probability on the block becomes the mask (the manifest's
+    ``postprocessing``; chosen on a validation split, never on the test cohort).
+
+    Attributes
+    ----------
+    lesion_threshold:
+        Lesion where the probability is at least this (0.5: the plain sigmoid decision).
+    opening:
+        Binary opening (6-connected, one block voxel) of the thresholded lesion: drops rims
+        one voxel thin, which on real CT is the partial-volume edge of normal mucosa.
+    min_component_vox:
+        Lesion components smaller than this many block voxels are dropped (0: keep all).
+    """
+
+    lesion_threshold: float = 0.5
+    opening: bool = False
+    min_component_vox: int = 0
+
+    def __post_init__(self) -> None:
+        t = self.lesion_threshold
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0.0 < float(t) < 1.0:
+            raise ValueError(f"lesion_threshold must be in (0, 1), got {t!r}")
+        if not isinstance(self.opening, bool):
+            raise ValueError(f"opening must be true or false, got {self.opening!r}")
+        v = self.min_component_vox
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(f"min_component_vox must be an integer ≥ 0, got {v!r}")
+        object.__setattr__(self, "lesion_threshold", float(t))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict (the manifest's ``postprocessing``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Postprocessing:
+        """Rebuild from :meth:`to_dict` output; ``None`` (older bundles) gives the defaults."""
+        if not data:
+            return cls()
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown postprocessing keys {sorted(unknown)}")
+        return cls(**data)
+
+    def apply(self, probability: Any) -> Any:
+        """The lesion probability with every voxel outside the kept lesion set to 0.
+
+        The result thresholded at ``lesion_threshold`` (as :func:`map_back` does) is the mask.
+        """
+        import numpy as np
+        from scipy import ndimage
+
+        prob = np.asarray(probability, np.float32)
+        if not self.opening and not self.min_component_vox:
+            return prob
+        keep = prob >= self.lesion_threshold
+        if self.opening:
+            keep = ndimage.binary_opening(keep, structure=ndimage.generate_binary_structure(3, 1))
+        if self.min_component_vox and keep.any():
+            lab, n = ndimage.label(keep)
+            sizes = np.bincount(lab.ravel(), minlength=n + 1)
+            big = sizes >= self.min_component_vox
+            big[0] = False
+            keep = big[lab]
+        return np.where(keep, prob, np.float32(0.0))

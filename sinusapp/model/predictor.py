@@ -292,7 +292,13 @@ class Predictor:
 
         step(0.85, "map back")
         t = time.perf_counter()
-        mask = pp.map_back(prob, block_affine=block_affine, volume=volume)
+        post = self.bundle.postprocessing
+        mask = pp.map_back(
+            post.apply(prob),
+            block_affine=block_affine,
+            volume=volume,
+            threshold=post.lesion_threshold,
+        )
         sinus_labels = None
         if sinus_prob is not None:
             from sinusapp.model.sinus_head import head_probabilities_to_labels

@@ -546,7 +546,7 @@ def test_statement_follows_an_institutions_own_bundle(make_window, tmp_path, mon
 
 def test_results_panel_says_synthetic_for_the_bundled_model(make_window):
     w = make_window()
-    assert "synthetic data" in w.results.disclaimer.text()
+    assert "synthetic disease" in w.results.disclaimer.text()
     assert "not for clinical use" in w.results.disclaimer.text()
 
 
