@@ -101,7 +101,7 @@ def test_patch_training_with_sinus_head_predicts_labels_on_the_ct(tmp_path: Path
     prepared = prepare_cases(_cases(4), cache_dir=tmp_path / "work", config=PATCH_PRE)
     assert all(c.sinus is not None and c.sinus.shape == PATCH_PRE.block_shape for c in prepared)
     assert all((c.sinus == SINUS_HEAD_REGIONS.index("maxillary_L")).any() for c in prepared)
-    tcfg = TrainConfig(epochs=60, folds=0, batch_size=2, lr=1e-2, augment=False, steps_per_epoch=3)
+    tcfg = TrainConfig(epochs=80, folds=0, batch_size=2, lr=1e-2, augment=False, steps_per_epoch=4)
     model, loss_fn, hist = train_model(
         prepared[:3],
         network=SINUS_NET,

@@ -1,0 +1,110 @@
+"""The bundled model on real anatomy: NasalSeg test patients (never trained on) and a real head.
+
+These guard what issue 11 measured with ``benchmarks/real_anatomy.py`` (numbers in
+benchmarks/RESULTS.md): a retrained or replaced bundle that segments phantoms but not real
+sinuses fails here. Thresholds sit below the measured values (the benchmark's medians) with
+a margin for one case; they are not the targets themselves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sinusapp.imaging.quantify import LABEL_IDS
+
+ROOT = Path(__file__).resolve().parents[2]
+NASALSEG = ROOT.parent / "shared" / "data" / "nasalseg"
+VHF = ROOT.parent / "shared" / "data" / "realct" / "vhf_visible_human_female_head"
+
+pytestmark = pytest.mark.skipif(
+    not NASALSEG.is_dir(), reason=f"real sinus CT (NasalSeg) not found at {NASALSEG}"
+)
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(bool), b.astype(bool)
+    return 2.0 * float((a & b).sum()) / max(1, int(a.sum()) + int(b.sum()))
+
+
+@pytest.fixture(scope="module")
+def predictor():  # type: ignore[no-untyped-def]
+    import torch
+
+    from sinusapp.model.predictor import Predictor
+
+    torch.set_num_threads(1)
+    return Predictor(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def test_patients() -> list[str]:
+    from sinusapp.synth.realanat import load_split
+
+    return sorted(p for p, s in load_split().items() if s == "test")[:2]
+
+
+def test_bundled_model_has_the_sinus_head_and_fine_input(predictor) -> None:  # type: ignore[no-untyped-def]
+    cfg = predictor.bundle.preprocess
+    assert cfg.spacing_mm <= 1.25  # thin mucosa needs ≤ 1.25 mm (the paper: ~1 mm)
+    assert predictor.bundle.network.sinus_classes >= 4
+
+
+def test_sinus_head_finds_the_maxillary_sinuses_and_no_lesion_in_healthy_crops(
+    predictor,
+    test_patients,  # type: ignore[no-untyped-def]
+) -> None:
+    from sinusapp.dicom import load_volume
+    from sinusapp.synth.realanat import load_background
+
+    for patient in test_patients:
+        bg = load_background(root=NASALSEG, patient=patient)
+        volume = load_volume(NASALSEG / patient / "ct")
+        pred = predictor.predict(volume)
+        assert pred.sinus_labels is not None
+        for region in ("maxillary_L", "maxillary_R"):
+            value = LABEL_IDS[region]
+            dice = _dice(pred.sinus_labels == value, bg.labels == value)
+            assert dice >= 0.70, (patient, region, dice)
+        nasal = _dice(pred.sinus_labels == LABEL_IDS["nasal_cavity"], bg.labels == 9)
+        assert nasal >= 0.60, (patient, "nasal cavity", nasal)
+        assert pred.lesion_volume_ml <= 3.0, (patient, pred.lesion_volume_ml)
+
+
+def test_placed_disease_on_a_held_out_patient_is_segmented(
+    predictor,
+    test_patients,  # type: ignore[no-untyped-def]
+) -> None:
+    from sinusapp.imaging.volume import Volume
+    from sinusapp.synth.cohort import sample_cohort
+    from sinusapp.synth.realanat import load_background, render_real_case
+
+    # test_patients[0] (P004) has real opacification of its left maxillary sinus, which the
+    # model rightly marks but the placed-disease truth does not hold: use a clear one.
+    bg = load_background(root=NASALSEG, patient=test_patients[1])
+    specs = [c for c in sample_cohort(n_cases=20, seed=5, center="A") if c.recurrence][:2]
+    for spec in specs:
+        case = render_real_case(case=spec, background=bg, healthy=False)
+        if case.lesion.sum() * float(abs(np.linalg.det(case.affine[:3, :3]))) < 2000.0:
+            continue  # < 2 mL: too little disease for a stable Dice
+        pred = predictor.predict(Volume(array=case.hu, affine=case.affine))
+        mask, truth = pred.mask.astype(bool), case.lesion.astype(bool)
+        precision = float((mask & truth).sum()) / max(1, int(mask.sum()))
+        assert _dice(mask, truth) >= 0.10, (spec.case_id, _dice(mask, truth))
+        assert precision >= 0.35, (spec.case_id, precision)
+
+
+@pytest.mark.skipif(not VHF.is_dir(), reason=f"real head CT not found at {VHF}")
+def test_real_whole_head_gets_both_maxillary_sinuses_and_little_false_lesion(
+    predictor,  # type: ignore[no-untyped-def]
+) -> None:
+    from sinusapp.dicom import load_volume
+
+    volume = load_volume(VHF)
+    pred = predictor.predict(volume)
+    assert pred.lesion_volume_ml <= 5.0, pred.lesion_volume_ml
+    for region in ("maxillary_L", "maxillary_R"):
+        ml = float((pred.sinus_labels == LABEL_IDS[region]).sum() * volume.voxel_volume_ml)
+        assert 5.0 <= ml <= 40.0, (region, ml)
