@@ -84,7 +84,10 @@ def print_summary(out: HeadlessOutputs) -> None:
         if f.severity != "info" and f not in r.warnings:
             print(f"  [{f.severity}] input quality: {f.message}")
     if r.model is not None and r.model.trained_on_synthetic:
-        print("Note: the model was trained on synthetic phantoms; not for clinical use.")
+        print(
+            "Note: the model was trained on synthetic disease (placed on real CT anatomy); "
+            "not for clinical use."
+        )
     for label, p in (("result", out.json_path), ("report", out.report_path), ("SEG", out.seg_path)):
         if p is not None:
             print(f"Wrote {label}: {p}")

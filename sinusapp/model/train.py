@@ -705,8 +705,8 @@ def _model_card(
         )
     else:
         headline = (
-            "**Validate on local data before clinical use.** Trained with `sinusapp train` on "
-            "the dataset below."
+            "**Not for clinical use until validated on local data.** Trained with "
+            "`sinusapp train` on the dataset below."
         )
     patch_text = (
         f" Trained on random {list(preprocess.patch_shape)}-voxel patches of the block; at "

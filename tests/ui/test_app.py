@@ -73,7 +73,7 @@ def test_analysis_with_bundled_model(qtbot, make_window, tmp_path):
 
 def test_argparse_namespace_without_path_runs(monkeypatch):
     import sinusapp.ui as ui
-    from sinusapp.ui import command
+    from sinusapp.cli import gui as command
 
     seen = {}
     monkeypatch.setattr(ui, "run_app", lambda **kw: seen.update(kw) or 0)
