@@ -185,7 +185,9 @@ def firth_logistic(
             cov = np.linalg.inv(info)
         except np.linalg.LinAlgError as exc:
             if iterations == 1:
-                raise ValueError("Firth fit: singular information matrix (collinear factors)") from exc
+                raise ValueError(
+                    "Firth fit: singular information matrix (collinear factors)"
+                ) from exc
             break  # the Newton steps ran towards a singular point: let BFGS finish
         score = _modified_score(z, yy, pi, info)
         if float(np.max(np.abs(score))) < gtol:
