@@ -95,7 +95,9 @@ class Factor:
 
 #: The paper's nomogram: DLR-score + the clinical factors significant in univariate analysis.
 DEFAULT_FACTORS: tuple[Factor, ...] = (
-    Factor("dlr_score", "DLR-score", "", "continuous", (0.0, 1.0), (0.0, 1.0)),
+    # The DLR-score axis spans the fitted cohort's scores (rms convention), not 0–1: a model
+    # whose scores cluster would otherwise squeeze every clinical factor to a few points.
+    Factor("dlr_score", "DLR-score", "", "continuous", (0.0, 1.0)),
     Factor("asthma", "Asthma", "", "binary"),
     Factor("allergic_rhinitis", "Allergic rhinitis", "", "binary"),
     # 0–10 000 cells/µL: above that is almost surely a unit mix-up (cells/mL, or ×10⁹/L

@@ -111,9 +111,9 @@ def sample_volume(shape: tuple[int, int, int] = (40, 128, 128)) -> tuple[Volume,
 
 def sample_nomogram() -> Nomogram:
     """A plausible stand-in nomogram (paper's four factors; made-up coefficients)."""
+    axes = {"eosinophils_per_ul": (0.0, 2000.0), "dlr_score": (0.0, 1.0)}
     factors = tuple(
-        f.with_axis_range((0.0, 2000.0)) if f.name == "eosinophils_per_ul" else f
-        for f in DEFAULT_FACTORS
+        f.with_axis_range(axes[f.name]) if f.name in axes else f for f in DEFAULT_FACTORS
     )
     names = [f.name for f in factors]
     cov = np.diag([0.30, 0.55, 0.20, 0.15, 4.0e-7])
