@@ -102,6 +102,21 @@ _REQUIRED = (
 _HINT = "Use a bundle written by `sinusapp train`, or reinstall SinusApp for the bundled model."
 
 
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    """The bundle folder's manifest as a dict (after checking that its files are there)."""
+    mpath = folder / MANIFEST_NAME
+    for p in (mpath, folder / WEIGHTS_NAME):
+        if not p.is_file():
+            raise BundleError(f"The model bundle lacks {p.name}.", path=folder, hint=_HINT)
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _invalid(mpath, f"not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise _invalid(mpath, "the top level is not a JSON object")
+    return manifest
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
@@ -231,15 +246,7 @@ def load_bundle(path: str | Path, *, verify_weights: bool = True) -> Bundle:
         raise BundleError("The model bundle folder does not exist.", path=folder, hint=_HINT)
     mpath = folder / MANIFEST_NAME
     wpath = folder / WEIGHTS_NAME
-    for p in (mpath, wpath):
-        if not p.is_file():
-            raise BundleError(f"The model bundle lacks {p.name}.", path=folder, hint=_HINT)
-    try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _invalid(mpath, f"not valid JSON ({exc})") from exc
-    if not isinstance(manifest, dict):
-        raise _invalid(mpath, "the top level is not a JSON object")
+    manifest = _read_manifest(folder)
     missing = [k for k in _REQUIRED if k not in manifest]
     if missing:
         raise _invalid(mpath, f"missing field(s) {missing}")
@@ -374,17 +381,8 @@ def seal_bundle(folder: str | Path) -> Bundle:
         match the manifest.
     """
     out = Path(folder)
-    mpath = out / MANIFEST_NAME
     wpath = out / WEIGHTS_NAME
-    for p in (mpath, wpath):
-        if not p.is_file():
-            raise BundleError(f"The model bundle lacks {p.name}.", path=out, hint=_HINT)
-    try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _invalid(mpath, f"not valid JSON ({exc})") from exc
-    if not isinstance(manifest, dict):
-        raise _invalid(mpath, "the top level is not a JSON object")
+    manifest = _read_manifest(out)
     weights = manifest.get("weights")
     expected = weights.get("sha256") if isinstance(weights, dict) else None
     actual = sha256_file(wpath)
@@ -410,8 +408,7 @@ def set_postprocessing(folder: str | Path, postprocessing: Postprocessing) -> Bu
     """
     out = Path(folder)
     load_bundle(out)
-    mpath = out / MANIFEST_NAME
-    manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    manifest = _read_manifest(out)
     manifest["postprocessing"] = postprocessing.to_dict()
     manifest[BUNDLE_SHA256_KEY] = bundle_digest(manifest, _read_card(out))
     _write_manifest(out, manifest)

@@ -15,9 +15,9 @@ import torch.nn.functional as F  # noqa: N812 - the PyTorch convention
 from torch import nn
 
 from sinusapp.model.network import NetworkOutput
+from sinusapp.model.sinus_head import SINUS_IGNORE
 
 __all__ = [
-    "SINUS_IGNORE",
     "MultiTaskLoss",
     "UncertaintyWeighting",
     "generalised_dice_loss",
@@ -71,10 +71,6 @@ def segmentation_loss(
         raise ValueError(f"dice must be 'soft' or 'generalised', got {dice!r}")
     bce = F.binary_cross_entropy_with_logits(logits.float(), target.float())
     return d + bce
-
-
-#: Sinus-label target value meaning "unknown" (no label map for the case): ignored.
-SINUS_IGNORE = 255  # the same value as sinusapp.model.sinus_head.SINUS_IGNORE
 
 
 def sinus_label_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
