@@ -144,14 +144,15 @@ def held_out_cases(cohort: Path, predictor: Any) -> dict[str, Any]:
 
 def nasalseg_healthy(root: Path, predictor: Any) -> dict[str, Any]:
     """False-positive lesion and maxillary volume on the NasalSeg test patients as they are."""
-    from sinusapp.dicom import load_volume
+    from sinusapp.imaging.volume import Volume
     from sinusapp.synth.realanat import load_background, load_split
 
     split = load_split()
     rows = []
     for patient in sorted(p for p, s in split.items() if s == "test"):
         bg = load_background(root=root, patient=patient)
-        volume = load_volume(root / patient / "ct")
+        # the crop's own HU (int16 as stored) and geometry: no second read of the series
+        volume = Volume(array=bg.hu.astype(np.int16), affine=bg.affine)
         pred = predictor.predict(volume)
         truth_labels = np.where(bg.labels == 15, 0, bg.labels).astype(np.uint8)
         row: dict[str, Any] = {"patient": patient, "fp_ml": pred.lesion_volume_ml}

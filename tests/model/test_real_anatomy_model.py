@@ -58,12 +58,12 @@ def test_sinus_head_finds_the_maxillary_sinuses_and_no_lesion_in_healthy_crops(
     predictor,
     test_patients,  # type: ignore[no-untyped-def]
 ) -> None:
-    from sinusapp.dicom import load_volume
+    from sinusapp.imaging.volume import Volume
     from sinusapp.synth.realanat import load_background
 
     for patient in test_patients:
         bg = load_background(root=NASALSEG, patient=patient)
-        volume = load_volume(NASALSEG / patient / "ct")
+        volume = Volume(array=bg.hu.astype(np.int16), affine=bg.affine)
         pred = predictor.predict(volume)
         assert pred.sinus_labels is not None
         for region in ("maxillary_L", "maxillary_R"):
