@@ -52,6 +52,7 @@ __all__ = [
     "format_probability",
     "interrupt_torch_on_cancel",
     "nomogram_range_messages",
+    "result_from_json",
 ]
 
 log = logging.getLogger(__name__)
@@ -394,6 +395,60 @@ class CaseModel:
             patient_id=info.patient_id,
         )
         self.result_unsaved = False
+
+
+def result_from_json(data: Mapping[str, Any], *, volume: Any, mask: Any | None) -> Any:
+    """Rebuild an :class:`~sinusapp.pipeline.AnalysisResult` from a saved ``result.json``
+    (the case record's) on the reopened ``volume``; ``mask`` is the saved lesion mask
+    (``None`` or another shape: an empty mask).
+
+    Everything the screen and the report show comes back, the plausibility gate's findings
+    included: without them a reopened case would read "quality checks not run" although
+    they ran. Records written before the gate existed have no ``quality`` and say so.
+
+    Raises
+    ------
+    KeyError, TypeError, ValueError
+        ``data`` lacks a required field or holds a value of the wrong type.
+    """
+    import numpy as np
+
+    from sinusapp.pipeline import AnalysisResult, ModelInfo
+
+    m = data.get("model") or None
+    model = None
+    if m:
+        model = ModelInfo(
+            name=str(m.get("name", "")),
+            version=str(m.get("version", "")),
+            sha256=str(m.get("sha256", "")),
+            trained_on_synthetic=bool(m.get("trained_on_synthetic", True)),
+        )
+    if mask is None or tuple(mask.shape) != tuple(volume.shape):
+        mask = np.zeros(volume.shape, np.uint8)
+    pts = data.get("points") or {}
+    quality = data.get("quality") or {}
+    result = AnalysisResult(
+        volume=volume,
+        clinical_inputs=dict(data.get("clinical_inputs", {})),
+        dlr_score=float(data["dlr_score"]),
+        probability=float(data["probability"]),
+        probability_ci95=(float(data["probability_ci95"][0]), float(data["probability_ci95"][1])),
+        risk_group=str(data["risk_group"]),
+        cutoff=float(data["cutoff"]),
+        points=dict(pts.get("per_factor", {})),
+        total_points=float(pts.get("total", 0.0)),
+        lesion_volume_ml=float(data.get("lesion_volume_ml", 0.0)),
+        mask=mask,
+        per_sinus=data.get("per_sinus") or None,
+        sinus_labels_source=str(data.get("sinus_labels_source", "") or ""),
+        model=model,
+        nomogram_version=str(data.get("nomogram_version", "")),
+        warnings=tuple(Finding.from_dict(w) for w in data.get("warnings", [])),
+        quality=tuple(Finding.from_dict(f) for f in quality.get("findings", [])),
+        quality_checked=bool(quality.get("checked", False)),
+    )
+    return dataclasses.replace(result, analysed_at=str(data.get("analysed_at", result.analysed_at)))
 
 
 #: codes of the findings :meth:`sinusapp.nomogram.Nomogram.predict` produces

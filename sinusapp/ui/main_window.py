@@ -12,7 +12,7 @@ import logging
 import platform
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,9 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from sinusapp._version import __version__
-from sinusapp.case import analyse_case, nomogram_range_messages
+from sinusapp.case import analyse_case, nomogram_range_messages, result_from_json
 from sinusapp.errors import Cancelled, SinusAppError
-from sinusapp.findings import Finding, Severity
+from sinusapp.findings import Severity
 from sinusapp.imaging.planes import mask_bbox
 from sinusapp.imaging.volume import Volume
 from sinusapp.records import pack_mask
@@ -525,7 +525,7 @@ class MainWindow(QtWidgets.QMainWindow):
         result = None
         if rec is not None and rec.result:
             try:
-                result = _result_from_record(rec.result, volume=volume, mask=opened.mask)
+                result = result_from_json(rec.result, volume=volume, mask=opened.mask)
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("cannot restore the saved result of %s: %s", series_uid, exc)
         typed_before = any(v not in (None, "") for v in self.form.raw().values())
@@ -1032,51 +1032,3 @@ def _markdown_html(markdown: str) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _result_from_record(data: dict, *, volume: Volume, mask: Any) -> Any:
-    """Rebuild an :class:`~sinusapp.pipeline.AnalysisResult` from a saved ``result.json``."""
-    import numpy as np
-
-    from sinusapp.pipeline import AnalysisResult, ModelInfo
-
-    m = data.get("model") or None
-    model = None
-    if m:
-        model = ModelInfo(
-            name=str(m.get("name", "")),
-            version=str(m.get("version", "")),
-            sha256=str(m.get("sha256", "")),
-            trained_on_synthetic=bool(m.get("trained_on_synthetic", True)),
-        )
-    if mask is None or tuple(mask.shape) != volume.shape:
-        mask = np.zeros(volume.shape, np.uint8)
-    pts = data.get("points") or {}
-    warnings = tuple(
-        Finding(
-            code=w["code"],
-            severity=Severity(w["severity"]),
-            message=w["message"],
-            value=w.get("value"),
-            unit=w.get("unit", ""),
-        )
-        for w in data.get("warnings", [])
-    )
-    result = AnalysisResult(
-        volume=volume,
-        clinical_inputs=data.get("clinical_inputs", {}),
-        dlr_score=float(data["dlr_score"]),
-        probability=float(data["probability"]),
-        probability_ci95=tuple(data["probability_ci95"]),  # type: ignore[arg-type]
-        risk_group=str(data["risk_group"]),
-        cutoff=float(data["cutoff"]),
-        points=dict(pts.get("per_factor", {})),
-        total_points=float(pts.get("total", 0.0)),
-        lesion_volume_ml=float(data.get("lesion_volume_ml", 0.0)),
-        mask=mask,
-        per_sinus=data.get("per_sinus") or None,
-        model=model,
-        nomogram_version=str(data.get("nomogram_version", "")),
-        warnings=warnings,
-    )
-    return replace(result, analysed_at=str(data.get("analysed_at", result.analysed_at)))
