@@ -129,6 +129,7 @@ class NomogramView(QtWidgets.QWidget):
             for t in row.ticks:
                 xs += [t.x, t.x, np.nan]
                 ys += [row.y, row.y - tick_h, np.nan]
+            for t in self.labelled_ticks(row.ticks):
                 text = pg.TextItem(t.label, color=(165, 170, 176), anchor=(0.5, 0))
                 text.setPos(t.x, row.y + 0.02 / lay.n_rows)
                 self.view.addItem(text)
@@ -148,17 +149,56 @@ class NomogramView(QtWidgets.QWidget):
             self.view.addItem(text)
         self._fit_range()
 
-    def _fit_range(self) -> None:
-        """Leave room for the axis labels whatever the width (a narrow panel clipped
-        "Allergic rhinitis" and "Eosinophils")."""
+    def _x_range(self) -> tuple[float, float]:
+        """The x range shown: room for the axis labels whatever the width (a narrow panel
+        clipped "Allergic rhinitis" and "Eosinophils")."""
         width_px = max(self.graphics.width(), 200)
         left = min(max(0.27, _LABEL_PX * 1.03 / max(width_px - _LABEL_PX, 1)), 1.2)
-        self.view.setRange(xRange=(-left, 1.03), yRange=(0.0, 1.04), padding=0)
+        return -left, 1.03
+
+    def _fit_range(self) -> None:
+        self.view.setRange(xRange=self._x_range(), yRange=(0.0, 1.04), padding=0)
+
+    def px_per_x(self) -> float:
+        """Screen pixels per layout x unit at the view's present width."""
+        lo, hi = self._x_range()
+        return max(self.graphics.width(), 200) / (hi - lo)
+
+    def labelled_ticks(self, ticks: Any) -> list[Any]:
+        """The ticks whose labels fit side by side at the present width.
+
+        The layout thins ticks for the printed page; on screen a short axis (the DLR-score
+        spans a few points when the model's scores cluster) still crowded its labels into
+        "0.3860.385…". Labels are kept greedily, the two ends first, then the shortest
+        (roundest) ones, and a label is dropped when its text would touch a kept one (the
+        tick marks stay)."""
+        ticks = list(ticks)
+        if len(ticks) <= 1:
+            return ticks
+        fm = self.fontMetrics()
+        scale = self.px_per_x()
+        pad = fm.horizontalAdvance("  ")
+        by_x = sorted(ticks, key=lambda t: t.x)
+        order = [by_x[0], by_x[-1], *sorted(by_x[1:-1], key=lambda t: (len(t.label), t.x))]
+        kept: list[tuple[float, float, Any]] = []
+        for t in order:
+            half = fm.horizontalAdvance(t.label) / 2 + pad / 2
+            centre = t.x * scale
+            if all(centre + half <= k_lo or centre - half >= k_hi for k_lo, k_hi, _ in kept):
+                kept.append((centre - half, centre + half, t))
+        return sorted((t for _, _, t in kept), key=lambda t: t.x)
+
+    def _width_key(self) -> int:
+        return max(self.graphics.width(), 200) // 40
 
     def resizeEvent(self, ev: Any) -> None:  # noqa: N802 (Qt API)
         super().resizeEvent(ev)
         if self._static_key is not None:
-            self._fit_range()
+            if self._static_key[-1] != self._width_key():
+                self._static_key = None  # the labels that fit depend on the width
+                self._on_prediction_changed()
+            else:
+                self._fit_range()
 
     def _draw_marks(self, lay: Any) -> None:
         for item in self._mark_items:
@@ -208,7 +248,7 @@ class NomogramView(QtWidgets.QWidget):
                 f"<span style='color:#b35900'>Nomogram unavailable: {s.nomogram_error}</span>"
             )
             return
-        key = (id(s.nomogram),)
+        key = (id(s.nomogram), self._width_key())
         if key != self._static_key:
             self._draw_static(lay)
             self._static_key = key
