@@ -115,8 +115,14 @@ def _configure_logging(*, verbose: bool) -> str:
     sh = logging.StreamHandler(sys.stderr)
     sh.setLevel(logging.DEBUG if verbose else logging.WARNING)
     sh.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    root.addHandler(fh)
-    root.addHandler(sh)
+    # main() called again in one process (tests, batch scripts): replace the handlers of the
+    # previous call, whose stderr may be gone, instead of logging every line twice
+    for old in [h for h in root.handlers if getattr(h, "_sinusapp_cli", False)]:
+        root.removeHandler(old)
+        old.close()
+    for h in (fh, sh):
+        h._sinusapp_cli = True  # type: ignore[attr-defined]
+        root.addHandler(h)
     return str(path)
 
 

@@ -167,6 +167,9 @@ def run(args: argparse.Namespace) -> int:
             spacing_mm=args.spacing, block_shape=args.block, patch_shape=args.patch
         )
         preprocess.check_divisible(network.divisor)
+        from sinusapp.model.bundle import check_field_of_view
+
+        check_field_of_view(preprocess)  # before hours of training, not when writing
         tcfg = TrainConfig(
             epochs=args.epochs,
             folds=args.folds,

@@ -44,10 +44,13 @@ __all__ = [
     "BUNDLE_SHA256_KEY",
     "LABELS",
     "MANIFEST_NAME",
+    "MIN_BLOCK_EXTENT_MM",
+    "MIN_BLOCK_VOXELS",
     "MODEL_CARD_NAME",
     "WEIGHTS_NAME",
     "Bundle",
     "bundle_digest",
+    "check_field_of_view",
     "load_bundle",
     "save_bundle",
     "seal_bundle",
@@ -88,6 +91,30 @@ def _labels(network: NetworkConfig) -> dict[str, Any]:
         "sinus_output": "softmax over the sinus classes; a CT voxel gets a class where its "
         "interpolated probability is >= 0.5",
     }
+
+
+#: The smallest input block a bundle may have, in mm on every axis. An adult maxillary sinus
+#: is about 35-40 mm high and deep; a smaller block cannot hold one sinus with its walls, so
+#: its lesion volume and DLR-score would describe a fragment of the region (an 8x8x8 block at
+#: 1 mm, which the writer used to accept, saw an 8-mm cube). The bundled model's block is
+#: 80 x 100 x 120 mm.
+MIN_BLOCK_EXTENT_MM = 48.0
+#: The fewest voxels a block may have on any axis (fewer cannot delineate a mucosal lining
+#: of a few mm at the field of view above).
+MIN_BLOCK_VOXELS = 16
+
+
+def check_field_of_view(preprocess: PreprocessConfig) -> None:
+    """Raise ValueError unless the block is at least :data:`MIN_BLOCK_VOXELS` voxels and
+    :data:`MIN_BLOCK_EXTENT_MM` mm on every axis (the writer and the reader both check it)."""
+    shape = tuple(preprocess.block_shape)
+    extent = tuple(preprocess.extent_mm)
+    if min(shape) < MIN_BLOCK_VOXELS or min(extent) < MIN_BLOCK_EXTENT_MM:
+        raise ValueError(
+            f"block_shape {list(shape)} at {preprocess.spacing_mm:g} mm covers "
+            f"{' x '.join(f'{e:g}' for e in extent)} mm; a sinus model needs at least "
+            f"{MIN_BLOCK_VOXELS} voxels and {MIN_BLOCK_EXTENT_MM:g} mm on every axis"
+        )
 
 
 _REQUIRED = (
@@ -263,6 +290,7 @@ def load_bundle(path: str | Path, *, verify_weights: bool = True) -> Bundle:
         network = NetworkConfig.from_dict(manifest["architecture"])
         preprocess = PreprocessConfig.from_dict(manifest["preprocessing"])
         preprocess.check_divisible(network.divisor)
+        check_field_of_view(preprocess)
         Postprocessing.from_dict(manifest.get("postprocessing"))
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise _invalid(mpath, f"architecture / pre- or postprocessing: {exc}") from exc
@@ -316,9 +344,24 @@ def save_bundle(
 
     ``model_card`` may contain ``{sha256}``, replaced by the weights' checksum.
     ``trained_on_synthetic`` is shown in reports ("model trained on synthetic data").
+
+    Raises
+    ------
+    BundleError
+        The block is smaller than :func:`check_field_of_view` allows (nothing is written).
+    OutputError
+        The folder cannot be written.
     """
     from safetensors.torch import save_file
 
+    try:
+        check_field_of_view(preprocess)
+    except ValueError as exc:
+        raise BundleError(
+            f"Refusing to write a model bundle with this input block: {exc}.",
+            path=folder,
+            hint="Train with a larger --block or --spacing (the default is 48,64,64 at 2 mm).",
+        ) from exc
     out = Path(folder)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -169,13 +169,16 @@ class Predictor:
     """
 
     def __init__(self, bundle_dir: str | Path | None = None, *, device: str = "auto") -> None:
-        import torch
-
         from sinusapp.model.bundle import load_bundle
-        from sinusapp.model.network import UNet3D
 
+        # the bundle is verified before torch is imported: a wrong --bundle is refused at once
         path = Path(bundle_dir) if bundle_dir is not None else bundled_model_dir()
         self.bundle = load_bundle(path)
+
+        import torch
+
+        from sinusapp.model.network import UNet3D
+
         self.device = resolve_device(device)
         model = UNet3D(config=self.bundle.network)
         state = self.bundle.load_state_dict(device="cpu")
