@@ -53,6 +53,20 @@ class _DoubleConv(nn.Sequential):
         )
 
 
+#: Lesion summaries the classification head sees with ``cls_lesion_features``.
+N_LESION_FEATURES = 2
+
+
+def lesion_features(seg_logits: torch.Tensor) -> torch.Tensor:
+    """``(N, 2)``: mean lesion probability over the field of view (×10) and its log / 4.
+
+    Gradients are stopped: the classification loss reads the segmentation, never trains it.
+    The scalings keep both near unit range for lesion fractions of 0.1 %–30 %.
+    """
+    p = torch.sigmoid(seg_logits.detach().float()[:, 0]).mean(dim=(1, 2, 3))
+    return torch.stack([10.0 * p, torch.log(p + 1e-4) / 4.0], dim=1).to(seg_logits.dtype)
+
+
 class UNet3D(nn.Module):
     """Multi-task 3D U-Net; every hyperparameter is validated on construction.
 
@@ -101,7 +115,7 @@ class UNet3D(nn.Module):
         self.cls_head: nn.Module | None = None
         if config.has_cls:
             layers: list[nn.Module] = [nn.Dropout(config.dropout)]
-            c = 2 * widths[-1]
+            c = 2 * widths[-1] + (N_LESION_FEATURES if config.cls_lesion_features else 0)
             for h in config.cls_hidden:
                 layers += [nn.Linear(c, h), nn.LeakyReLU(0.01, inplace=True)]
                 c = h
@@ -115,6 +129,8 @@ class UNet3D(nn.Module):
 
         ``classify=False`` / ``segment=False`` skip the classification head / the decoder
         (inference runs them on different fields of view, see ``PreprocessConfig.patch_shape``).
+        With ``cls_lesion_features`` the decoder still runs for the classification head's
+        lesion summaries when ``segment=False``; its maps are then not returned.
         """
         d = self.config.divisor
         if x.ndim != 5 or any(s % d for s in x.shape[2:]):
@@ -128,20 +144,26 @@ class UNet3D(nn.Module):
             x = enc(x)
             skips.append(x)
         bottleneck = x
-        cls_logits = None
-        if self.cls_head is not None and classify:
-            pooled = torch.cat(
-                [bottleneck.mean(dim=(2, 3, 4)), bottleneck.amax(dim=(2, 3, 4))], dim=1
-            )
-            cls_logits = self.cls_head(pooled)
+        classify = self.cls_head is not None and classify
         seg_logits = sinus_logits = None
-        if self.seg_head is not None and segment:
+        decode = self.seg_head is not None and (
+            segment or (classify and self.config.cls_lesion_features)
+        )
+        if decode:
             for dec, skip in zip(self.decoders, reversed(skips[:-1]), strict=True):
                 x = F.interpolate(x, size=skip.shape[2:], mode="trilinear", align_corners=False)
                 x = dec(torch.cat([x, skip], dim=1))
             seg_logits = self.seg_head(x)
-            if self.sinus_head is not None:
+            if self.sinus_head is not None and segment:
                 sinus_logits = self.sinus_head(x)
+        cls_logits = None
+        if classify:
+            feats = [bottleneck.mean(dim=(2, 3, 4)), bottleneck.amax(dim=(2, 3, 4))]
+            if self.config.cls_lesion_features:
+                feats.append(lesion_features(seg_logits))
+            cls_logits = self.cls_head(torch.cat(feats, dim=1))
+        if not segment:
+            seg_logits = None
         return NetworkOutput(
             seg_logits=seg_logits, cls_logits=cls_logits, sinus_logits=sinus_logits
         )

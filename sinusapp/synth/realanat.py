@@ -33,6 +33,7 @@ __all__ = [
     "Background",
     "RealCase",
     "augment_background",
+    "excluded_patients",
     "grow_to_walls",
     "load_background",
     "load_split",
@@ -52,16 +53,30 @@ _HU_MIN, _HU_MAX = -1024, 3071
 
 
 def load_split() -> dict[str, str]:
-    """Patient id → ``train`` / ``val`` / ``test`` for the 90 NasalSeg cases (package data)."""
-    text = resources.files("sinusapp.synth").joinpath("nasalseg_split.json").read_text("utf-8")
-    doc = json.loads(text)
+    """Patient id → ``train`` / ``val`` / ``test`` for the usable NasalSeg cases (package data).
+
+    The split of all 90 cases is fixed; patients listed under ``excluded`` (maxillary labels
+    that miss most of an aerated sinus, :func:`excluded_patients`) are left out.
+    """
+    doc = _split_doc()
+    excluded = set(doc.get("excluded", {}))
     out: dict[str, str] = {}
     for split in ("train", "val", "test"):
         for pid in doc[split]:
             if pid in out:
                 raise ValueError(f"nasalseg_split.json: patient {pid} is in two splits")
             out[pid] = split
-    return out
+    return {p: s for p, s in out.items() if p not in excluded}
+
+
+def excluded_patients() -> dict[str, str]:
+    """NasalSeg patients left out of every split, with the reason (incomplete labels)."""
+    return dict(_split_doc().get("excluded", {}))
+
+
+def _split_doc() -> dict[str, Any]:
+    text = resources.files("sinusapp.synth").joinpath("nasalseg_split.json").read_text("utf-8")
+    return json.loads(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +245,10 @@ def grow_to_walls(labels: np.ndarray, hu: np.ndarray, *, iterations: int = 1) ->
     return out
 
 
+#: Thinnest placed mucosal thickening (mm) at any point of a wall.
+_MIN_MUCOSA_MM = 1.5
+
+
 def _noise_sd(hu: np.ndarray) -> float:
     """Image-noise SD in soft tissue (-100..150 HU): median local SD in 5³ windows.
 
@@ -277,18 +296,23 @@ def _ramp(x: np.ndarray, h: float) -> np.ndarray:
 def _thickness_for(
     reg: _Region, *, target: float, field: np.ndarray, tmax: float = 10.0
 ) -> tuple[float, float]:
-    """Mean thickness (mm, 1..tmax) whose mucosa ``dist <= t·field`` fills ``target``."""
+    """Mean thickness (mm, 2..tmax) whose mucosa ``dist <= t·field`` fills ``target``.
+
+    Thickening under 2 mm (1.5 mm at any point) is not placed: normal mucosa is about that
+    thick and lies outside the air labels already, so thinner "lesion" teaches the network to
+    mark healthy lining (bundle 2.0.0's false rim).
+    """
     d = reg.dist[reg.inside]
     f = field[reg.inside]
     lo, hi = 0.3, tmax
     for _ in range(22):
         mid = 0.5 * (lo + hi)
-        if float(np.mean(d <= np.clip(mid * f, 0.5, tmax))) < target:
+        if float(np.mean(d <= np.clip(mid * f, _MIN_MUCOSA_MM, tmax))) < target:
             lo = mid
         else:
             hi = mid
-    t = max(1.0, 0.5 * (lo + hi))
-    return t, float(np.mean(d <= np.clip(t * f, 0.5, tmax)))
+    t = max(2.0, 0.5 * (lo + hi))
+    return t, float(np.mean(d <= np.clip(t * f, _MIN_MUCOSA_MM, tmax)))
 
 
 def _fluid(reg: _Region, *, fraction: float, spacing: np.ndarray, affine: np.ndarray) -> tuple:
@@ -365,7 +389,7 @@ def _sinus_occupancy(
         pattern, 1.0
     )
     t, got = _thickness_for(reg, target=target * mucosa_share, field=field)
-    soft = np.maximum(soft, _ramp(np.clip(t * field, 0.5, 10.0) - reg.dist, h))
+    soft = np.maximum(soft, _ramp(np.clip(t * field, _MIN_MUCOSA_MM, 10.0) - reg.dist, h))
     info["mucosa_mean_thickness_mm"] = round(t, 2)
     rest = max(target - got, 0.0)
     n_in = float(reg.inside.sum())
@@ -416,7 +440,9 @@ def _nasal_occupancy(
         field = np.clip(
             1.0 + 0.45 * _smooth_field(shape, rng=rng, spacing=spacing, scale_mm=10.0), 0.3, 2.2
         )
-        soft = np.maximum(soft, _ramp(np.clip(mucosa_mm * field, 0.3, 4.0) - reg.dist, h))
+        soft = np.maximum(
+            soft, _ramp(np.clip(mucosa_mm * field, _MIN_MUCOSA_MM, 5.0) - reg.dist, h)
+        )
     if n_polyps:
         wobble = _smooth_field(shape, rng=rng, spacing=spacing, scale_mm=4.0)
         cols = reg.idx[2]
@@ -469,8 +495,11 @@ def _region_plan(case: CaseSpec, rng: np.random.Generator) -> dict[int, dict[str
     )
     nasal = case.disease.get("nasal_cavity")
     n_polyps = int(nasal.polyps) if case.nasal_polyps else 0
-    # the nasal label is narrow air passages: a little swelling goes a long way
-    mucosa = float(np.clip(0.9 * eth + rng.normal(0, 0.15), 0.0, 1.0)) if eth > 0.3 else 0.0
+    # the nasal label is narrow air passages: a little swelling goes a long way; under
+    # 1.5 mm it would be indistinguishable from the normal lining, so none is placed
+    mucosa = (
+        float(np.clip(1.5 + 2.5 * eth + rng.normal(0, 0.3), 1.5, 4.0)) if eth > 0.3 else 0.0
+    )
     plan[NASAL] = {
         "region": "nasal_cavity",
         "pattern": "polypoid" if n_polyps else ("mucosal" if mucosa > 0 else "none"),
@@ -587,6 +616,7 @@ def render_real_case(*, case: CaseSpec, background: Background, healthy: bool) -
     rng = np.random.default_rng(np.random.SeedSequence([case.seed, 0x5EA1]))
     hu, labels, affine, aug = augment_background(background, rng=rng)
     n_before = int(np.isin(labels, (MAX_L, MAX_R)).sum())
+    written = np.where(labels == _NASOPHARYNX_TMP, 0, labels).astype(labels.dtype)
     labels = grow_to_walls(labels, hu)
     n_grown = int(np.isin(labels, (MAX_L, MAX_R)).sum()) - n_before
     labels[labels == _NASOPHARYNX_TMP] = 0
@@ -609,7 +639,7 @@ def render_real_case(*, case: CaseSpec, background: Background, healthy: bool) -
     )
     hu, kern = _kernel_and_noise(hu, rng=rng)
     hu16 = np.clip(np.rint(hu), _HU_MIN, _HU_MAX).astype(np.int16)
-    where = np.argwhere(labels > 0)
+    where = np.argwhere(written > 0)
     lo, hi = where.min(0), where.max(0)
     centre = affine[:3, :3] @ ((lo + hi) / 2.0) + affine[:3, 3]
     vox_ml = float(abs(np.linalg.det(affine[:3, :3]))) / 1000.0
@@ -624,4 +654,7 @@ def render_real_case(*, case: CaseSpec, background: Background, healthy: bool) -
         "sinus_centre_lps_mm": [round(float(v), 2) for v in centre],
         "shape": list(hu16.shape),
     }
-    return RealCase(hu=hu16, lesion=lesion, labels=labels, affine=affine, meta=meta)
+    # The written labels are NasalSeg's (the reference the sinus head is scored against); the
+    # disease was placed on the labels grown to the bone, so the lesion may take the one-voxel
+    # rim between a label and its wall.
+    return RealCase(hu=hu16, lesion=lesion, labels=written, affine=affine, meta=meta)
