@@ -99,6 +99,15 @@ def _configure_logging(*, verbose: bool) -> str:
     from sinusapp.errors import InputError
     from sinusapp.paths import log_path
 
+    if os.environ.get("RANK", "0") not in ("", "0") and os.environ.get("WORLD_SIZE", "1") != "1":
+        # a torchrun worker other than rank 0 (distributed training) writes no log file, and
+        # no other file: rank 0 logs the run; this one reports warnings on stderr
+        sh0 = logging.StreamHandler(sys.stderr)
+        sh0.setLevel(logging.DEBUG if verbose else logging.WARNING)
+        sh0.setFormatter(logging.Formatter(f"rank {os.environ['RANK']} %(levelname)s: %(message)s"))
+        logging.getLogger().setLevel(logging.DEBUG)
+        logging.getLogger().addHandler(sh0)
+        return f"(rank {os.environ['RANK']} writes no log file: see rank 0's)"
     path = log_path()
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)

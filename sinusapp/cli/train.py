@@ -125,6 +125,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="appended to the data description in the manifest and model card (e.g. the "
         "`sinusapp synth` command that made the cohort)",
     )
+    parser.add_argument(
+        "--job",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="train only this model (fold0 ... fold{k-1}, final; repeatable): the models run "
+        "as independent jobs sharing --work-dir (other jobs' checkpoints are kept); a last "
+        "run with --resume and no --job writes the bundle",
+    )
     parser.add_argument("--name", default="sinus_unet")
     parser.add_argument("--model-version", default="1.0.0")
 
@@ -188,23 +197,44 @@ def run(args: argparse.Namespace) -> int:
         description += " " + args.data_note
     work = args.work_dir or args.out.with_name(args.out.name + ".work")
     command = "sinusapp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    bundle = run_training(
-        cases,
-        out_dir=args.out,
-        work_dir=work,
-        network=network,
-        preprocess=preprocess,
-        tcfg=tcfg,
-        device=args.device,
-        workers=args.workers,
-        parallel=args.parallel,
-        resume=args.resume,
-        name=args.name,
-        version=args.model_version,
-        data_description=description,
-        command=command,
-        trained_on_synthetic=description.startswith("Synthetic"),
-    )
+    # under torchrun: one process group over every process (DDP); rank 0 alone writes
+    from sinusapp.model import distributed
+    from sinusapp.model.predictor import resolve_device
+
+    ctx = distributed.init_from_env(resolve_device(args.device))
+    resume = args.resume
+    if distributed.restarted_by_torchrun():
+        log.warning("restarted by torchrun after a failure: continuing from the checkpoints")
+        resume = True
+    try:
+        bundle = run_training(
+            cases,
+            out_dir=args.out,
+            work_dir=work,
+            network=network,
+            preprocess=preprocess,
+            tcfg=tcfg,
+            device=args.device if ctx is None else ctx.device,
+            workers=args.workers,
+            parallel=args.parallel,
+            resume=resume,
+            name=args.name,
+            version=args.model_version,
+            data_description=description,
+            command=command,
+            trained_on_synthetic=description.startswith("Synthetic"),
+            only_jobs=args.job,
+        )
+    finally:
+        distributed.shutdown()
+    if bundle is None:
+        sys.stdout.write(
+            f"job(s) {', '.join(args.job)} done; once every model is trained, run the same "
+            "command with --resume and without --job to write the bundle\n"
+        )
+        return 0
+    if ctx is not None and ctx.rank != 0:
+        return 0  # rank 0 reports
     m = bundle.manifest["metrics"]
     cv = m.get("cv") or {}
     ext = m.get("external") or {}

@@ -28,6 +28,14 @@ shows, and the air–fluid levels follow gravity. With ``PreprocessConfig.patch_
 step trains on random patches cut from the cached blocks (all three heads), and evaluation
 runs as inference does: segmentation on the whole block, the DLR-score on the central patch.
 
+Under ``torchrun`` (:mod:`sinusapp.model.distributed`) every model is trained with
+DistributedDataParallel: all processes draw the same seeded batch order, patches and
+augmentation for each optimizer step, and each trains on its share of that batch (the
+``batch_size`` is the global batch, split across the processes), so the run follows the
+single-process one up to the order of floating-point sums. Rank 0 alone preprocesses,
+writes checkpoints, fold results, predictions.csv and the bundle; every rank resumes from the
+same checkpoints. With one process nothing changes.
+
 This module imports torch; it is imported when training starts.
 """
 
@@ -56,6 +64,7 @@ from sinusapp.errors import InputError, NotSinusCTError
 from sinusapp.model import preprocess as pp
 from sinusapp.model.bundle import Bundle, save_bundle
 from sinusapp.model.config import NetworkConfig, PreprocessConfig
+from sinusapp.model.distributed import barrier, is_main, rank_world
 from sinusapp.model.losses import MultiTaskLoss
 from sinusapp.model.network import UNet3D
 from sinusapp.model.predictor import resolve_device
@@ -226,7 +235,7 @@ def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) ->
             block_affine=block.affine,
             config=cfg,
         )
-    tmp = cache_path.with_suffix(".tmp.npz")
+    tmp = cache_path.with_suffix(f".{os.getpid()}.tmp.npz")  # jobs may share the cache
     extra_arrays = {} if sinus is None else {"sinus": sinus}
     np.savez_compressed(tmp, image=image, mask=bmask, located=np.array(located), **extra_arrays)
     os.replace(tmp, cache_path)
@@ -247,7 +256,8 @@ def prepare_cases(
 ) -> list[PreparedCase]:
     """Preprocess (or read from the cache) every case; ``workers`` > 1 uses processes."""
     folder = Path(cache_dir) / f"prep_{_prep_key(config)}"
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{c.case_id}.npz" for c in cases]
     if workers > 1 and len(cases) > 1:
         with ProcessPoolExecutor(max_workers=workers) as ex:
@@ -412,6 +422,26 @@ def _fingerprint(net: NetworkConfig, tcfg: TrainConfig, case_ids: Sequence[str])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _shard(n: int, *, rank: int, world: int) -> tuple[int, int]:
+    """Rows ``[lo, hi)`` of a batch of ``n`` that process ``rank`` of ``world`` trains on
+    (contiguous, sizes differing by one at most)."""
+    base, extra = divmod(n, world)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (1 if rank < extra else 0)
+
+
+def _average_grads(module: torch.nn.Module) -> None:
+    """All-reduce (mean) the gradients of ``module``'s parameters across the processes."""
+    import torch.distributed as dist
+
+    world = dist.get_world_size()
+    for param in module.parameters():
+        if param.grad is None:
+            param.grad = torch.zeros_like(param)
+        dist.all_reduce(param.grad)
+        param.grad /= world
+
+
 def train_model(
     cases: Sequence[PreparedCase],
     *,
@@ -467,6 +497,14 @@ def train_model(
             log.warning(
                 "%s: checkpoint %s is for other settings; starting afresh", desc, checkpoint
             )
+    rank, world = rank_world()
+    net: torch.nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        dev_index = torch.device(device).index
+        net = DistributedDataParallel(model, device_ids=None if dev_index is None else [dev_index])
+        quiet = quiet or rank != 0
     x_all, y_all, lab_all = _stack(cases)
     s_all = _stack_sinus(cases) if with_sinus else None
     on_cuda = device.startswith("cuda")
@@ -476,6 +514,12 @@ def train_model(
     n = len(cases)
     bs = min(tcfg.batch_size, n)
     steps = tcfg.steps_per_epoch or max(1, n // bs)
+    if world > 1 and bs < world:
+        raise InputError(
+            f"a batch of {bs} case(s) cannot be split across {world} training processes",
+            hint=f"use --batch-size of at least {world} (a multiple of {world} is best) with "
+            f"{n} or more training cases, or fewer processes",
+        )
     bar = tqdm(
         range(start, tcfg.epochs),
         desc=desc,
@@ -515,10 +559,16 @@ def train_model(
                     xb, yb, sb = augment_batch(  # type: ignore[misc]
                         xb, yb, generator=gen, sinus=sb, lr_only=True
                     )
+            if world > 1:
+                # every rank drew the whole batch (same random numbers as one process);
+                # each trains on its share, DDP averages the gradients
+                lo, hi = _shard(xb.shape[0], rank=rank, world=world)
+                xb, yb, lb = xb[lo:hi], yb[lo:hi], lb[lo:hi]
+                sb = None if sb is None else sb[lo:hi]
             with torch.autocast(
                 device_type="cuda", dtype=torch.bfloat16, enabled=on_cuda and tcfg.amp
             ):
-                out = model(xb)
+                out = net(xb)
             loss, parts = loss_fn(
                 out,
                 seg_target=yb,
@@ -527,6 +577,8 @@ def train_model(
             )
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if world > 1:
+                _average_grads(loss_fn)  # the learned task weights are outside DDP
             torch.nn.utils.clip_grad_norm_(model.parameters(), 12.0)
             opt.step()
             for k, v in parts.items():
@@ -552,7 +604,7 @@ def train_model(
             tcfg.epochs,
             {k: round(v, 4) for k, v in rec.items()},
         )
-        if checkpoint is not None:
+        if checkpoint is not None and rank == 0:
             tmp = checkpoint.with_suffix(".tmp")
             torch.save(
                 {
@@ -866,6 +918,9 @@ def _run_job(job: _Job) -> dict[str, Any]:
         quiet=job.quiet,
         patch_shape=None if job.preprocess is None else job.preprocess.patch_shape,
     )
+    if not is_main():  # rank 0 scores the fold and writes its result
+        barrier()
+        return dict(json.loads((ckpt_dir / f"{job.name}.json").read_text()))
     res: dict[str, Any] = {
         "name": job.name,
         "fingerprint": _job_fingerprint(job),
@@ -890,6 +945,7 @@ def _run_job(job: _Job) -> dict[str, Any]:
     tmp.write_text(json.dumps(res, indent=1))
     os.replace(tmp, ckpt_dir / f"{job.name}.json")
     log.info("%s done: %s", job.desc, {k: res.get(k) for k in ("dsc_mean", "auc", "task_weights")})
+    barrier()
     return res
 
 
@@ -910,28 +966,48 @@ def run_training(
     data_description: str = "",
     command: str = "",
     trained_on_synthetic: bool = True,
-) -> Bundle:
+    only_jobs: Sequence[str] | None = None,
+) -> Bundle | None:
     """CV on the train cohort, final fit, external scoring, bundle. Returns the bundle.
 
     ``workers`` processes preprocess the cases; ``parallel`` > 1 trains that many models
     (folds and the final model, which are independent) at once in separate processes.
 
+    ``only_jobs`` (``fold0`` ... ``fold{k-1}``, ``final``): train only these models, as one of
+    several independent jobs sharing ``work_dir`` (other jobs' checkpoints are kept, as with
+    ``resume``) and returns ``None``: a last run without ``only_jobs`` and with ``resume``
+    finds every model done and writes the bundle. Under torchrun
+    (:mod:`sinusapp.model.distributed`) every rank calls this; rank 0 writes, the others
+    return the bundle rank 0 wrote.
+
     Raises
     ------
     InputError
-        No training cases, too few per outcome for the folds, an unavailable device.
+        No training cases, too few per outcome for the folds, an unavailable device, an
+        unknown job name, ``parallel`` > 1 under torchrun.
     """
     t_start = time.perf_counter()
     preprocess.check_divisible(network.divisor)
     dev = resolve_device(device)
+    rank, world = rank_world()
+    if world > 1 and dev == "cuda":
+        dev = f"cuda:{torch.cuda.current_device()}"  # this process's GPU (LOCAL_RANK)
+    if world > 1 and parallel > 1:
+        raise InputError(
+            f"--parallel {parallel} cannot be combined with torchrun ({world} processes)",
+            hint="under torchrun leave --parallel at 1: the processes share every model",
+        )
     if dev.startswith("cuda"):
         torch.backends.cudnn.benchmark = True
     work_dir = Path(work_dir)
     ckpt_dir = work_dir / "checkpoints"
-    if not resume and ckpt_dir.exists():
-        for p in ckpt_dir.glob("*"):
-            p.unlink()
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if only_jobs:
+        resume = True  # independent jobs share the checkpoint folder: never wipe it
+    if rank == 0:
+        if not resume and ckpt_dir.exists():
+            for p in ckpt_dir.glob("*"):
+                p.unlink()
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
     train_cases = [c for c in cases if c.cohort == "train"]
     holdout_cases = [c for c in cases if c.cohort == "holdout"]
     test_cases = [c for c in cases if c.cohort == "test"]
@@ -947,12 +1023,17 @@ def run_training(
         len(holdout_cases),
         len(test_cases),
     )
-    prepared = prepare_cases(
-        list(train_cases) + list(holdout_cases) + list(test_cases),
-        cache_dir=work_dir,
-        config=preprocess,
-        workers=workers,
-    )
+    prepared: Sequence[PreparedCase | TrainingCase]
+    if rank == 0:
+        prepared = prepare_cases(
+            list(train_cases) + list(holdout_cases) + list(test_cases),
+            cache_dir=work_dir,
+            config=preprocess,
+            workers=workers,
+        )
+    else:  # the ids and labels; the arrays are read from the cache rank 0 writes
+        prepared = list(train_cases) + list(holdout_cases) + list(test_cases)
+    barrier()
     train_p = prepared[: len(train_cases)]
     holdout_p = prepared[len(train_cases) : len(train_cases) + len(holdout_cases)]
     test_p = prepared[len(train_cases) + len(holdout_cases) :]
@@ -996,6 +1077,15 @@ def run_training(
     for j in jobs:
         if j not in pending:
             log.info("%s: already done", j.desc)
+    if only_jobs:
+        names = [j.name for j in jobs]
+        unknown = sorted(set(only_jobs) - set(names))
+        if unknown:
+            raise InputError(
+                f"unknown training job(s) {unknown}; this run has {names}",
+                hint="name folds fold0 ... fold{k-1} and the final model final",
+            )
+        pending = [j for j in pending if j.name in only_jobs]
     if parallel > 1 and len(pending) > 1:
         # Several small models at once: one GPU is far from busy with one of them, and on a
         # many-core CPU each process gets its share of the cores.
@@ -1011,6 +1101,15 @@ def run_training(
     else:
         for j in pending:
             _run_job(j)
+    if only_jobs:  # a later run with resume (every model done) writes the bundle, once
+        missing = [j.name for j in jobs if not _job_done(j, ckpt_dir)]
+        log.info("jobs %s done; still to train: %s", list(only_jobs), missing or "none")
+        return None
+    if rank != 0:  # rank 0 scores the test cohort and writes the bundle
+        barrier()
+        from sinusapp.model.bundle import load_bundle
+
+        return load_bundle(out_dir)
     results = {j.name: json.loads((ckpt_dir / f"{j.name}.json").read_text()) for j in jobs}
 
     cv: dict[str, Any] | None = None
@@ -1143,4 +1242,5 @@ def run_training(
         trained_on_synthetic=trained_on_synthetic,
     )
     log.info("training done in %.1f min: %s", (time.perf_counter() - t_start) / 60, out_dir)
+    barrier()
     return bundle
