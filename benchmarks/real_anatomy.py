@@ -49,6 +49,18 @@ REAL_HEADS = (
 MAXILLARY = ("maxillary_L", "maxillary_R")
 
 
+def _head_volume(folder: Path) -> Any:
+    """The head series under ``folder``: the proposed one, else the CT image series with the
+    most slices (a thick brain series is never proposed since issue 12, but it is the
+    head's only series)."""
+    from sinusapp.dicom import load_volume, scan
+
+    result = scan(folder)
+    cts = [s for s in result.series if s.kind == "image" and s.modality == "CT"]
+    entry = result.proposed or max(cts, key=lambda s: s.n_frames)
+    return load_volume(folder, series_uid=entry.series_uid, scan_result=result)
+
+
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.astype(bool), b.astype(bool)
     denom = int(a.sum()) + int(b.sum())
@@ -179,14 +191,12 @@ def nasalseg_healthy(root: Path, predictor: Any) -> dict[str, Any]:
 
 def real_heads(root: Path, predictor: Any) -> dict[str, Any]:
     """False-positive lesion on the real heads (healthy or cadaver sinuses, no labels)."""
-    from sinusapp.dicom import load_volume
-
     out = {}
     for name in REAL_HEADS:
         folder = root / name
         if not folder.is_dir():
             continue
-        volume = load_volume(folder)
+        volume = _head_volume(folder)
         t = time.perf_counter()
         try:
             pred = predictor.predict(volume)

@@ -10,7 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from sinusapp.dicom import load_volume
+from sinusapp.dicom import load_volume, scan
 from sinusapp.errors import ClinicalInputError, OutputError
 from sinusapp.headless import run_headless
 from sinusapp.model import FakePredictor
@@ -283,9 +283,12 @@ def test_seg_export_through_a_dicomdir(realct: Path, tmp_path: Path, fitted_nomo
     nomo_path = tmp_path / "nomogram.json"
     fitted_nomogram.save(nomo_path)
     dicomdir = realct / "philips_ingenuity_skullphantom_cd" / "DICOMDIR"
+    # its 5 mm brain series is never proposed (not a sinus-capable CT): chosen by UID
+    (head,) = [s for s in scan(dicomdir).series if s.series_number == 201]
     out = run_headless(
         dicomdir,
         CLINICAL,
+        series_uid=head.series_uid,
         seg_path=tmp_path / "seg.dcm",
         nomogram_path=nomo_path,
         predictor=FakePredictor(locate=False),

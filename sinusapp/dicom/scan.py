@@ -16,7 +16,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sinusapp.dicom.dicomdir import is_dicomdir, read_dicomdir
 from sinusapp.dicom.geometry import assess_geometry, frames_of
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "Candidate",
+    "HeaderCache",
     "PatientEntry",
     "ScanResult",
     "SeriesEntry",
@@ -389,6 +390,71 @@ def read_headers(
         pool.join()
 
 
+class HeaderCache(Protocol):
+    """Where :func:`scan` keeps headers between runs (:class:`~sinusapp.dicom.catalogue.
+    Catalogue` is one), keyed on absolute path + size + modification time."""
+
+    def cached_headers(
+        self, stats: dict[str, tuple[int, float]]
+    ) -> dict[str, InstanceHeader | SkippedFile]: ...
+
+    def remember_headers(
+        self, items: list[tuple[str, int, float, InstanceHeader | SkippedFile]]
+    ) -> None: ...
+
+
+def _read_through_cache(
+    files: list[Path],
+    *,
+    cache: HeaderCache,
+    progress: ProgressFn | None,
+    workers: int | None,
+) -> list[InstanceHeader | SkippedFile]:
+    """Headers of ``files`` (in order): unchanged files from ``cache``, the others read (and
+    remembered). A cache that fails (a locked or damaged database) is logged and bypassed."""
+    import sqlite3
+    from dataclasses import replace
+
+    keys = [os.path.abspath(f) for f in files]
+    stats: dict[str, tuple[int, float]] = {}
+    for key in keys:
+        try:
+            st = os.stat(key)
+        except OSError:
+            continue  # read_header names the problem
+        stats[key] = (st.st_size, st.st_mtime)
+    try:
+        known = cache.cached_headers(stats)
+    except sqlite3.Error as exc:
+        log.warning("header cache unreadable (%s); reading every header", exc)
+        known = {}
+    todo = [(key, f) for key, f in zip(keys, files, strict=True) if key not in known]
+    fresh = dict(
+        zip(
+            (key for key, _ in todo),
+            read_headers([f for _, f in todo], progress=progress, workers=workers),
+            strict=True,
+        )
+    )
+    try:
+        cache.remember_headers([(k, *stats[k], fresh[k]) for k, _ in todo if k in stats])
+    except sqlite3.Error as exc:
+        log.warning("header cache not updated (%s)", exc)
+    if progress is not None:
+        progress(1.0, "reading headers")
+    log.debug("headers: %d from the cache, %d read", len(known), len(todo))
+    out: list[InstanceHeader | SkippedFile] = []
+    for key, f in zip(keys, files, strict=True):
+        item = known.get(key)
+        if item is None:
+            out.append(fresh[key])
+        elif isinstance(item, SkippedFile):
+            out.append(replace(item, path=str(f)))  # as the scan names it (maybe relative)
+        else:
+            out.append(item)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Grouping and ranking
 
@@ -408,8 +474,10 @@ def _is_soft_kernel(kernel: str) -> bool:
 
 #: Fewer slices than this cannot cover the sinus region (≈ 80 mm) even at 5 mm: not proposed.
 MIN_PROPOSABLE_SLICES = 16
-#: Thicker slices than this are not proposed (the plausibility gate warns above 2.5 mm).
-MAX_PROPOSABLE_THICKNESS_MM = 5.0
+#: Thicker slices than this are not proposed: above it the plausibility gate says the
+#: analysis is not reliable (``sinusapp.imaging.plausibility.THICK_SLICE_MM``; a test keeps
+#: the two equal), so such a series is not a sinus-capable CT (e.g. a 5 mm brain series).
+MAX_PROPOSABLE_THICKNESS_MM = 2.5
 
 
 def rank_series(entry: SeriesEntry, headers: list[InstanceHeader]) -> Candidate:
@@ -451,13 +519,13 @@ def rank_series(entry: SeriesEntry, headers: list[InstanceHeader]) -> Candidate:
             ),
         )
     thick = entry.slice_thickness_mm or entry.spacing_mm
-    if thick is not None and thick > MAX_PROPOSABLE_THICKNESS_MM:
+    if thick is not None and thick > MAX_PROPOSABLE_THICKNESS_MM + 0.01:
         return Candidate(
             False,
             0.0,
             (
                 f"slices of {thick:g} mm: too thick for sinus analysis (at most "
-                f"{MAX_PROPOSABLE_THICKNESS_MM:g} mm)",
+                f"{MAX_PROPOSABLE_THICKNESS_MM:g} mm), not a sinus-capable CT",
             ),
         )
     score = 50.0
@@ -557,8 +625,7 @@ def _series_entry(headers: list[InstanceHeader]) -> SeriesEntry:
 
 
 def _referenced_series(path: str) -> tuple[str, ...]:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+    from sinusapp.dicom._pydicom import InvalidDicomError, pydicom
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
@@ -620,6 +687,7 @@ def scan(
     *,
     progress: ProgressFn | None = None,
     workers: int | None = None,
+    cache: HeaderCache | None = None,
 ) -> ScanResult:
     """Examine a file, a folder (recursively) or a DICOMDIR.
 
@@ -631,6 +699,10 @@ def scan(
         Called as ``progress(fraction, stage)``.
     workers:
         Header-reading processes (default: number of CPUs, at most 8).
+    cache:
+        Headers kept from earlier scans (e.g. the workstation
+        :class:`~sinusapp.dicom.catalogue.Catalogue`): files whose path, size and modification
+        time are unchanged are not read again; the others are read and remembered.
 
     Returns
     -------
@@ -645,7 +717,12 @@ def scan(
     """
     source, files, skipped = collect_files(path)
     headers: list[InstanceHeader] = []
-    for item in read_headers(files, progress=progress, workers=workers):
+    items = (
+        read_headers(files, progress=progress, workers=workers)
+        if cache is None
+        else _read_through_cache(files, cache=cache, progress=progress, workers=workers)
+    )
+    for item in items:
         if isinstance(item, SkippedFile):
             skipped.append(item)
         else:

@@ -38,6 +38,9 @@ After the model located the sinus region (``region_center_lps`` of the predictio
       predicted lesion lies outside the sinonasal box, or outside the cavities (holes of the
       bone in a coronal or axial plane, or within 3 mm of enclosed air) (warning).
 
+In the browser, before a series is loaded (:func:`check_series_header`)
+    * ``not_ct``, ``thick_slices``, ``soft_kernel`` from the catalogue's header summary.
+
 A CT in which no sinus cavity is found at all (chest, abdomen, brain-only slab) is refused
 by the locator with :class:`~sinusapp.errors.NotSinusCTError`; :func:`not_sinus_finding`
 turns that into the ``no_sinus_cavity`` error finding.
@@ -61,6 +64,7 @@ __all__ = [
     "check_acquisition",
     "check_lesion",
     "check_region",
+    "check_series_header",
     "classify_kernel",
     "measure_air_hu",
     "measure_edge_width_mm",
@@ -227,14 +231,7 @@ def check_acquisition(volume: Volume) -> tuple[Finding, ...]:
     out: list[Finding] = []
     info = volume.info
     if info.modality and info.modality.upper() != "CT":
-        out.append(
-            Finding(
-                "not_ct",
-                Severity.ERROR,
-                f"The series is {info.modality}, not CT: the analysis needs CT in Hounsfield "
-                f"units. {_WHAT_TO_DO_CT}",
-            )
-        )
+        out.append(_not_ct_finding(info.modality))
     air = measure_air_hu(volume)
     if air is None:
         out.append(
@@ -273,30 +270,11 @@ def check_acquisition(volume: Volume) -> tuple[Finding, ...]:
             )
     thickness = max(float(info.slice_thickness_mm or 0.0), volume.spacing_mm[0])
     if thickness > THICK_SLICE_MM + 0.01:
-        out.append(
-            Finding(
-                "thick_slices",
-                Severity.WARNING,
-                f"Slices are {thickness:.1f} mm thick (thin-slice sinus CT: ≤ 1.25 mm; this "
-                f"analysis is not reliable above {THICK_SLICE_MM:g} mm): thin mucosal "
-                "thickening and small polyps are averaged away, so the lesion volume and the "
-                "risk may be underestimated. Use a thin-slice reconstruction if there is one.",
-                round(thickness, 2),
-                "mm",
-            )
-        )
+        out.append(_thick_slices_finding(thickness))
     kernel = (info.convolution_kernel or "").strip()
     kind = classify_kernel(kernel)
     if kind == "soft":
-        out.append(
-            Finding(
-                "soft_kernel",
-                Severity.WARNING,
-                f"The images are reconstructed with a soft-tissue kernel ({kernel}); the model "
-                "expects a bone (sharp) kernel, in which thin bony walls and mucosa are "
-                "sharper. Use the bone-kernel reconstruction of the same scan if there is one.",
-            )
-        )
+        out.append(_soft_kernel_finding(kernel))
     elif kind == "":
         width = measure_edge_width_mm(volume)
         what = f"ConvolutionKernel {kernel!r}" if kernel else "no ConvolutionKernel"
@@ -327,6 +305,66 @@ def check_acquisition(volume: Volume) -> tuple[Finding, ...]:
                     "mm",
                 )
             )
+    return tuple(out)
+
+
+def _not_ct_finding(modality: str) -> Finding:
+    return Finding(
+        "not_ct",
+        Severity.ERROR,
+        f"The series is {modality}, not CT: the analysis needs CT in Hounsfield units. "
+        f"{_WHAT_TO_DO_CT}",
+    )
+
+
+def _thick_slices_finding(thickness: float) -> Finding:
+    return Finding(
+        "thick_slices",
+        Severity.WARNING,
+        f"Slices are {thickness:.1f} mm thick (thin-slice sinus CT: ≤ 1.25 mm; this "
+        f"analysis is not reliable above {THICK_SLICE_MM:g} mm): thin mucosal "
+        "thickening and small polyps are averaged away, so the lesion volume and the "
+        "risk may be underestimated. Use a thin-slice reconstruction if there is one.",
+        round(thickness, 2),
+        "mm",
+    )
+
+
+def _soft_kernel_finding(kernel: str) -> Finding:
+    return Finding(
+        "soft_kernel",
+        Severity.WARNING,
+        f"The images are reconstructed with a soft-tissue kernel ({kernel}); the model "
+        "expects a bone (sharp) kernel, in which thin bony walls and mucosa are "
+        "sharper. Use the bone-kernel reconstruction of the same scan if there is one.",
+    )
+
+
+def check_series_header(
+    *,
+    modality: str,
+    slice_thickness_mm: float | None,
+    spacing_mm: float | None,
+    convolution_kernel: str,
+) -> tuple[Finding, ...]:
+    """The gate's checks that the catalogue's header summary of a series can answer
+    (modality, slice thickness, kernel), before anything is loaded.
+
+    The browser shows them on each series (the surgeon sees "5 mm, soft kernel" before
+    opening it); they are the same findings, with the same codes and messages, that
+    :func:`check_acquisition` gives once the series is loaded. A series with ``not_ct`` or
+    ``thick_slices`` is not a sinus-capable CT: the scan never proposes it (see
+    ``sinusapp.dicom.scan.MAX_PROPOSABLE_THICKNESS_MM``), though it can still be opened.
+    """
+    out: list[Finding] = []
+    if modality and modality.upper() != "CT":
+        out.append(_not_ct_finding(modality))
+    thickness = max(float(slice_thickness_mm or 0.0), float(spacing_mm or 0.0))
+    if thickness > THICK_SLICE_MM + 0.01:
+        out.append(_thick_slices_finding(thickness))
+    kernel = (convolution_kernel or "").strip()
+    if classify_kernel(kernel) == "soft":
+        out.append(_soft_kernel_finding(kernel))
     return tuple(out)
 
 

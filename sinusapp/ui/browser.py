@@ -1,5 +1,10 @@
-"""DICOM browser over the local catalogue: patient → study → series, search, thumbnail,
-the proposed analysis series highlighted with its reasons and geometry warnings.
+"""DICOM browser over the local catalogue: patient → study → series, search, thumbnails,
+the proposed analysis series highlighted with its reasons, geometry warnings and the input
+plausibility gate's findings (a warning icon with a tooltip on the series).
+
+Thumbnails are made lazily, for the rows on screen, by a background job (one at a time,
+never on the GUI thread), in a window that suits the series (:func:`thumbnail_window`), and
+kept for the session.
 
 The browser only shows and asks: importing and loading run as jobs in the main window; the
 catalogue (:class:`sinusapp.dicom.catalogue.Catalogue`) does the work.
@@ -14,7 +19,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-__all__ = ["DicomBrowser"]
+__all__ = ["DicomBrowser", "render_thumbnail", "thumbnail_window"]
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +27,81 @@ _COLUMNS = ("Patient / study / series", "#", "Mod.", "Images", "Thick. (mm)", "K
 _UID_ROLE = QtCore.Qt.ItemDataRole.UserRole
 _KIND_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 _PROPOSED_BG = QtGui.QColor(46, 125, 50, 60)
+#: size of the thumbnails in the tree rows (the preview below the tree is 160 px)
+TREE_ICON_PX = 36
+_PREVIEW_PX = 160
 
 
 def _fmt_date(d: str) -> str:
     d = (d or "").strip()
     return f"{d[:4]}-{d[4:6]}-{d[6:]}" if len(d) == 8 and d.isdigit() else d
+
+
+def thumbnail_window(
+    pixels: np.ndarray, *, kernel: str = "", modality: str = "CT"
+) -> tuple[float, float, str]:
+    """``(window, level, name)`` for a series' thumbnail.
+
+    A CT in a sharp (bone) kernel gets the sinus / bone window (2000 / 400 HU), one in a soft
+    kernel the soft-tissue window (400 / 40 HU): what the reconstruction was made to show.
+    An unknown kernel, or values that are not HU (MR, CR), get a percentile window over the
+    image's own values (1st to 99.5th percentile of the pixels above the background), so
+    every thumbnail shows its anatomy rather than a white or black square.
+    """
+    from sinusapp.imaging.plausibility import classify_kernel
+
+    if (modality or "CT").upper() == "CT":
+        kind = classify_kernel(kernel or "")
+        if kind == "sharp":
+            return 2000.0, 400.0, "bone"
+        if kind == "soft":
+            return 400.0, 40.0, "soft tissue"
+    a = np.asarray(pixels, np.float32)
+    fg = a[a > a.min()] if a.size else a
+    if fg.size < 16:
+        fg = a.ravel()
+    if fg.size == 0:
+        return 1.0, 0.0, "percentile"
+    lo, hi = (float(v) for v in np.percentile(fg, [1.0, 99.5]))
+    width = max(hi - lo, 1.0)
+    return width, lo + width / 2, "percentile"
+
+
+def render_thumbnail(headers: list[Any], *, kernel: str = "", modality: str = "CT") -> QtGui.QImage:
+    """The middle image of a series as a grey QImage (:data:`_PREVIEW_PX` px) in the window
+    :func:`thumbnail_window` chooses. Runs on a worker thread (a QImage, unlike a QPixmap,
+    may be made off the GUI thread).
+
+    Raises
+    ------
+    ValueError
+        ``headers`` is empty.
+    """
+    if not headers:
+        raise ValueError("a thumbnail needs at least one image header; got none")
+    from sinusapp.dicom import read_frame_hu
+
+    ordered = sorted(headers, key=lambda h: (h.instance_number or 0, h.path))
+    h = ordered[len(ordered) // 2]
+    n = int(h.number_of_frames or 1)
+    frame = n // 2 if len(ordered) == 1 and n > 1 else 0
+    pixels = read_frame_hu(h.path, frame=frame)
+    window, level, _ = thumbnail_window(pixels, kernel=kernel, modality=modality)
+    return thumbnail_image(pixels, size=_PREVIEW_PX, window_hu=window, level_hu=level)
+
+
+def series_gate_findings(se: Any) -> tuple[Any, ...]:
+    """The plausibility gate's header findings for a catalogue series (image series only)."""
+    if getattr(se, "kind", "image") != "image":
+        return ()
+    from sinusapp.imaging.plausibility import check_series_header
+
+    return check_series_header(
+        modality=se.modality,
+        slice_thickness_mm=se.slice_thickness_mm,
+        spacing_mm=getattr(se, "spacing_mm", None),
+        convolution_kernel=se.convolution_kernel,
+    )
 
 
 def thumbnail_image(
@@ -67,7 +142,20 @@ class DicomBrowser(QtWidgets.QWidget):
         super().__init__(parent)
         self.catalogue = catalogue
         self._entries: dict[str, tuple[Any, Any, Any]] = {}  # series uid → (patient, study, series)
-        self._thumbs: dict[str, QtGui.QImage | None] = {}
+        #: thumbnails made so far (series uid → image; None: none could be made)
+        self.thumbnails: dict[str, QtGui.QImage | None] = {}
+        self._thumb_queue: list[str] = []
+        self._thumb_job: Any | None = None
+        #: the gate's header findings per series uid
+        self.gate_findings: dict[str, tuple[Any, ...]] = {}
+        from sinusapp.ui.worker import JobRunner
+
+        #: the thumbnail jobs (its own runner: they never make the window look busy)
+        self.thumb_runner = JobRunner(self)
+        self._visible_timer = QtCore.QTimer(self)
+        self._visible_timer.setSingleShot(True)
+        self._visible_timer.setInterval(60)
+        self._visible_timer.timeout.connect(self._request_visible_thumbnails)
 
         self.search = QtWidgets.QLineEdit(self)
         self.search.setPlaceholderText("Search patient, ID, study, series…")
@@ -87,7 +175,6 @@ class DicomBrowser(QtWidgets.QWidget):
         self.tree.setColumnCount(len(_COLUMNS))
         self.tree.setHeaderLabels(list(_COLUMNS))
         self.tree.setAlternatingRowColors(True)
-        self.tree.setUniformRowHeights(True)
         self.tree.setRootIsDecorated(True)
         self.tree.header().setStretchLastSection(False)
         # first column takes the rest (patient / study rows span all columns)
@@ -97,8 +184,12 @@ class DicomBrowser(QtWidgets.QWidget):
             self.tree.header().setSectionResizeMode(
                 c, QtWidgets.QHeaderView.ResizeMode.ResizeToContents
             )
+        self.tree.setIconSize(QtCore.QSize(TREE_ICON_PX, TREE_ICON_PX))
+        self.tree.setUniformRowHeights(False)
         self.tree.itemSelectionChanged.connect(self._on_selection_changed)
         self.tree.itemDoubleClicked.connect(self._on_item_double_clicked)
+        self.tree.verticalScrollBar().valueChanged.connect(lambda _v: self._visible_timer.start())
+        self.tree.itemExpanded.connect(lambda _i: self._visible_timer.start())
 
         self.thumb = QtWidgets.QLabel(self)
         self.thumb.setFixedSize(164, 164)
@@ -168,7 +259,11 @@ class DicomBrowser(QtWidgets.QWidget):
                     st.series, key=lambda s: (s.series_number is None, s.series_number or 0)
                 ):
                     self._entries[se.series_uid] = (p, st, se)
+                    gate = series_gate_findings(se)
+                    self.gate_findings[se.series_uid] = gate
                     desc = se.description or "(no description)"
+                    if se.kind == "segmentation":
+                        desc = f"{desc} (segmentation: use as the blue reference)"
                     if se.proposed:
                         desc = f"★ {desc}"
                     thick = "" if se.slice_thickness_mm is None else f"{se.slice_thickness_mm:g}"
@@ -187,6 +282,17 @@ class DicomBrowser(QtWidgets.QWidget):
                     tip = self._candidate_text(se, plain=True)
                     for c in range(len(_COLUMNS)):
                         item.setToolTip(c, tip)
+                    if any(str(f.severity) in ("warning", "error") for f in gate):
+                        severe = any(str(f.severity) == "error" for f in gate)
+                        icon = (
+                            QtWidgets.QStyle.StandardPixmap.SP_MessageBoxCritical
+                            if severe
+                            else QtWidgets.QStyle.StandardPixmap.SP_MessageBoxWarning
+                        )
+                        item.setIcon(1, self.style().standardIcon(icon))
+                    thumb = self.thumbnails.get(se.series_uid)
+                    if thumb is not None:
+                        item.setIcon(0, _tree_icon(thumb))
                     if se.proposed:
                         for c in range(len(_COLUMNS)):
                             item.setBackground(c, _PROPOSED_BG)
@@ -208,6 +314,7 @@ class DicomBrowser(QtWidgets.QWidget):
             self.tree.setCurrentItem(target)
         self._on_search_changed(self.search.text())
         self._on_selection_changed()
+        self._visible_timer.start()
 
     def selected_series_uid(self) -> str | None:
         """UID of the selected series, if a series row is selected."""
@@ -245,16 +352,22 @@ class DicomBrowser(QtWidgets.QWidget):
             it += 1
         return None
 
-    @staticmethod
-    def _candidate_text(se: Any, *, plain: bool = False) -> str:
+    def _candidate_text(self, se: Any, *, plain: bool = False) -> str:
         lines = []
         if se.proposed:
             lines.append("Proposed for analysis")
         cand = se.candidate
-        if not cand.eligible:
+        if se.kind == "segmentation":
+            lines.append("Segmentation: open it to show it as the blue reference on its CT")
+        elif not cand.eligible:
             lines.append("Not suitable for analysis")
         lines += [f"• {r}" for r in cand.reasons]
         lines += [f"⚠ {f.message}" for f in se.findings]
+        lines += [
+            f"⚠ Input quality: {f.message}"
+            for f in self.gate_findings.get(se.series_uid, ())
+            if str(f.severity) in ("warning", "error")
+        ]
         if plain:
             return "\n".join(lines)
         return "<br>".join(
@@ -262,23 +375,95 @@ class DicomBrowser(QtWidgets.QWidget):
             for line in lines
         )
 
-    def _thumbnail(self, se: Any) -> QtGui.QImage | None:
-        uid = se.series_uid
-        if uid in self._thumbs:
-            return self._thumbs[uid]
-        img = None
-        try:
-            headers = self.catalogue.headers(uid)
-            if headers:
-                from sinusapp.dicom import read_frame_hu
+    # -- thumbnails (lazy, off the GUI thread) ---------------------------------------------
+    def request_thumbnail(self, series_uid: str, *, first: bool = False) -> None:
+        """Queue the thumbnail of a series (no-op when made or queued already)."""
+        if series_uid in self.thumbnails or series_uid not in self._entries:
+            return
+        if series_uid in self._thumb_queue:
+            if not first:
+                return
+            self._thumb_queue.remove(series_uid)
+        if first:
+            self._thumb_queue.insert(0, series_uid)
+        else:
+            self._thumb_queue.append(series_uid)
+        self._next_thumbnail()
 
-                h = headers[len(headers) // 2]
-                frame = max(int(h.number_of_frames or 1) // 2, 0) if len(headers) == 1 else 0
-                img = thumbnail_image(read_frame_hu(h.path, frame=frame))
-        except Exception as exc:  # noqa: BLE001 — a thumbnail failing must not break browsing
+    def _request_visible_thumbnails(self) -> None:
+        """Queue the thumbnails of the series rows on screen (the rest wait for a scroll)."""
+        if not self.tree.isVisible():
+            return
+        view = self.tree.viewport().rect()
+        it = QtWidgets.QTreeWidgetItemIterator(self.tree)
+        while it.value() is not None:
+            item = it.value()
+            it += 1
+            if item.data(0, _KIND_ROLE) != "series" or item.isHidden():
+                continue
+            if self.tree.visualItemRect(item).intersects(view):
+                self.request_thumbnail(str(item.data(0, _UID_ROLE)))
+
+    def _next_thumbnail(self) -> None:
+        if self._thumb_job is not None:
+            return
+        while self._thumb_queue:
+            uid = self._thumb_queue.pop(0)
+            entry = self._entries.get(uid)
+            if entry is None or uid in self.thumbnails:
+                continue
+            se = entry[2]
+            if se.kind != "image":
+                self.thumbnails[uid] = None
+                continue
+            break
+        else:
+            return
+        catalogue, kernel, modality = self.catalogue, se.convolution_kernel, se.modality
+
+        def work(_progress: Any, _should_cancel: Any) -> QtGui.QImage:
+            return render_thumbnail(catalogue.headers(uid), kernel=kernel, modality=modality)
+
+        def failed(exc: BaseException) -> None:
             log.info("no thumbnail for %s: %s", uid, exc)
-        self._thumbs[uid] = img
-        return img
+            self._thumbnail_ready(uid, None)
+
+        self._thumb_job = self.thumb_runner.start(
+            work,
+            name="thumbnail",
+            on_finished=lambda img: self._thumbnail_ready(uid, img),
+            on_failed=failed,
+        )
+        self._thumb_job.done.connect(self._on_thumbnail_job_done)
+
+    def _thumbnail_ready(self, uid: str, img: QtGui.QImage | None) -> None:
+        self.thumbnails[uid] = img
+        item = self._item_for(uid)
+        if item is not None and img is not None:
+            item.setIcon(0, _tree_icon(img))
+        if uid == self.selected_series_uid():
+            self._show_preview(uid)
+
+    def _on_thumbnail_job_done(self) -> None:
+        self._thumb_job = None
+        self._next_thumbnail()
+
+    def shutdown(self, *, timeout_ms: int = 300) -> bool:
+        """Stop making thumbnails (on close); True when no thumbnail job is left running."""
+        self._thumb_queue.clear()
+        self._visible_timer.stop()
+        return self.thumb_runner.shutdown(timeout_ms=timeout_ms)
+
+    def _show_preview(self, uid: str) -> None:
+        if uid in self.thumbnails:
+            img = self.thumbnails[uid]
+            if img is None:
+                self.thumb.setText("no preview")
+            else:
+                self.thumb.setPixmap(QtGui.QPixmap.fromImage(img))
+        else:
+            self.thumb.setText("loading…")
+            self.request_thumbnail(uid, first=True)
 
     # -- handlers ---------------------------------------------------------------------------
     def _on_selection_changed(self) -> None:
@@ -291,11 +476,7 @@ class DicomBrowser(QtWidgets.QWidget):
             self.details.setText("")
             return
         se = self._entries[uid][2]
-        img = self._thumbnail(se)
-        if img is None:
-            self.thumb.setText("no preview")
-        else:
-            self.thumb.setPixmap(QtGui.QPixmap.fromImage(img))
+        self._show_preview(uid)
         thick = "?" if se.slice_thickness_mm is None else f"{se.slice_thickness_mm:g} mm"
         self.details.setText(
             f"<b>{se.description or '(no description)'}</b> — {se.modality}, "
@@ -328,6 +509,7 @@ class DicomBrowser(QtWidgets.QWidget):
                 s_item.setHidden(not st_visible)
                 any_visible |= st_visible
             p_item.setHidden(not any_visible)
+        self._visible_timer.start()
 
     def _on_item_double_clicked(self, item: QtWidgets.QTreeWidgetItem, _column: int) -> None:
         if item.data(0, _KIND_ROLE) == "series":
@@ -359,6 +541,14 @@ class DicomBrowser(QtWidgets.QWidget):
         if answer == QtWidgets.QMessageBox.StandardButton.Yes:
             self.delete_requested.emit(uid)
 
+    def showEvent(self, ev: QtGui.QShowEvent) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(ev)
+        self._visible_timer.start()
+
+    def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(ev)
+        self._visible_timer.start()
+
     # -- drag and drop --------------------------------------------------------------------
     def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:  # noqa: N802 (Qt API)
         if ev.mimeData().hasUrls():
@@ -369,3 +559,16 @@ class DicomBrowser(QtWidgets.QWidget):
             if url.isLocalFile():
                 self.import_requested.emit(str(Path(url.toLocalFile())))
         ev.acceptProposedAction()
+
+
+def _tree_icon(img: QtGui.QImage) -> QtGui.QIcon:
+    return QtGui.QIcon(
+        QtGui.QPixmap.fromImage(
+            img.scaled(
+                TREE_ICON_PX,
+                TREE_ICON_PX,
+                QtCore.Qt.AspectRatioMode.KeepAspectRatio,
+                QtCore.Qt.TransformationMode.SmoothTransformation,
+            )
+        )
+    )

@@ -195,6 +195,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.cancel_button.clicked.connect(self.cancel_analysis)
         self.runner.busy_changed.connect(self._on_analyse_state_changed)
         self.runner.busy_changed.connect(self._on_runner_busy_changed)
+        self.browser.thumb_runner.busy_changed.connect(self._on_runner_busy_changed)
         self._on_analyse_state_changed()
         self._restore_settings()
 
@@ -975,10 +976,17 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt API)
         self._flush_clinical()
         self._save_settings()
-        if self._close_when_idle or not self.runner.shutdown(timeout_ms=self.shutdown_timeout_ms):
+        thumbs_stopped = self.browser.shutdown(timeout_ms=self.shutdown_timeout_ms)
+        if (
+            self._close_when_idle
+            or not self.runner.shutdown(timeout_ms=self.shutdown_timeout_ms)
+            or not thumbs_stopped
+        ):
             # a thread still runs: destroying it would abort the app, so the window stays
             # until the last job reports (then _on_runner_busy_changed closes it again)
-            names = ", ".join(job.name for job in self.runner.jobs)
+            names = ", ".join(
+                job.name for job in (*self.runner.jobs, *self.browser.thumb_runner.jobs)
+            )
             log.warning("closing postponed: background work still stopping (%s)", names)
             self._close_when_idle = True
             self.statusBar().showMessage(
@@ -992,7 +1000,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_runner_busy_changed(self, busy: bool) -> None:
         """Finish a close that was postponed while background work was stopping."""
-        if not busy and self._close_when_idle:
+        idle = not self.runner.jobs and not self.browser.thumb_runner.jobs
+        if not busy and idle and self._close_when_idle:
             self._close_when_idle = False
             log.info("background work stopped: closing the window")
             self.close()

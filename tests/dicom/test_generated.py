@@ -150,7 +150,8 @@ def test_thin_bone_series_is_proposed_over_thick_soft_one(tmp_path: Path, series
     result = scan(tmp_path)
     assert result.proposed is not None and result.proposed.description == "TEST BONE"
     soft = next(s for s in result.series if s.description == "SOFT 5MM")
-    assert soft.candidate.eligible and soft.candidate.score < result.proposed.candidate.score
+    # above 2.5 mm a series is no sinus-capable CT: never proposed, only chosen (issue 12)
+    assert not soft.candidate.eligible and "too thick" in soft.candidate.reasons[0]
 
 
 def test_truncated_pixel_data_gives_clear_error_on_load(tmp_path: Path, series_writer) -> None:

@@ -20,12 +20,15 @@ def one(folder: Path) -> Path:
 
 def test_ge_head_tilt_and_variable_spacing(realct: Path) -> None:
     folder = realct / "ge_hispeed_dual_head_tilt_varspacing"
-    entry = scan(folder).proposed
-    assert entry is not None
+    result = scan(folder)
+    (entry,) = result.series
+    # 4-7 mm slices in a soft kernel (STD+): readable, but no sinus-capable CT, so never
+    # proposed (issue 12); it can still be chosen by its UID
+    assert result.proposed is None and "too thick" in entry.candidate.reasons[0]
     found = {f.code: f for f in entry.findings}
     assert found["gantry_tilt"].value == pytest.approx(18.5, abs=0.1)
     assert "nonuniform_spacing" in found
-    v = load_volume(folder)
+    v = load_volume(folder, series_uid=entry.series_uid)
     assert v.resampled
     # slices 4.002 mm ×13, one gap of 1.081 mm, 6.999 mm ×13 along the normal: 144.1 mm in all
     assert v.extent_mm[0] == pytest.approx(13 * 4.002 + 1.081 + 13 * 6.999, abs=0.1)
@@ -48,12 +51,17 @@ def test_philips_cd_through_dicomdir(realct: Path) -> None:
     assert not by_number[100].candidate.eligible  # localizer
     assert "localizer" in by_number[100].candidate.reasons[0]
     assert not by_number[401].candidate.eligible  # secondary capture report pages (RGB)
-    assert result.proposed is by_number[201]
+    # the head series is a 5 mm soft-kernel (UB) brain series: no sinus-capable CT, never
+    # proposed (issue 12), though it loads when chosen
+    assert result.proposed is None
+    assert "too thick" in by_number[201].candidate.reasons[0]
     missing = sorted(
         Path(s.path).parent.name for s in result.skipped if s.code == "dicomdir_missing_file"
     )
     assert missing == ["S2020", "S2030", "S21610"]
-    v = load_volume(realct / "philips_ingenuity_skullphantom_cd")
+    v = load_volume(
+        realct / "philips_ingenuity_skullphantom_cd", series_uid=by_number[201].series_uid
+    )
     assert v.shape == (28, 512, 512) and v.spacing_mm == pytest.approx(
         (5.0, 0.4512, 0.4512), abs=1e-3
     )

@@ -40,9 +40,16 @@ def _need(path: Path) -> Path:
 
 @cache
 def _load(series: str) -> Volume:
-    from sinusapp.dicom import load_volume
+    """The head series under ``series``: the proposed one, else the CT image series with the
+    most slices (a thick brain series is never proposed since issue 12, but it is the
+    head's only series)."""
+    from sinusapp.dicom import load_volume, scan
 
-    return load_volume(_need(SHARED / series))
+    folder = _need(SHARED / series)
+    result = scan(folder)
+    cts = [s for s in result.series if s.kind == "image" and s.modality == "CT"]
+    entry = result.proposed or max(cts, key=lambda s: s.n_frames)
+    return load_volume(folder, series_uid=entry.series_uid, scan_result=result)
 
 
 def _box(head: dict) -> np.ndarray:

@@ -407,7 +407,12 @@ def test_clinical_values_are_not_carried_to_another_patient(qtbot, make_window, 
 
 
 @pytest.mark.realdata
-def test_real_philips_cd_import_proposes_the_head_series_not_the_localizer(qtbot, make_window):
+def test_real_philips_cd_import_proposes_no_series_and_flags_the_5mm_brain_series(
+    qtbot, make_window
+):
+    """The CD holds a localizer, report pages and a 5 mm soft-kernel (UB) brain series of a
+    skull phantom: none is a sinus-capable CT, so nothing is proposed or opened (issue 12);
+    the brain series carries the gate's findings and still opens when chosen."""
     from pathlib import Path
 
     cd = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "realct"
@@ -415,14 +420,19 @@ def test_real_philips_cd_import_proposes_the_head_series_not_the_localizer(qtbot
     if not cd.is_dir():
         pytest.skip(f"real CT data not present at {cd}")
     w = make_window()
-    vol = _import_and_open(qtbot, w, cd)
+    with qtbot.waitSignal(w.import_path(cd, open_after=True).done, timeout=60_000):
+        pass
     assert w.browser.series_count() >= 3
-    uid = w.browser.proposed_series_uid()
-    assert uid == vol.info.series_uid
+    assert w.browser.proposed_series_uid() is None
+    assert w.session.volume is None
+    (uid,) = [u for u, (_, _, se) in w.browser._entries.items() if se.series_number == 201]
     _, _, se = w.browser._entries[uid]
-    assert se.candidate.eligible and "LOCALIZER" not in " ".join(se.image_type).upper()
+    assert not se.candidate.eligible and "too thick" in se.candidate.reasons[0]
+    assert {f.code for f in w.browser.gate_findings[uid]} == {"thick_slices", "soft_kernel"}
+    assert not w.browser._item_for(uid).icon(1).isNull()
+    with qtbot.waitSignal(w.session.volume_changed, timeout=30_000):
+        w.open_series(uid)
     assert w.viewer.current_view().image.image is not None
-    assert "proposed" in w.browser.details.text().lower()
 
 
 def test_form_edits_during_analysis_are_kept_and_used(qtbot, make_window, dicom_folder, nomogram):

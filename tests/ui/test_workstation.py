@@ -3,6 +3,9 @@ gate findings per series, quality read back, nomogram ticks)."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+
 import numpy as np
 import pytest
 
@@ -81,9 +84,92 @@ def test_nomogram_tick_labels_never_overlap(qtbot, width):
     for row in lay.rows:
         labels = _drawn_labels(view, row, lay)
         assert labels, f"no labels on {row.key}"
-        for (_, right, a), (left, _, b) in zip(labels, labels[1:], strict=False):
+        for (_, right, a), (left, _, b) in itertools.pairwise(labels):
             assert right <= left, f"{row.key}: labels {a!r} and {b!r} overlap at {width} px"
     # both ends of the DLR-score axis stay labelled (its axis may run right to left)
     texts = [t for _, _, t in _drawn_labels(view, dlr, lay)]
     ends = sorted(dlr.ticks, key=lambda t: t.x)
     assert texts[0] == ends[0].label and texts[-1] == ends[-1].label
+
+
+def test_thumbnails_are_made_off_the_gui_thread_cached_and_shown(
+    qtbot, make_window, dicom_folder, monkeypatch
+):
+    import threading
+
+    from sinusapp.ui import browser as browser_mod
+
+    threads: list[str] = []
+    real = browser_mod.render_thumbnail
+
+    def spy(headers, **kw):
+        threads.append(threading.current_thread().name)
+        return real(headers, **kw)
+
+    monkeypatch.setattr(browser_mod, "render_thumbnail", spy)
+    w = make_window()
+    vol = _import_and_open(qtbot, w, dicom_folder)
+    uid = vol.info.series_uid
+    b = w.browser
+    qtbot.waitUntil(lambda: b.thumbnails.get(uid) is not None, timeout=10_000)
+    assert threads and threading.main_thread().name not in threads
+    item = b._item_for(uid)
+    assert not item.icon(0).isNull()  # the row shows it
+    assert b.thumb.pixmap() is not None and not b.thumb.pixmap().isNull()  # and the preview
+    # cached: a refresh (e.g. after another import) makes no second one
+    n = len(threads)
+    b.refresh()
+    qtbot.wait(200)
+    assert len(threads) == n and not b._item_for(uid).icon(0).isNull()
+
+
+def test_thumbnail_window_suits_the_series():
+    from sinusapp.ui.browser import thumbnail_window
+
+    rng = np.random.default_rng(0)
+    hu = rng.normal(40, 30, (64, 64)).astype(np.float32)
+    hu[:8] = -1000
+    assert thumbnail_window(hu, kernel="BONE") == (2000.0, 400.0, "bone")
+    assert thumbnail_window(hu, kernel="H70h") == (2000.0, 400.0, "bone")
+    assert thumbnail_window(hu, kernel="UB") == (400.0, 40.0, "soft tissue")
+    assert thumbnail_window(hu, kernel="STANDARD")[2] == "soft tissue"
+    # unknown kernel or not HU (MR): a window over the image's own values
+    mr = rng.uniform(200, 1200, (64, 64)).astype(np.float32)
+    w, lvl, name = thumbnail_window(mr, kernel="", modality="MR")
+    assert name == "percentile" and 900 < w < 1010 and 650 < lvl < 750
+    w, lvl, name = thumbnail_window(hu, kernel="")
+    assert name == "percentile" and lvl - w / 2 < 0 < lvl + w / 2
+
+
+def test_browser_flags_thick_soft_series_and_never_proposes_them(
+    qtbot, make_window, tmp_path, phantom
+):
+    from sinusapp.dicom.scan import MAX_PROPOSABLE_THICKNESS_MM
+    from sinusapp.imaging.plausibility import THICK_SLICE_MM
+    from tests._dicomgen import write_volume_series
+
+    assert MAX_PROPOSABLE_THICKNESS_MM == THICK_SLICE_MM  # one definition of sinus-capable
+    vol = phantom[0]
+    # 24 slices of 6 mm in a soft kernel (like the Philips CD's 5 mm brain series)
+    thick = dataclasses.replace(
+        vol,
+        affine=vol.affine @ np.diag([4.0, 1.0, 1.0, 1.0]),
+        info=dataclasses.replace(vol.info, convolution_kernel="UB"),
+    )
+    write_volume_series(tmp_path / "brain", thick, series_number=201, description="BRAIN 6MM")
+    w = make_window()
+    job = w.import_path(tmp_path / "brain")
+    with qtbot.waitSignal(job.done, timeout=30_000):
+        pass
+    b = w.browser
+    (uid,) = list(b._entries)
+    assert b.proposed_series_uid() is None  # no star, no proposal
+    item = b._item_for(uid)
+    assert "★" not in item.text(0)
+    assert not item.icon(1).isNull()  # the warning icon
+    tip = item.toolTip(0)
+    assert "Slices are 6.0 mm thick" in tip and "soft-tissue kernel (UB)" in tip
+    codes = {f.code for f in b.gate_findings[uid]}
+    assert codes == {"thick_slices", "soft_kernel"}
+    b.select_series(uid)
+    assert "Input quality" in b.details.text()
