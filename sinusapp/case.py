@@ -464,7 +464,9 @@ def renomogram(result: Any, *, inputs: ClinicalInputs, nomogram: Any) -> Any:
     # the nomogram's own findings are replaced; every other warning (the CT's) is kept
     kept = tuple(w for w in result.warnings if w.code not in _NOMOGRAM_CODES)
     fresh = tuple(w for w in (getattr(nom, "warnings", ()) or ()) if isinstance(w, Finding))
-    return dataclasses.replace(
+    from sinusapp.headless import with_input_findings
+
+    changed = dataclasses.replace(
         result,
         clinical_inputs=inputs.to_dict(),
         probability=float(nom.probability),
@@ -474,6 +476,7 @@ def renomogram(result: Any, *, inputs: ClinicalInputs, nomogram: Any) -> Any:
         total_points=float(nom.total_points),
         warnings=kept + fresh,
     )
+    return with_input_findings(changed, inputs=inputs)  # clinical + borderline, refreshed
 
 
 def _patient_key(volume: Any | None) -> str | None:
@@ -598,7 +601,17 @@ def analyse_case(
         )
     if should_cancel is not None and should_cancel():
         raise Cancelled("analysis cancelled")
-    return _with_model_info(result, predictor)
+    from sinusapp.headless import with_input_findings
+
+    # the same warnings as `sinusapp predict`: the clinical validator's, a borderline risk,
+    # and a nomogram fitted on another model's DLR-scores (headless refuses that one)
+    pairing = getattr(nomogram, "model_pairing", None)
+    finding = pairing(getattr(predictor, "model_info", None)) if pairing else None
+    return with_input_findings(
+        _with_model_info(result, predictor),
+        inputs=ClinicalInputs.from_dict(clinical),
+        extra=(finding,) if isinstance(finding, Finding) else (),
+    )
 
 
 def _with_model_info(result: Any, predictor: Any) -> Any:

@@ -23,7 +23,13 @@ from sinusapp.pipeline import AnalysisResult, analyse, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HeadlessOutputs", "borderline_finding", "clinical_finding", "run_headless"]
+__all__ = [
+    "HeadlessOutputs",
+    "borderline_finding",
+    "clinical_finding",
+    "run_headless",
+    "with_input_findings",
+]
 
 ProgressFn = Callable[[float, str], None]
 
@@ -77,6 +83,30 @@ def borderline_finding(probability: float, cutoff: float, risk_group: str) -> Fi
         value=float(gap),
         unit="",
     )
+
+
+def _is_input_finding(finding: Finding) -> bool:
+    return finding.code.startswith("clinical_") or finding.code == "borderline_risk"
+
+
+def with_input_findings(
+    result: AnalysisResult, *, inputs: Any, extra: tuple[Finding, ...] = ()
+) -> AnalysisResult:
+    """``result`` with the findings about its inputs in front of its warnings: every warning
+    the clinical validator raised for ``inputs`` (a :class:`~sinusapp.clinical.ClinicalInputs`;
+    unit mix-up, hypereosinophilia...), a borderline risk, and ``extra`` (e.g. the
+    nomogram–model pairing). Earlier clinical and borderline findings are replaced, so the
+    headless path and the GUI's case model (which re-applies it when the entries change)
+    show the same warnings on screen, in result.json and in the report.
+    """
+    fresh = tuple(clinical_finding(m) for m in inputs.warnings) + tuple(extra)
+    borderline = borderline_finding(result.probability, result.cutoff, result.risk_group)
+    if borderline is not None:
+        fresh += (borderline,)
+    kept = tuple(w for w in result.warnings if not _is_input_finding(w) and w not in fresh)
+    if not fresh and len(kept) == len(result.warnings):
+        return result
+    return dataclasses.replace(result, warnings=fresh + kept)
 
 
 def _refuse_tie_across_patients(examined: Any, ct_path: str | os.PathLike[str]) -> None:
@@ -268,14 +298,9 @@ def run_headless(
         progress=lambda f, s: report(0.15 + 0.75 * f, s),
         sinus_labels=sinus_labels,
     )
-    extra = tuple(clinical_finding(m) for m in inputs.warnings)
-    borderline = borderline_finding(result.probability, result.cutoff, result.risk_group)
-    if borderline is not None:
-        extra += (borderline,)
-    if extra:
-        # the validator's warnings (unit mix-up, hypereosinophilia...) and a borderline risk
-        # reach stdout, result.json and the report
-        result = dataclasses.replace(result, warnings=extra + tuple(result.warnings))
+    # the validator's warnings (unit mix-up, hypereosinophilia...) and a borderline risk
+    # reach stdout, result.json and the report
+    result = with_input_findings(result, inputs=inputs)
     if out_json is not None:
         write_json_atomic(result.to_json_dict(), out_json)
         log.info("wrote %s", out_json)
