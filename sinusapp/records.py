@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS case_record (
     clinical_json    TEXT NOT NULL DEFAULT '{}',
     result_json      TEXT,
     mask_npz         BLOB,
+    reference_json   TEXT,
     model_name       TEXT NOT NULL DEFAULT '',
     model_version    TEXT NOT NULL DEFAULT '',
     model_sha256     TEXT NOT NULL DEFAULT '',
@@ -98,6 +99,9 @@ class CaseRecord:
     software_version: str
     created_at: str
     updated_at: str
+    #: the reference segmentation shown as the blue contour (``{"source": "catalogue",
+    #: "series_uid": ...}`` or ``{"source": "file", "path": ...}``), or ``None``
+    reference: Mapping[str, Any] | None = None
 
 
 class CaseRecords:
@@ -115,6 +119,11 @@ class CaseRecords:
         with self._connect() as db:
             db.executescript(_SCHEMA)
             row = db.execute("SELECT version FROM schema_version").fetchone()
+            # an additive column: records written before it have none (older versions of
+            # the app ignore it), so the schema version stays
+            cols = {r[1] for r in db.execute("PRAGMA table_info(case_record)")}
+            if "reference_json" not in cols:
+                db.execute("ALTER TABLE case_record ADD COLUMN reference_json TEXT")
             if row is None:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
@@ -207,13 +216,34 @@ class CaseRecords:
                 ),
             )
 
+    def save_reference(
+        self,
+        *,
+        series_uid: str,
+        reference: Mapping[str, Any] | None,
+        study_uid: str = "",
+        patient_id: str = "",
+    ) -> None:
+        """Remember which reference segmentation (blue contour) belongs to the case of
+        ``series_uid`` (``None`` forgets it); the record is made when there is none yet."""
+        if self.load(series_uid=series_uid) is None:
+            self.save_clinical(
+                series_uid=series_uid, clinical={}, study_uid=study_uid, patient_id=patient_id
+            )
+        text = None if reference is None else json.dumps(dict(reference), ensure_ascii=False)
+        with self._connect() as db:
+            db.execute(
+                "UPDATE case_record SET reference_json = ?, updated_at = ? WHERE series_uid = ?",
+                (text, _now(), series_uid),
+            )
+
     def load(self, *, series_uid: str) -> CaseRecord | None:
         """The record of ``series_uid``, or ``None``."""
         with self._connect() as db:
             row = db.execute(
                 """SELECT series_uid, study_uid, patient_id, clinical_json, result_json,
                    model_name, model_version, model_sha256, software_version, created_at,
-                   updated_at FROM case_record WHERE series_uid = ?""",
+                   updated_at, reference_json FROM case_record WHERE series_uid = ?""",
                 (series_uid,),
             ).fetchone()
         if row is None:
@@ -230,6 +260,7 @@ class CaseRecords:
             software_version=row[8],
             created_at=row[9],
             updated_at=row[10],
+            reference=json.loads(row[11]) if row[11] else None,
         )
 
     def list_cases(self, *, limit: int = 500) -> list[CaseRecord]:

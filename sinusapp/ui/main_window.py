@@ -96,6 +96,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.load_job: Job | None = None
         self.import_job: Job | None = None
         self.last_error: str = ""
+        #: where the blue reference contour on screen came from (remembered with the case)
+        self.reference_source: dict[str, Any] | None = None
         self._dialogs: list[QtWidgets.QDialog] = []
         #: a close was asked while a job would not stop: close when the runner is idle
         self._close_when_idle = False
@@ -228,6 +230,13 @@ class MainWindow(QtWidgets.QMainWindow):
             "DICOM SEG, NRRD or NIfTI matching the open series (blue contour)"
         )
         self.reference_action.triggered.connect(self._on_load_reference_clicked)
+        #: the DICOM SEG objects in the catalogue that reference the open series
+        self.catalogue_reference_menu = file_menu.addMenu("Reference from the c&atalogue")
+        self.catalogue_reference_menu.setToolTip(
+            "DICOM SEG objects in the catalogue made on the open series (blue contour)"
+        )
+        self.catalogue_reference_menu.aboutToShow.connect(self._fill_catalogue_reference_menu)
+        self.catalogue_reference_menu.setEnabled(False)
         self.cases_action = file_menu.addAction("Saved &cases…")
         self.cases_action.setShortcut(QtGui.QKeySequence("Ctrl+Shift+O"))
         self.cases_action.triggered.connect(self.show_cases)
@@ -432,7 +441,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_series(
         self, series_uid: str, *, on_done: Callable[[], None] | None = None
     ) -> Job | None:
-        """Load a series in the background and show it (coronal first)."""
+        """Load a series in the background and show it (coronal first). A DICOM SEG of the
+        catalogue is shown as the blue reference on its CT (opened first when needed)."""
+        entry = self.browser._entries.get(series_uid)
+        if entry is not None and entry[2].kind == "segmentation":
+            return self.open_segmentation(series_uid, on_done=on_done)
         if self.load_job is not None:
             self.load_job.cancel()
         self._flush_clinical()
@@ -501,6 +514,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.viewer.set_volume(volume)
         if volume is None:
             self.session.model.open_case(volume=None)
+            self.reference_source = None
+            self.catalogue_reference_menu.setEnabled(False)
         else:
             info = volume.info
             self.setWindowTitle(
@@ -544,6 +559,12 @@ class MainWindow(QtWidgets.QMainWindow):
                 f"Reopened the case saved {rec.updated_at} (model {rec.model_name} "
                 f"{rec.model_version})"
             )
+        self.reference_source = None
+        reference = getattr(rec, "reference", None) if rec is not None else None
+        if reference:
+            self._restore_reference(reference)
+        else:
+            self._offer_catalogue_references()
 
     # -- clinical ------------------------------------------------------------------------
     @property
@@ -716,6 +737,124 @@ class MainWindow(QtWidgets.QMainWindow):
             self.statusBar().showMessage("⚠ Could not save the result (see the log)")
 
     # -- reference segmentation --------------------------------------------------------
+    def catalogue_segmentations(self, series_uid: str | None = None) -> list[tuple[str, str]]:
+        """``(SEG series uid, description)`` of the catalogue's DICOM SEG objects made on
+        ``series_uid`` (default: the open series)."""
+        uid = series_uid or self.series_uid
+        if not uid:
+            return []
+        out = []
+        for seg_uid, (_, _, se) in self.browser._entries.items():
+            if se.kind == "segmentation" and uid in (se.referenced_series_uids or ()):
+                out.append((seg_uid, se.description or f"SEG series {se.series_number or ''}"))
+        return out
+
+    def _fill_catalogue_reference_menu(self) -> None:
+        menu = self.catalogue_reference_menu
+        menu.clear()
+        for seg_uid, desc in self.catalogue_segmentations():
+            act = menu.addAction(desc)
+            act.triggered.connect(lambda _=False, u=seg_uid: self.open_segmentation(u))
+        if menu.isEmpty():
+            menu.addAction("(no segmentation of this series in the catalogue)").setEnabled(False)
+
+    def _offer_catalogue_references(self) -> None:
+        segs = self.catalogue_segmentations()
+        self.catalogue_reference_menu.setEnabled(bool(segs))
+        if segs and self.viewer.model.masks.get("reference") is None:
+            self.statusBar().showMessage(
+                f"{len(segs)} segmentation(s) of this series in the catalogue: File ▸ "
+                "Reference from the catalogue, or double-click it in Studies (blue contour)",
+                15000,
+            )
+
+    def open_segmentation(
+        self, seg_uid: str, *, on_done: Callable[[], None] | None = None
+    ) -> Job | None:
+        """Show the catalogue's DICOM SEG ``seg_uid`` as the blue reference on the CT it was
+        made on: at once when that CT is open, else after opening it. A SEG whose CT is not
+        in the catalogue ends in an error dialog."""
+        entry = self.browser._entries.get(seg_uid)
+        if entry is None or entry[2].kind != "segmentation":
+            self.show_error(
+                "Not a segmentation", SinusAppError(f"series {seg_uid} is no DICOM SEG")
+            )
+            return None
+        refs = tuple(entry[2].referenced_series_uids or ())
+        try:
+            headers = self.catalogue.headers(seg_uid)
+        except Exception as exc:  # noqa: BLE001 — shown to the user with the log path
+            self.show_error("Cannot read the segmentation", exc)
+            return None
+        if not headers:
+            self.show_error(
+                "Cannot read the segmentation",
+                SinusAppError(f"the catalogue has no file for segmentation {seg_uid}"),
+            )
+            return None
+        remember = {
+            "source": "catalogue",
+            "series_uid": seg_uid,
+            "description": entry[2].description,
+            "path": headers[0].path,
+        }
+        if self.series_uid and self.series_uid in refs:
+            return self.load_reference(headers[0].path, remember=remember, on_done=on_done)
+        target = next((u for u in refs if u in self.browser._entries), None)
+        if target is None:
+            self.show_error(
+                "Cannot use this segmentation",
+                SinusAppError(
+                    "the CT series this segmentation was made on is not in the catalogue",
+                    hint="import the CT series it belongs to, then open the segmentation again",
+                ),
+            )
+            return None
+        self.browser.select_series(target)
+
+        def then() -> None:
+            if self.series_uid == target:
+                self.load_reference(headers[0].path, remember=remember, on_done=on_done)
+
+        return self.open_series(target, on_done=then)
+
+    def _restore_reference(self, reference: Any) -> None:
+        """Load the reference remembered with the reopened case (if it is still there)."""
+        if not isinstance(reference, dict):
+            return
+        path = reference.get("path")
+        if reference.get("source") == "catalogue":
+            try:
+                headers = self.catalogue.headers(str(reference.get("series_uid", "")))
+            except Exception:  # the reference is then only not shown
+                log.exception("cannot look up the remembered reference %s", reference)
+                headers = []
+            path = headers[0].path if headers else None
+        if not path or not Path(path).is_file():
+            self.statusBar().showMessage(
+                f"⚠ The reference segmentation saved with this case is no longer there "
+                f"({reference.get('description') or reference.get('path') or '?'})",
+                15000,
+            )
+            return
+        self.load_reference(path, remember=dict(reference, path=str(path)), save=False)
+
+    def _remember_reference(self, reference: dict[str, Any] | None) -> None:
+        model = self.session.model
+        if self.records is None or not model.series_uid:
+            return
+        info = model.volume.info if model.volume is not None else None
+        try:
+            self.records.save_reference(
+                series_uid=model.series_uid,
+                reference=reference,
+                study_uid=info.study_uid if info else "",
+                patient_id=info.patient_id if info else "",
+            )
+        except Exception:  # the contour stays on screen; only the record lacks it
+            log.exception("cannot remember the reference segmentation")
+            self.statusBar().showMessage("⚠ Could not save the reference with the case")
+
     def _on_load_reference_clicked(self) -> None:
         if self.session.volume is None:
             self.show_error("No series open", SinusAppError("open a CT series first"))
@@ -729,8 +868,17 @@ class MainWindow(QtWidgets.QMainWindow):
         if path:
             self.load_reference(path)
 
-    def load_reference(self, path: str | Path) -> Job | None:
-        """Load a reference mask (blue contour) matching the open series, in the background.
+    def load_reference(
+        self,
+        path: str | Path,
+        *,
+        remember: dict[str, Any] | None = None,
+        save: bool = True,
+        on_done: Callable[[], None] | None = None,
+    ) -> Job | None:
+        """Load a reference mask (blue contour) matching the open series, in the background;
+        it is remembered with the case (``remember``: what to record, default the file's
+        path; ``save=False``: it came from the record).
 
         A file that does not match the series (other frame of reference, no overlap, wrong
         format) ends in an error dialog; the previous reference stays.
@@ -739,6 +887,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if volume is None:
             return None
         path = Path(path)
+        record = remember or {"source": "file", "path": str(path.resolve())}
 
         def work(progress: Callable[[float, str], None], _cancel: Callable[[], bool]) -> Any:
             from sinusapp.imaging.masks import load_reference_mask
@@ -758,11 +907,17 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.show_error("Cannot use this reference segmentation", exc)
                 return
             self.viewer.model.focus_mask("reference")
+            self.reference_source = dict(record)
+            if save:
+                self._remember_reference(self.reference_source)
             d = self.viewer.model.dice()
+            what = record.get("description") if record.get("source") == "catalogue" else None
             self.statusBar().showMessage(
-                f"Reference segmentation loaded from {path.name}"
+                f"Reference segmentation loaded from {what or path.name}"
                 + ("" if d is None else f" — DSC model vs reference {d:.3f}")
             )
+            if on_done is not None:
+                on_done()
 
         def failed(exc: BaseException) -> None:
             self._end_progress("")

@@ -173,3 +173,79 @@ def test_browser_flags_thick_soft_series_and_never_proposes_them(
     assert codes == {"thick_slices", "soft_kernel"}
     b.select_series(uid)
     assert "Input quality" in b.details.text()
+
+
+def _ct_with_seg(tmp_path, phantom):
+    """A CT series and a DICOM SEG of its reference lesion, in one study folder."""
+    import pydicom
+
+    from tests.ui.conftest import write_ct_series
+
+    dicomio = pytest.importorskip("sinusapp.synth.dicomio")
+    vol, _, reference = phantom
+    folder = tmp_path / "study"
+    paths = write_ct_series(folder / "ct", vol)
+    dicomio.write_lesion_seg(
+        mask=reference,
+        source_images=[pydicom.dcmread(p) for p in paths],
+        slice_indices=None,
+        out_path=folder / "seg" / "lesion_seg.dcm",
+        case=dicomio.CaseDicomInfo(case_id="T1", seed=1),
+    )
+    return folder, reference
+
+
+def test_catalogue_seg_is_offered_as_reference_and_remembered_with_the_case(
+    qtbot, make_window, tmp_path, phantom
+):
+    folder, reference = _ct_with_seg(tmp_path, phantom)
+    w = make_window()
+    vol = _import_and_open(qtbot, w, folder)
+    segs = w.catalogue_segmentations()
+    assert len(segs) == 1 and w.catalogue_reference_menu.isEnabled()
+    seg_uid = segs[0][0]
+    assert "segmentation" in w.browser._item_for(seg_uid).text(0)
+    assert w.viewer.model.masks["reference"] is None  # offered, not imposed
+    w.browser._on_item_double_clicked(w.browser._item_for(seg_uid), 0)  # as a double-click
+    qtbot.waitUntil(lambda: w.viewer.model.masks["reference"] is not None, timeout=30_000)
+    assert not w.last_error, w.last_error
+    assert np.array_equal(w.viewer.model.masks["reference"] > 0, reference > 0)
+    assert w.reference_source["series_uid"] == seg_uid
+    w.close()
+    # reopened: the case brings its reference back
+    w2 = make_window()
+    with qtbot.waitSignal(w2.session.volume_changed, timeout=30_000):
+        w2.open_series(vol.info.series_uid)
+    qtbot.waitUntil(lambda: w2.viewer.model.masks["reference"] is not None, timeout=30_000)
+    assert np.array_equal(w2.viewer.model.masks["reference"] > 0, reference > 0)
+    assert w2.records.load(series_uid=vol.info.series_uid).reference["series_uid"] == seg_uid
+
+
+def test_opening_a_seg_opens_its_ct_with_the_blue_contour(qtbot, make_window, tmp_path, phantom):
+    folder, reference = _ct_with_seg(tmp_path, phantom)
+    w = make_window()
+    with qtbot.waitSignal(w.import_path(folder).done, timeout=30_000):
+        pass
+    (seg_uid,) = [u for u, (_, _, se) in w.browser._entries.items() if se.kind == "segmentation"]
+    w.open_series(seg_uid)
+    qtbot.waitUntil(lambda: w.viewer.model.masks["reference"] is not None, timeout=30_000)
+    assert w.session.volume is not None and w.session.volume.info.modality == "CT"
+    assert np.array_equal(w.viewer.model.masks["reference"] > 0, reference > 0)
+    assert w.viewer.current_view().curves["reference"].isVisible()
+
+
+def test_records_without_the_reference_column_are_migrated(tmp_path):
+    import sqlite3
+
+    from sinusapp.records import CaseRecords
+
+    path = tmp_path / "cases.sqlite"
+    CaseRecords(path).save_clinical(series_uid="1.2.3", clinical={"asthma": True})
+    with sqlite3.connect(path) as db:  # as written before the column existed
+        db.execute("ALTER TABLE case_record DROP COLUMN reference_json")
+    records = CaseRecords(path)
+    assert records.load(series_uid="1.2.3").reference is None
+    records.save_reference(series_uid="1.2.3", reference={"source": "file", "path": "/x.nrrd"})
+    rec = records.load(series_uid="1.2.3")
+    assert rec.reference == {"source": "file", "path": "/x.nrrd"}
+    assert rec.clinical == {"asthma": True}
