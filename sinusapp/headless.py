@@ -273,7 +273,10 @@ def run_headless(
             progress(f, stage)
 
     report(0.0, "reading the CT")
-    examined = scan(ct_path)
+    from sinusapp.dicom.catalogue import open_header_cache
+
+    # unchanged files' headers come from the catalogue (a second run on the same disc)
+    examined = scan(ct_path, cache=open_header_cache())
     if series_uid is None:
         _refuse_tie_across_patients(examined, ct_path)
     volume = load_volume(

@@ -1,6 +1,7 @@
 """List the patients, studies and series in a folder, a file or a DICOMDIR, with each series
 ranked as a candidate for the sinus analysis (score and reasons), its geometry findings, and
-the files that were skipped (with why). Reads headers only.
+the files that were skipped (with why). Reads headers only; a second scan of an unchanged
+folder takes them from the catalogue (path, size and modification time unchanged).
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
         "--all-skipped", action="store_true", help="list every skipped file (default: the first 20)"
+    )
+    parser.add_argument(
+        "--reread",
+        action="store_true",
+        help="read every header again (default: unchanged files come from the catalogue)",
     )
 
 
@@ -109,10 +115,12 @@ def format_table(result: ScanResult, *, all_skipped: bool = False) -> str:
 
 
 def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    from sinusapp.dicom.catalogue import open_header_cache
     from sinusapp.dicom.scan import scan
 
     stream = out or sys.stdout
-    result = scan(args.path)
+    cache = None if getattr(args, "reread", False) else open_header_cache()
+    result = scan(args.path, cache=cache)
     if args.json:
         json.dump(result.to_dict(), stream, indent=2, ensure_ascii=False)
         stream.write("\n")

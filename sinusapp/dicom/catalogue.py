@@ -21,15 +21,28 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sinusapp.dicom.headers import FrameGeometry, InstanceHeader, SkippedFile
+from sinusapp.dicom.headers import HEADER_FORMAT, FrameGeometry, InstanceHeader, SkippedFile
 from sinusapp.dicom.scan import PatientEntry, ScanResult, build_tree, collect_files, read_headers
 from sinusapp.errors import InputError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SCHEMA_VERSION", "Catalogue", "ImportReport", "is_removable_media"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Catalogue",
+    "ImportReport",
+    "is_removable_media",
+    "open_header_cache",
+]
 
+#: The schema version row. The ``header_cache`` table (issue 15) is an addition that older
+#: versions ignore, so it did not need a new version.
 SCHEMA_VERSION = 1
+#: Most rows kept in ``header_cache`` (the oldest written go first); ~1 kB each.
+HEADER_CACHE_MAX_ROWS = 200_000
+#: Skip codes that come from ``stat`` / the folder walk, not from reading the file: never cached.
+_UNCACHED_SKIP_CODES = {"missing", "not_regular"}
+_SQL_CHUNK = 500
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
 
@@ -51,6 +64,9 @@ CREATE TABLE IF NOT EXISTS instances (
     ON DELETE CASCADE, sop_instance_uid TEXT, size INTEGER, mtime REAL, header_json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS skipped (
     path TEXT PRIMARY KEY, reason TEXT, code TEXT, size INTEGER, mtime REAL);
+CREATE TABLE IF NOT EXISTS header_cache (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime REAL NOT NULL, format INTEGER NOT NULL,
+    header_json TEXT, skip_reason TEXT, skip_code TEXT, written REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS instances_series ON instances(series_uid);
 CREATE INDEX IF NOT EXISTS series_study ON series(study_uid);
 """
@@ -354,6 +370,65 @@ class Catalogue:
                     ),
                 )
 
+    # -- header cache (scan / predict) ---------------------------------------------------
+    def cached_headers(
+        self, stats: dict[str, tuple[int, float]]
+    ) -> dict[str, InstanceHeader | SkippedFile]:
+        """Headers read earlier of the files in ``stats`` (path → (size, mtime)) that are
+        unchanged: same size, same modification time, same header format. A file whose
+        entry is missing or stale is simply absent from the answer (read it again)."""
+        out: dict[str, InstanceHeader | SkippedFile] = {}
+        paths = list(stats)
+        with self._tx() as con:
+            for i in range(0, len(paths), _SQL_CHUNK):
+                chunk = paths[i : i + _SQL_CHUNK]
+                rows = con.execute(
+                    "SELECT path, size, mtime, header_json, skip_reason, skip_code FROM "
+                    f"header_cache WHERE format=? AND path IN ({','.join('?' * len(chunk))})",
+                    (HEADER_FORMAT, *chunk),
+                ).fetchall()
+                for path, size, mtime, header_json, reason, code in rows:
+                    if stats[path] != (size, mtime):
+                        continue
+                    if header_json is not None:
+                        out[path] = _header_from_json(header_json)
+                    else:
+                        out[path] = SkippedFile(path, reason or "", code or "unreadable")
+        return out
+
+    def remember_headers(
+        self, items: list[tuple[str, int, float, InstanceHeader | SkippedFile]]
+    ) -> None:
+        """Store freshly read headers (path, size, mtime, header or skipped file) for the next
+        scan of the same files; keeps at most :data:`HEADER_CACHE_MAX_ROWS` rows."""
+        import time
+
+        rows = [
+            (
+                path,
+                size,
+                mtime,
+                HEADER_FORMAT,
+                _header_to_json(item) if isinstance(item, InstanceHeader) else None,
+                item.reason if isinstance(item, SkippedFile) else None,
+                item.code if isinstance(item, SkippedFile) else None,
+                time.time(),
+            )
+            for path, size, mtime, item in items
+            if not (isinstance(item, SkippedFile) and item.code in _UNCACHED_SKIP_CODES)
+        ]
+        if not rows:
+            return
+        with self._tx() as con:
+            con.executemany("INSERT OR REPLACE INTO header_cache VALUES (?,?,?,?,?,?,?,?)", rows)
+            (n,) = con.execute("SELECT count(*) FROM header_cache").fetchone()
+            if n > HEADER_CACHE_MAX_ROWS:
+                con.execute(
+                    "DELETE FROM header_cache WHERE path IN (SELECT path FROM header_cache "
+                    "ORDER BY written LIMIT ?)",
+                    (n - HEADER_CACHE_MAX_ROWS,),
+                )
+
     # -- queries -------------------------------------------------------------------------
     def headers(self, series_uid: str) -> list[InstanceHeader]:
         """Headers of every instance of a series (for :func:`volume_from_headers`)."""
@@ -472,3 +547,14 @@ class Catalogue:
                 )
             ]
         return sum(self.delete_series(u, delete_files=delete_files) for u in uids)
+
+
+def open_header_cache() -> Catalogue | None:
+    """The workstation catalogue as a header cache for ``scan`` / ``predict``, or None (with a
+    logged warning: the scan then reads every header, as before) when it cannot be opened,
+    e.g. a read-only ``SINUSAPP_HOME`` or a catalogue written by a newer SinusApp."""
+    try:
+        return Catalogue()
+    except (sqlite3.Error, OSError, InputError) as exc:
+        log.warning("header cache unavailable (%s); reading every header", exc)
+        return None

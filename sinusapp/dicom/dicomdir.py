@@ -13,9 +13,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pydicom
-from pydicom.errors import InvalidDicomError
-
 from sinusapp.dicom.headers import MEDIA_STORAGE_DIRECTORY, SkippedFile
 from sinusapp.errors import DicomReadError
 
@@ -40,6 +37,8 @@ def is_dicomdir(path: Path) -> bool:
     """True when ``path`` is a DICOM media directory file (DICOMDIR or a Philips DIRFILE)."""
     if not path.is_file():
         return False
+    from sinusapp.dicom._pydicom import InvalidDicomError, pydicom
+
     try:
         ds = pydicom.dcmread(
             path, stop_before_pixels=True, specific_tags=["DirectoryRecordSequence"]
@@ -78,6 +77,8 @@ def read_dicomdir(path: str | os.PathLike[str]) -> DicomdirContents:
         If ``path`` itself is not a readable DICOMDIR.
     """
     top = Path(path)
+    from sinusapp.dicom._pydicom import InvalidDicomError, pydicom
+
     try:
         pydicom.dcmread(top, stop_before_pixels=True)
     except (InvalidDicomError, OSError, EOFError) as exc:
@@ -98,6 +99,8 @@ def _walk(dirfile: Path, out: DicomdirContents, seen: set[Path], *, depth: int) 
         return
     seen.add(key)
     out.directory_files.append(dirfile)
+    from sinusapp.dicom._pydicom import InvalidDicomError, pydicom
+
     try:
         ds = pydicom.dcmread(dirfile, stop_before_pixels=True)
     except (InvalidDicomError, OSError, EOFError) as exc:

@@ -33,7 +33,6 @@ from typing import Any
 
 import highdicom as hd
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.sr.codedict import codes
@@ -41,6 +40,7 @@ from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian, generate
 
 from sinusapp._version import __version__
 from sinusapp.atomic import write_bytes_atomic
+from sinusapp.dicom._pydicom import pydicom
 from sinusapp.errors import InputError
 
 __all__ = [

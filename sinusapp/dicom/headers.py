@@ -11,17 +11,18 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import MutableSequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "HEADER_FORMAT",
     "FrameGeometry",
     "InstanceHeader",
     "SkippedFile",
@@ -29,6 +30,9 @@ __all__ = [
     "read_header",
 ]
 
+#: Version of what :func:`read_header` records; cached headers of another version are read
+#: again (bump it whenever :class:`InstanceHeader` or :func:`read_header` changes).
+HEADER_FORMAT = 2
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 
@@ -111,6 +115,11 @@ class InstanceHeader:
     frames: tuple[FrameGeometry, ...] = field(default=())
     bits_stored: int = 0
     pixel_representation: int = 0
+    #: HighBit (0028,0102); -1 when absent
+    high_bit: int = -1
+    #: byte offset of the Pixel Data element (its tag) in the file, as found by the header
+    #: read (-1 unknown); the pixel fast paths check the element header there before use
+    pixel_offset: int = -1
 
     @property
     def kind(self) -> str:
@@ -133,7 +142,7 @@ def _s(ds: Dataset, keyword: str) -> str:
     v = ds.get(keyword, "")
     if v is None:
         return ""
-    if isinstance(v, pydicom.multival.MultiValue):
+    if isinstance(v, MutableSequence):  # pydicom's MultiValue (pydicom imported lazily)
         return "\\".join(str(x) for x in v)
     return str(v).strip()
 
@@ -220,7 +229,9 @@ def frame_geometries(ds: Dataset) -> tuple[FrameGeometry, ...]:
     return tuple(out)
 
 
-def header_from_dataset(ds: Dataset, *, path: str, size: int, mtime: float) -> InstanceHeader:
+def header_from_dataset(
+    ds: Dataset, *, path: str, size: int, mtime: float, pixel_offset: int = -1
+) -> InstanceHeader:
     """Build an :class:`InstanceHeader` from an already-read dataset."""
     meta = getattr(ds, "file_meta", None)
     tsyntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
@@ -228,7 +239,7 @@ def header_from_dataset(ds: Dataset, *, path: str, size: int, mtime: float) -> I
         str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
     )
     kernel = ds.get("ConvolutionKernel", "")
-    if isinstance(kernel, pydicom.multival.MultiValue):
+    if isinstance(kernel, MutableSequence):
         kernel = "\\".join(str(k) for k in kernel)
     image_type = ds.get("ImageType", ())
     if isinstance(image_type, str):
@@ -237,6 +248,7 @@ def header_from_dataset(ds: Dataset, *, path: str, size: int, mtime: float) -> I
     # With stop_before_pixels the element is absent; Rows/Columns tell an image apart.
     if not has_pixels and "Rows" in ds and "Columns" in ds and sop_class != MEDIA_STORAGE_DIRECTORY:
         has_pixels = True
+    high_bit = _i(ds, "HighBit")
     return InstanceHeader(
         path=path,
         size=size,
@@ -277,6 +289,8 @@ def header_from_dataset(ds: Dataset, *, path: str, size: int, mtime: float) -> I
         frames=frame_geometries(ds) if has_pixels else (),
         bits_stored=_i(ds, "BitsStored") or 0,
         pixel_representation=_i(ds, "PixelRepresentation") or 0,
+        high_bit=-1 if high_bit is None else high_bit,
+        pixel_offset=pixel_offset,
     )
 
 
@@ -285,6 +299,8 @@ def read_header(path: str | os.PathLike[str]) -> InstanceHeader | SkippedFile:
 
     Never raises for a bad file: returns a :class:`SkippedFile` with the reason instead.
     """
+    from sinusapp.dicom._pydicom import InvalidDicomError, pydicom
+
     p = str(path)
     try:
         st = os.stat(p)
@@ -296,7 +312,10 @@ def read_header(path: str | os.PathLike[str]) -> InstanceHeader | SkippedFile:
             p, "not a regular file (a pipe, device or socket); not read", "not_regular"
         )
     try:
-        ds = pydicom.dcmread(p, stop_before_pixels=True)
+        with open(p, "rb") as fh:
+            ds = pydicom.dcmread(fh, stop_before_pixels=True)
+            # pydicom stops with the file positioned at the Pixel Data tag (if any)
+            pixel_offset = fh.tell()
     except InvalidDicomError:
         return SkippedFile(p, "not a DICOM file (no DICM preamble or valid header)", "not_dicom")
     except (EOFError, OSError) as exc:
@@ -322,7 +341,11 @@ def read_header(path: str | os.PathLike[str]) -> InstanceHeader | SkippedFile:
                 p, "DICOM file without Series/SOP Instance UID; cannot be catalogued", "no_uid"
             )
         return header_from_dataset(
-            ds, path=str(Path(p).resolve()), size=st.st_size, mtime=st.st_mtime
+            ds,
+            path=str(Path(p).resolve()),
+            size=st.st_size,
+            mtime=st.st_mtime,
+            pixel_offset=pixel_offset,
         )
     except Exception as exc:
         log.debug("failed to interpret %s", p, exc_info=True)

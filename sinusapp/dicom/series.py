@@ -18,9 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import pydicom
-from pydicom.errors import InvalidDicomError
 
+from sinusapp.dicom._pydicom import InvalidDicomError, pydicom
 from sinusapp.dicom.codecs import (
     IMAGECODECS_PLUGIN,
     JPEG_EXTENDED_12BIT,
@@ -117,18 +116,29 @@ def _decode(ds: pydicom.Dataset, *, path: str) -> np.ndarray:
 
 _NATIVE_LE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
 _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
+_JPEG_LS = ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81")
+_JPEG_2000 = ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91")
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def _stored_bits_ok(h: InstanceHeader) -> bool:
+    """Bits Stored / High Bit as pydicom's native decoding assumes them (HighBit = BitsStored
+    - 1, or absent); anything else goes to pydicom."""
+    return 0 < h.bits_stored <= h.bits_allocated and h.high_bit in (-1, h.bits_stored - 1)
 
 
 def _read_native(h: InstanceHeader) -> np.ndarray | None:
     """Fast path for uncompressed little-endian files: read the pixel bytes straight from the
-    end of the file (where Pixel Data sits in practically every CT file) after checking the
-    element header in front of them. Returns None whenever an assumption does not hold, and
-    the caller falls back to pydicom."""
+    file after checking the Pixel Data element header in front of them (at the offset the
+    header read found, else at the end of the file, where it sits in practically every CT
+    file). Unused high bits (12 of 16 stored) are cleared / sign-extended exactly as pydicom
+    does (``correct_unused_bits``: shift left then right by BitsAllocated - BitsStored).
+    Returns None whenever an assumption does not hold, and the caller falls back to pydicom."""
     if (
         h.transfer_syntax_uid not in _NATIVE_LE
         or h.samples_per_pixel != 1
         or h.bits_allocated not in (8, 16)
-        or h.bits_stored != h.bits_allocated
+        or not _stored_bits_ok(h)
     ):
         return None
     n_frames = max(h.number_of_frames, 1)
@@ -136,9 +146,12 @@ def _read_native(h: InstanceHeader) -> np.ndarray | None:
     try:
         with open(h.path, "rb") as fh:
             size = fh.seek(0, os.SEEK_END)
-            for head in (12, 8):  # explicit VR (tag, VR, 2 reserved, length) / implicit VR
-                start = size - nbytes - head
-                if start < 0:
+            starts = []
+            if h.pixel_offset >= 0:
+                starts += [(h.pixel_offset, 12), (h.pixel_offset, 8)]
+            starts += [(size - nbytes - 12, 12), (size - nbytes - 8, 8)]
+            for start, head in starts:  # explicit VR (tag, VR, 2 reserved, length) / implicit
+                if start < 0 or start + head + nbytes > size:
                     continue
                 fh.seek(start)
                 elem = fh.read(head)
@@ -146,13 +159,89 @@ def _read_native(h: InstanceHeader) -> np.ndarray | None:
                 vr_ok = head == 8 or elem[4:6] in (b"OW", b"OB")
                 if elem[:4] == _PIXEL_DATA_TAG and vr_ok and length == nbytes:
                     data = fh.read(nbytes)
-                    dtype = {(8, 0): "u1", (8, 1): "i1", (16, 0): "<u2", (16, 1): "<i2"}[
-                        (h.bits_allocated, 1 if h.pixel_representation else 0)
-                    ]
-                    return np.frombuffer(data, dtype=dtype).reshape(n_frames, h.rows, h.columns)
+                    break
+            else:
+                return None
     except OSError:
         return None
-    return None
+    signed = 1 if h.pixel_representation else 0
+    dtype = {(8, 0): "u1", (8, 1): "i1", (16, 0): "<u2", (16, 1): "<i2"}[(h.bits_allocated, signed)]
+    arr = np.frombuffer(data, dtype=dtype).reshape(n_frames, h.rows, h.columns)
+    shift = h.bits_allocated - h.bits_stored
+    if shift:
+        arr = arr.copy()
+        if signed:  # sign-extend the stored bits
+            np.left_shift(arr, shift, out=arr)
+            np.right_shift(arr, shift, out=arr)
+        else:  # clear the unused high bits (overlay bits, noise)
+            np.bitwise_and(arr, (1 << h.bits_stored) - 1, out=arr)
+    return arr
+
+
+def _read_compressed(h: InstanceHeader) -> np.ndarray | None:
+    """Fast path for single-frame JPEG-LS and JPEG 2000 files: read the encapsulated frame
+    from the Pixel Data offset found by the header read and decode it with imagecodecs
+    (CharLS / OpenJPEG), which releases the GIL, so the loading threads decode in parallel
+    (GDCM holds it). The sign correction pydicom applies is applied the same way, from the
+    same codestream parameters (pydicom's own parsers), so the values equal ``pixel_array``.
+    Returns None (caller falls back to pydicom) whenever an assumption does not hold."""
+    ts = h.transfer_syntax_uid
+    if (
+        (ts not in _JPEG_LS and ts not in _JPEG_2000)
+        or h.pixel_offset < 0
+        or h.samples_per_pixel != 1
+        or h.photometric not in ("MONOCHROME1", "MONOCHROME2")
+        or h.bits_allocated not in (8, 16)
+        or max(h.number_of_frames, 1) != 1
+        or not _stored_bits_ok(h)
+        or not imagecodecs_available()
+    ):
+        return None
+    import imagecodecs
+    from pydicom.encaps import generate_frames
+    from pydicom.pixels.utils import _get_jpg_parameters, get_j2k_parameters
+
+    try:
+        with open(h.path, "rb") as fh:
+            fh.seek(h.pixel_offset)
+            elem = fh.read(12)
+            if (
+                len(elem) < 12
+                or elem[:4] != _PIXEL_DATA_TAG
+                or elem[4:6] not in (b"OB", b"OW")
+                or int.from_bytes(elem[8:12], "little") != _UNDEFINED_LENGTH
+            ):
+                return None
+            value = fh.read()
+        src = next(generate_frames(value, number_of_frames=1))
+        if ts in _JPEG_LS:
+            decoded = imagecodecs.jpegls_decode(src)
+        else:
+            decoded = imagecodecs.jpeg2k_decode(src)
+    except (OSError, ValueError, RuntimeError, StopIteration) as exc:
+        log.debug("fast decode of %s refused (%s); using pydicom", h.path, exc)
+        return None
+    itemsize = h.bits_allocated // 8
+    if decoded.shape != (h.rows, h.columns) or decoded.dtype.itemsize != itemsize:
+        return None
+    signed = 1 if h.pixel_representation else 0
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{itemsize}")
+    arr = np.ascontiguousarray(decoded).view(dtype).copy()
+    # pydicom's _apply_sign_correction, with its defaults when the codestream says nothing
+    if ts in _JPEG_LS:
+        if signed:
+            precision = _get_jpg_parameters(src).get("precision", h.bits_stored)
+            shift = 8 * itemsize - precision
+            if shift:
+                np.left_shift(arr, shift, out=arr)
+                np.right_shift(arr, shift, out=arr)
+    else:
+        j2k = get_j2k_parameters(src)
+        shift = 8 * itemsize - j2k.get("precision", h.bits_stored)
+        if shift and j2k.get("is_signed", signed) != signed:
+            np.left_shift(arr, shift, out=arr)
+            np.right_shift(arr, shift, out=arr)
+    return arr[np.newaxis]
 
 
 def _to_hu_int16(raw: np.ndarray, slope: float, intercept: float) -> np.ndarray:
@@ -161,6 +250,28 @@ def _to_hu_int16(raw: np.ndarray, slope: float, intercept: float) -> np.ndarray:
     else:
         out = np.rint(raw.astype(np.float32) * np.float32(slope) + np.float32(intercept))
     return np.clip(out, _INT16_MIN, _INT16_MAX).astype(np.int16)
+
+
+def _to_hu_into(dst: np.ndarray, raw: np.ndarray, slope: float, intercept: float) -> None:
+    """``dst[...] = _to_hu_int16(raw, slope, intercept)``, in int16 arithmetic without int32
+    temporaries when the stored values, the intercept and every sum fit in int16 (12-bit CT
+    with intercept -1024: always); otherwise exactly :func:`_to_hu_int16`."""
+    if slope == 1.0 and float(intercept).is_integer() and raw.dtype.kind in "iu" and raw.size:
+        lo, hi, b = int(raw.min()), int(raw.max()), int(intercept)
+        if (
+            lo >= _INT16_MIN
+            and hi <= _INT16_MAX
+            and _INT16_MIN <= b <= _INT16_MAX
+            and lo + b >= _INT16_MIN
+            and hi + b <= _INT16_MAX
+        ):
+            if raw.dtype == np.uint16:
+                r16 = raw.view(np.int16)  # every value below 2**15: same bits
+            else:
+                r16 = raw.astype(np.int16, copy=False)
+            np.add(r16, np.int16(b), out=dst)
+            return
+    dst[...] = _to_hu_int16(raw, slope, intercept)
 
 
 def _read_stack(
@@ -181,7 +292,10 @@ def _read_stack(
         path, refs = item
         if should_cancel is not None and should_cancel():
             raise Cancelled(f"loading cancelled before {Path(path).name}")
-        planes = _read_native(refs[0][1].header)
+        h = refs[0][1].header
+        planes = _read_native(h)
+        if planes is None:
+            planes = _read_compressed(h)
         if planes is None:
             try:
                 ds = pydicom.dcmread(path)
@@ -200,7 +314,7 @@ def _read_stack(
                 raise GeometryError(
                     f"frame of shape {plane.shape} in a series of {shape[1:]}", path=path
                 )
-            out[k] = _to_hu_int16(plane, f.geometry.rescale_slope, f.geometry.rescale_intercept)
+            _to_hu_into(out[k], plane, f.geometry.rescale_slope, f.geometry.rescale_intercept)
         return len(refs)
 
     n_workers = min(4, os.cpu_count() or 1)
