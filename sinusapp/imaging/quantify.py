@@ -37,6 +37,7 @@ __all__ = [
     "lund_mackay_total",
     "per_sinus_opacification",
 ]
+    "sinuses_found",
 
 log = logging.getLogger(__name__)
 
@@ -171,3 +172,24 @@ def lund_mackay_total(per_sinus: Mapping[str, Mapping[str, float]]) -> int | Non
     if not grades:
         return None
     return int(sum(int(g) for g in grades))
+
+
+def sinuses_found(
+    per_sinus: Mapping[str, Mapping[str, float]],
+) -> tuple[dict[str, Mapping[str, float]], list[str]]:
+    """``(regions with a cavity, names of regions outlined with 0 mL)``.
+
+    A region the labelling did not find (0 mL; e.g. the rule-based ethmoid outline on a real
+    head) must not be shown as a clear sinus: a grade 0 there, and a 0 in the Lund–Mackay
+    sum, would say "no disease" about a sinus nobody measured. Screen and report list only
+    the found regions and name the others. Regions without a volume are kept.
+    """
+    found: dict[str, Mapping[str, float]] = {}
+    missing: list[str] = []
+    for name, vals in per_sinus.items():
+        vol = vals.get("volume_ml")
+        if vol is not None and float(vol) <= 0:
+            missing.append(name)
+        else:
+            found[name] = vals
+    return found, missing

@@ -27,6 +27,7 @@ import numpy as np
 
 from sinusapp.findings import Finding, Severity
 from sinusapp.imaging.metrics import dice as dice_coefficient
+from sinusapp.imaging.quantify import sinuses_found
 from sinusapp.nomogram.layout import NomogramLayout, build_layout
 
 __all__ = [
@@ -424,11 +425,19 @@ class ReportContext:
 
         clinical = _clinical_rows(result.clinical_inputs, result.points, result.dlr_score)
         key_slices = choose_key_slices(volume, mask, reference_mask=reference_mask)
-        sinuses = _sinus_rows(result.per_sinus)
+        # a region outlined with 0 mL was not found: not listed, not graded (sinuses_found)
+        found, missing_names = sinuses_found(result.per_sinus or {})
+        sinuses = _sinus_rows(found)
+        missing = tuple(_sinus_label(n) for n in missing_names)
         lm_total, lm_max, lm_note = _lund_mackay_total(sinuses)
         source = str(getattr(result, "sinus_labels_source", "") or "")
         if lm_note and source in _LABEL_SOURCE_NOTES:
             lm_note += " " + _LABEL_SOURCE_NOTES[source]
+        if missing:
+            lm_note += (
+                f" Not outlined (no cavity found), so not listed and not graded: "
+                f"{', '.join(missing)}."
+            ).rstrip()
         dice = (
             None
             if reference_mask is None or not (np.any(mask) or np.any(reference_mask))

@@ -143,7 +143,10 @@ class ResultsPanel(QtWidgets.QWidget):
         self.quality_banner.setVisible(True)
 
     def _fill_table(self, per_sinus: Any) -> None:
-        rows = list((per_sinus or {}).items())
+        from sinusapp.imaging.quantify import sinuses_found
+
+        found, missing = sinuses_found(per_sinus or {})
+        rows = list(found.items())
         self.table.setRowCount(len(rows))
         for i, (name, values) in enumerate(rows):
             vals = dict(values) if isinstance(values, dict) else {}
@@ -160,6 +163,12 @@ class ResultsPanel(QtWidgets.QWidget):
                 self.table.setItem(i, c, QtWidgets.QTableWidgetItem(text))
         self.table.setVisible(bool(rows))
         self.no_sinus.setVisible(not rows)
+        self.table.setToolTip(
+            "Not outlined (no cavity found), so not listed and not graded: "
+            + ", ".join(m.replace("_", " ") for m in missing)
+            if missing
+            else ""
+        )
 
     def _on_prediction_changed(self) -> None:
         # the numbers are always the analysed result's (what the record and the report
@@ -199,12 +208,16 @@ class ResultsPanel(QtWidgets.QWidget):
 
 def _lund_mackay_text(per_sinus: Any) -> str:
     """Total Lund-Mackay grade of the graded regions, with the maximum it can reach here."""
-    from sinusapp.imaging.quantify import lund_mackay_total
+    from sinusapp.imaging.quantify import lund_mackay_total, sinuses_found
 
+    per_sinus, missing = sinuses_found(per_sinus or {})
     if not per_sinus:
         return "—"
     total = lund_mackay_total(per_sinus)
     if total is None:
         return "—"
     graded = sum(1 for v in per_sinus.values() if dict(v).get("lund_mackay") is not None)
-    return f"{total} / {2 * graded} ({graded} regions graded, 0–2 each)"
+    text = f"{total} / {2 * graded} ({graded} regions graded, 0–2 each)"
+    if missing:
+        text += f"; not found: {', '.join(m.replace('_', ' ') for m in missing)}"
+    return text

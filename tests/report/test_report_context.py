@@ -166,3 +166,17 @@ def test_report_never_prints_100_percent(result: AnalysisResult) -> None:
     near_one = dataclasses.replace(result, probability=0.9996, probability_ci95=(0.997, 0.99995))
     ctx = ReportContext.from_result(near_one)
     assert ctx.probability_text.startswith(">99 %") and "100" not in ctx.probability_text
+
+
+def test_sinus_not_found_is_neither_listed_nor_graded(result: AnalysisResult, nomogram) -> None:
+    per_sinus = {k: dict(v) for k, v in result.per_sinus.items()}
+    per_sinus["ethmoid_left"] = {"volume_ml": 0.0, "opacified_ml": 0.0, "opacification_pct": 0.0}
+    ctx = ReportContext.from_result(
+        dataclasses.replace(result, per_sinus=per_sinus), nomogram=nomogram
+    )
+    assert "ethmoid_left" not in {s.name for s in ctx.sinuses}
+    assert len(ctx.sinuses) == len(per_sinus) - 1
+    # the full result grades ethmoid_left 2 (97 %); without it the sum loses those 2 points
+    # and the maximum one region's 2, instead of counting a missing sinus as clear
+    assert ctx.lund_mackay_total == 1 and ctx.lund_mackay_max == 10
+    assert "not graded" in ctx.lund_mackay_note and "thmoid" in ctx.lund_mackay_note

@@ -118,3 +118,24 @@ def test_real_mouse_click_on_nomogram_axis_changes_value(qtbot, nomogram):
     assert s.prediction.inputs["asthma"] == 0.0
     assert s.prediction.probability < p0
     assert "what-if" in view.summary.text()
+
+
+def test_sinus_not_found_is_not_shown_as_clear(qtbot, nomogram):
+    s = CaseSession(nomogram=nomogram)
+    panel = ResultsPanel(s)
+    qtbot.addWidget(panel)
+    s.set_clinical({"asthma": True, "allergic_rhinitis": False, "eosinophils": "300"})
+    s.set_result(
+        _result(
+            nomogram,
+            {
+                "maxillary_L": {"volume_ml": 15.2, "opacification_pct": 62.0, "lund_mackay": 1},
+                "ethmoid_ant_L": {"volume_ml": 0.0, "opacification_pct": 0.0, "lund_mackay": 0},
+            },
+        )
+    )
+    assert panel.table.rowCount() == 1
+    assert panel.table.item(0, 0).text() == "maxillary L"
+    assert "ethmoid ant L" in panel.table.toolTip()
+    assert panel.lund_mackay.text().startswith("1 / 2 (1 regions graded")
+    assert "not found: ethmoid ant L" in panel.lund_mackay.text()
