@@ -155,6 +155,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.nomogram_dock = self._dock(
             "Nomogram", self.nomogram_view, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
         )
+        from sinusapp.ui.measurements import MeasurementsPanel
+
+        self.measurements = MeasurementsPanel(self.viewer.model, self)
+        self.measurements_dock = self._dock(
+            "Measurements", self.measurements, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        # the measurements share the left column with the studies (a tab)
+        self.tabifyDockWidget(self.browser_dock, self.measurements_dock)
+        self.browser_dock.raise_()
+        self.viewer.model.annotations_changed.connect(self._on_annotations_changed)
         # image first: the viewer has the full height between two columns; the right column
         # holds the form, the results and the nomogram as tabs (the results come forward
         # when an analysis ends); F11 shows the image alone
@@ -260,7 +270,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.image_only_action.setCheckable(True)
         self.image_only_action.setShortcut(QtGui.QKeySequence("F11"))
         self.image_only_action.toggled.connect(self._on_image_only_toggled)
-        for dock in (self.browser_dock, self.form_dock, self.results_dock, self.nomogram_dock):
+        for dock in (
+            self.browser_dock,
+            self.measurements_dock,
+            self.form_dock,
+            self.results_dock,
+            self.nomogram_dock,
+        ):
             view_menu.addAction(dock.toggleViewAction())
 
         analysis_menu = mb.addMenu("&Analysis")
@@ -321,8 +337,18 @@ class MainWindow(QtWidgets.QMainWindow):
             [self.browser_dock, self.form_dock], [left, right], QtCore.Qt.Orientation.Horizontal
         )
 
+    def _on_annotations_changed(self) -> None:
+        n = len(self.viewer.model.annotations)
+        self.measurements_dock.setWindowTitle(f"Measurements ({n})" if n else "Measurements")
+
     def _on_image_only_toggled(self, on: bool) -> None:
-        docks = (self.browser_dock, self.form_dock, self.results_dock, self.nomogram_dock)
+        docks = (
+            self.browser_dock,
+            self.measurements_dock,
+            self.form_dock,
+            self.results_dock,
+            self.nomogram_dock,
+        )
         if on:
             self._image_only_hidden = [d for d in docks if d.isVisible()]
             for d in self._image_only_hidden:
@@ -1163,7 +1189,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
 
 #: version of the saved dock layout; bump when the default arrangement changes
-_STATE_VERSION = 2
+_STATE_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)

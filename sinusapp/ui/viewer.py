@@ -2,12 +2,16 @@
 
 State lives in :class:`ViewerModel` (a QObject with signals); each :class:`PlaneView` follows
 it. Mouse: wheel scrolls slices (Ctrl+wheel zooms), left-drag pans, left-click sets the
-crosshair (1×3), right-drag changes window/level, measure mode draws a length in mm.
-Keys: C / A / S planes, T 1×3, Up/Down/PageUp/PageDown slices, M measure, 1-3 presets.
+crosshair (1×3), right-drag changes window/level, the Measure tool draws lengths in mm and
+the ROI tool ellipses with their mean / SD HU and area; every measurement is kept (in
+:attr:`ViewerModel.annotations`, listed by :class:`sinusapp.ui.measurements.MeasurementsPanel`)
+until deleted or another series is opened.
+Keys: C / A / S planes, T 1×3, Up/Down/PageUp/PageDown slices, M measure, E ROI, 1-3 presets.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +29,10 @@ from sinusapp.imaging.planes import (
     mask_bbox,
     plane_geometry,
 )
+from sinusapp.imaging.roi import RoiStats, ellipse_roi_stats
 from sinusapp.imaging.volume import Volume
 
-__all__ = ["PRESETS", "PlaneView", "SliceViewer", "ViewerModel", "WindowPreset"]
+__all__ = ["PRESETS", "Annotation", "PlaneView", "SliceViewer", "ViewerModel", "WindowPreset"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,9 @@ MODEL_COLOR = (230, 40, 40)
 REFERENCE_COLOR = (40, 140, 255)
 CROSSHAIR_COLOR = (255, 210, 0)
 MEASURE_COLOR = (80, 255, 120)
+ROI_COLOR = (255, 170, 60)
+#: a drag shorter than this (mm) is a click, not a measurement
+_MIN_MEASURE_MM = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +64,38 @@ PRESETS: tuple[WindowPreset, ...] = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """One measurement on one slice: a distance or an elliptical ROI, in screen mm of its
+    plane (``x0, y0`` → ``x1, y1``: the line's ends, or the ROI's bounding rectangle)."""
+
+    id: int
+    kind: str  # "distance" | "roi"
+    plane: Plane
+    index: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    stats: RoiStats | None = None
+
+    @property
+    def length_mm(self) -> float:
+        """Length of a distance (the diagonal of an ROI's rectangle)."""
+        return float(np.hypot(self.x1 - self.x0, self.y1 - self.y0))
+
+    @property
+    def label(self) -> str:
+        """``"D1"`` / ``"ROI2"``: how the image and the list name it."""
+        return f"{'D' if self.kind == 'distance' else 'ROI'}{self.id}"
+
+    def value_text(self) -> str:
+        """``"12.3 mm"`` or the ROI's statistics."""
+        if self.kind == "distance":
+            return f"{self.length_mm:.1f} mm"
+        return self.stats.text() if self.stats is not None else ""
+
+
 def _fill_lut(color: tuple[int, int, int], alpha: int) -> np.ndarray:
     lut = np.zeros((256, 4), dtype=np.uint8)
     lut[1:, :3] = color
@@ -71,6 +111,7 @@ class ViewerModel(QtCore.QObject):
     window_changed = QtCore.Signal()
     overlays_changed = QtCore.Signal()
     layout_changed = QtCore.Signal()
+    annotations_changed = QtCore.Signal()
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
@@ -92,6 +133,11 @@ class ViewerModel(QtCore.QObject):
         self.geometry: dict[Plane, PlaneGeometry] = {}
         self._lut16: np.ndarray | None = None
         self._dice: float | None = None
+        #: the measuring tool of a left drag: None (pan), "distance" or "roi"
+        self.tool: str | None = None
+        #: the measurements of the open series, in the order they were made
+        self.annotations: list[Annotation] = []
+        self._annotation_ids = itertools.count(1)
 
     # -- volume ------------------------------------------------------------------
     def set_volume(self, volume: Volume | None) -> None:
@@ -100,6 +146,9 @@ class ViewerModel(QtCore.QObject):
         self.masks = {"model": None, "reference": None}
         self.bboxes = {"model": None, "reference": None}
         self._dice = None
+        had_annotations = bool(self.annotations)
+        self.annotations = []  # measurements belong to the series they were made on
+        self._annotation_ids = itertools.count(1)
         if volume is not None:
             self.geometry = {
                 p: plane_geometry(plane=p, shape=volume.shape, affine=volume.affine) for p in Plane
@@ -110,6 +159,80 @@ class ViewerModel(QtCore.QObject):
             self.cursor = (0, 0, 0)
         self.volume_changed.emit()
         self.overlays_changed.emit()
+        if had_annotations:
+            self.annotations_changed.emit()
+
+    # -- measurements ------------------------------------------------------------
+    def set_tool(self, tool: str | None) -> None:
+        """The tool of a left drag: ``None`` (pan), ``"distance"`` or ``"roi"``."""
+        if tool not in (None, "distance", "roi"):
+            raise ValueError(f"unknown measuring tool {tool!r}; expected None, distance or roi")
+        if tool != self.tool:
+            self.tool = tool
+            self.layout_changed.emit()
+
+    def add_annotation(
+        self,
+        *,
+        kind: str,
+        plane: Plane,
+        index: int,
+        start_mm: tuple[float, float],
+        end_mm: tuple[float, float],
+    ) -> Annotation | None:
+        """Keep a distance or an ROI drawn on slice ``index`` of ``plane`` (screen mm);
+        an ROI gets its HU statistics now. ``None`` for a drag too short to measure."""
+        if kind not in ("distance", "roi"):
+            raise ValueError(f"unknown measurement {kind!r}; expected distance or roi")
+        g = self.geometry.get(Plane(plane))
+        if g is None or self.volume is None:
+            return None
+        (x0, y0), (x1, y1) = start_mm, end_mm
+        if kind == "distance" and np.hypot(x1 - x0, y1 - y0) < _MIN_MEASURE_MM:
+            return None
+        if kind == "roi" and min(abs(x1 - x0), abs(y1 - y0)) < _MIN_MEASURE_MM:
+            return None
+        stats = None
+        if kind == "roi":
+            stats = ellipse_roi_stats(
+                g.extract(self.volume.array, index),
+                spacing_x_mm=g.spacing_x_mm,
+                spacing_y_mm=g.spacing_y_mm,
+                x0_mm=x0,
+                y0_mm=y0,
+                x1_mm=x1,
+                y1_mm=y1,
+            )
+        ann = Annotation(
+            next(self._annotation_ids), kind, Plane(plane), int(index), x0, y0, x1, y1, stats
+        )
+        self.annotations.append(ann)
+        self.annotations_changed.emit()
+        return ann
+
+    def remove_annotation(self, annotation_id: int) -> bool:
+        """Delete one measurement; False when there is none with this id."""
+        kept = [a for a in self.annotations if a.id != annotation_id]
+        if len(kept) == len(self.annotations):
+            return False
+        self.annotations = kept
+        self.annotations_changed.emit()
+        return True
+
+    def clear_annotations(self) -> None:
+        """Delete every measurement."""
+        if self.annotations:
+            self.annotations = []
+            self.annotations_changed.emit()
+
+    def go_to_annotation(self, annotation_id: int) -> None:
+        """Show the plane and slice a measurement was made on."""
+        ann = next((a for a in self.annotations if a.id == annotation_id), None)
+        if ann is None:
+            return
+        if not self.triple:
+            self.set_plane(ann.plane)
+        self.set_slice(ann.plane, ann.index)
 
     def set_cursor(self, voxel: tuple[int, int, int]) -> None:
         """Move the crosshair / current slices to ``voxel`` (clipped to the volume)."""
@@ -402,7 +525,7 @@ class PlaneView(QtWidgets.QWidget):
         self.model = model
         self.plane = Plane(plane)
         self._contour_cache: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]] = {}
-        self._measure: tuple[int, QtCore.QPointF, QtCore.QPointF] | None = None
+        self._measure: tuple[int, str, QtCore.QPointF, QtCore.QPointF] | None = None
         self._hover_text = ""
         #: where the mouse is over the image (screen mm), to keep the readout true on scroll
         self._hover_mm: tuple[float, float] | None = None
@@ -449,6 +572,16 @@ class PlaneView(QtWidgets.QWidget):
         self.measure_text.setZValue(30)
         self.view.addItem(self.measure_line, ignoreBounds=True)
         self.view.addItem(self.measure_text, ignoreBounds=True)
+        # the ROI being dragged (kept ROIs are drawn by _refresh_annotations)
+        self.roi_preview = QtWidgets.QGraphicsEllipseItem()
+        self.roi_preview.setPen(pg.mkPen(ROI_COLOR, width=1.5, style=QtCore.Qt.PenStyle.DashLine))
+        self.roi_preview.setZValue(30)
+        self.roi_preview.setVisible(False)
+        self.view.addItem(self.roi_preview, ignoreBounds=True)
+        #: graphics of the kept measurements on the slice shown
+        self._annotation_items: list[Any] = []
+        #: their labels as drawn ("D1 12.3 mm", "ROI2: mean 35 ± 12 HU (SD), 150 mm²")
+        self.annotation_texts: list[str] = []
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -483,6 +616,7 @@ class PlaneView(QtWidgets.QWidget):
         model.window_changed.connect(self._on_window_changed)
         model.overlays_changed.connect(self._on_overlays_changed)
         model.layout_changed.connect(self._on_layout_changed)
+        model.annotations_changed.connect(self._on_annotations_changed)
         self._on_volume_changed()
 
     def set_smooth(self, on: bool) -> None:
@@ -622,6 +756,7 @@ class PlaneView(QtWidgets.QWidget):
         self._render_image()
         self._refresh_overlays()
         self._refresh_measure()
+        self._refresh_annotations()
         self._refresh_bottom_left()
 
     def _render_image(self) -> None:
@@ -718,16 +853,72 @@ class PlaneView(QtWidgets.QWidget):
         self.hline.setPos(y)
 
     def _refresh_measure(self) -> None:
+        """The measurement being dragged (a dashed ellipse for an ROI, a line otherwise)."""
         m = self._measure
+        self.roi_preview.setVisible(False)
         if m is None or m[0] != self.model.slice_index(self.plane):
             self.measure_line.setData([], [])
             self.measure_text.setText("")
             return
-        _, p0, p1 = m
+        _, kind, p0, p1 = m
+        if kind == "roi":
+            self.measure_line.setData([], [])
+            self.measure_text.setText("")
+            self.roi_preview.setRect(QtCore.QRectF(p0, p1).normalized())
+            self.roi_preview.setVisible(True)
+            return
         self.measure_line.setData([p0.x(), p1.x()], [p0.y(), p1.y()])
         length = float(np.hypot(p1.x() - p0.x(), p1.y() - p0.y()))
         self.measure_text.setText(f"{length:.1f} mm")
         self.measure_text.setPos(p1.x(), p1.y())
+
+    def _on_annotations_changed(self) -> None:
+        if not self.isVisible():
+            self._dirty = True
+            return
+        self._refresh_annotations()
+
+    def _refresh_annotations(self) -> None:
+        """Draw the kept measurements of the slice shown (each with its label and value)."""
+        for item in self._annotation_items:
+            self.view.removeItem(item)
+        self._annotation_items = []
+        self.annotation_texts = []
+        if self.geometry_ is None:
+            return
+        idx = self.model.slice_index(self.plane)
+        for a in self.model.annotations:
+            if a.plane != self.plane or a.index != idx:
+                continue
+            if a.kind == "distance":
+                color = MEASURE_COLOR
+                shape = pg.PlotDataItem(
+                    [a.x0, a.x1],
+                    [a.y0, a.y1],
+                    pen=pg.mkPen(color, width=2),
+                    symbol="+",
+                    symbolPen=pg.mkPen(color),
+                    symbolSize=10,
+                )
+                text = f"{a.label} {a.value_text()}"
+                anchor, pos = (0, 1), (a.x1, a.y1)
+            else:
+                color = ROI_COLOR
+                shape = QtWidgets.QGraphicsEllipseItem(
+                    QtCore.QRectF(
+                        QtCore.QPointF(a.x0, a.y0), QtCore.QPointF(a.x1, a.y1)
+                    ).normalized()
+                )
+                shape.setPen(pg.mkPen(color, width=1.5))
+                text = f"{a.label}: {a.value_text()}"
+                anchor, pos = (0, 1), (min(a.x0, a.x1), min(a.y0, a.y1))
+            label = pg.TextItem(text, color=color, anchor=anchor, fill=pg.mkBrush(0, 0, 0, 150))
+            label.setPos(*pos)
+            for item in (shape, label):
+                item.setZValue(30)
+                self.view.addItem(item, ignoreBounds=True)
+                self._annotation_items.append(item)
+            self.annotation_texts.append(text)
 
     # -- user → model ---------------------------------------------------------------
     def _on_scroll(self, steps: int) -> None:
@@ -748,22 +939,33 @@ class PlaneView(QtWidgets.QWidget):
         self.model.set_cursor(g.voxel_of_pixel(px[0], px[1], self.model.slice_index(self.plane)))
 
     def _on_measure(self, start: QtCore.QPointF, end: QtCore.QPointF, finished: bool) -> None:
-        self._measure = (
-            self.model.slice_index(self.plane),
-            QtCore.QPointF(start),
-            QtCore.QPointF(end),
-        )
+        kind = self.model.tool or "distance"
+        idx = self.model.slice_index(self.plane)
+        if finished:
+            # the drag ends: the measurement is kept (listed, deletable) and drawn as such
+            self.clear_measurement()
+            self.model.add_annotation(
+                kind=kind,
+                plane=self.plane,
+                index=idx,
+                start_mm=(start.x(), start.y()),
+                end_mm=(end.x(), end.y()),
+            )
+            return
+        self._measure = (idx, kind, QtCore.QPointF(start), QtCore.QPointF(end))
         self._refresh_measure()
 
     def measurement_mm(self) -> float | None:
-        """Length of the current measurement in mm (``None`` if none on this slice)."""
+        """Length in mm of the distance being dragged, else of the last one kept on this
+        plane (``None`` if there is none)."""
         m = self._measure
-        if m is None:
-            return None
-        return float(np.hypot(m[2].x() - m[1].x(), m[2].y() - m[1].y()))
+        if m is not None and m[1] == "distance":
+            return float(np.hypot(m[3].x() - m[2].x(), m[3].y() - m[2].y()))
+        kept = [a for a in self.model.annotations if a.plane == self.plane and a.kind == "distance"]
+        return kept[-1].length_mm if kept else None
 
     def clear_measurement(self) -> None:
-        """Remove the measurement line."""
+        """Drop the measurement being dragged (the kept ones stay)."""
         self._measure = None
         self._refresh_measure()
 
@@ -898,6 +1100,13 @@ class SliceViewer(QtWidgets.QWidget):
         self.measure_action.setToolTip("Measure a length in mm: drag on the image (M)")
         self.measure_action.toggled.connect(self._on_measure_toggled)
         self.tools_toolbar.addAction(self.measure_action)
+        self.roi_action = QtGui.QAction("ROI", self, checkable=True)
+        self.roi_action.setShortcut(QtGui.QKeySequence("E"))
+        self.roi_action.setToolTip(
+            "Elliptical ROI with mean / SD HU and area: drag on the image (E)"
+        )
+        self.roi_action.toggled.connect(self._on_measure_toggled)
+        self.tools_toolbar.addAction(self.roi_action)
         self.reset_action = QtGui.QAction("Fit", self)
         self.reset_action.setShortcut(QtGui.QKeySequence("Home"))
         self.reset_action.setToolTip("Fit the image to the view (Home)")
@@ -1008,6 +1217,7 @@ class SliceViewer(QtWidgets.QWidget):
             *self.preset_actions,
             self.fill_action,
             self.measure_action,
+            self.roi_action,
             self.reset_action,
         ]
 
@@ -1076,10 +1286,25 @@ class SliceViewer(QtWidgets.QWidget):
         self.model.set_overlay_options(opacity=value / 100.0)
 
     def _on_measure_toggled(self, checked: bool) -> None:
+        # Measure and ROI exclude each other; neither: a left drag pans again
+        sender = self.sender()
+        if checked:
+            other = self.roi_action if sender is self.measure_action else self.measure_action
+            with QtCore.QSignalBlocker(other):
+                other.setChecked(False)
+        tool = (
+            "distance"
+            if self.measure_action.isChecked()
+            else ("roi" if self.roi_action.isChecked() else None)
+        )
+        self.model.set_tool(tool)
         for v in self.views.values():
-            v.view.measuring = checked
-            if not checked:
-                v.clear_measurement()
-        cursor = QtCore.Qt.CursorShape.CrossCursor if checked else QtCore.Qt.CursorShape.ArrowCursor
+            v.view.measuring = tool is not None
+            v.clear_measurement()
+        cursor = (
+            QtCore.Qt.CursorShape.CrossCursor
+            if tool is not None
+            else QtCore.Qt.CursorShape.ArrowCursor
+        )
         for v in self.views.values():
             v.graphics.viewport().setCursor(cursor)

@@ -136,11 +136,13 @@ def test_measurement_in_mm(viewer):
     viewer.measure_action.trigger()
     view = viewer.views[Plane.CORONAL]
     assert view.view.measuring
+    view.view.measured.emit(QtCore.QPointF(10.0, 5.0), QtCore.QPointF(16.0, 13.0), False)
+    assert view.measure_text.toPlainText() == "10.0 mm"  # while dragging
     view.view.measured.emit(QtCore.QPointF(10.0, 5.0), QtCore.QPointF(16.0, 13.0), True)
     assert view.measurement_mm() == pytest.approx(10.0)
-    assert view.measure_text.toPlainText() == "10.0 mm"
-    viewer.measure_action.trigger()
-    assert view.measurement_mm() is None
+    assert view.annotation_texts == ["D1 10.0 mm"]  # kept and labelled
+    viewer.measure_action.trigger()  # the tool off: a drag pans again, the measurement stays
+    assert not view.view.measuring and view.measurement_mm() == pytest.approx(10.0)
 
 
 def test_hu_and_position_under_cursor(viewer, phantom):

@@ -249,3 +249,85 @@ def test_records_without_the_reference_column_are_migrated(tmp_path):
     rec = records.load(series_uid="1.2.3")
     assert rec.reference == {"source": "file", "path": "/x.nrrd"}
     assert rec.clinical == {"asthma": True}
+
+
+def test_ellipse_roi_stats_are_exact_on_a_known_image():
+    from sinusapp.imaging.roi import ellipse_roi_stats
+
+    img = np.zeros((40, 40), np.int16)
+    img[:, 20:] = 100  # right half 100 HU
+    # a circle of radius 5 mm on 1 mm pixels centred at (10, 10): left half only, all 0 HU
+    st = ellipse_roi_stats(
+        img, spacing_x_mm=1.0, spacing_y_mm=1.0, x0_mm=5, y0_mm=5, x1_mm=15, y1_mm=15
+    )
+    assert st.mean_hu == 0 and st.sd_hu == 0 and 70 <= st.n <= 90
+    assert st.area_mm2 == pytest.approx(st.n * 1.0)
+    # straddling the edge at x = 20 mm: half the pixels 0, half 100 → mean 50, SD ≈ 50
+    st = ellipse_roi_stats(
+        img, spacing_x_mm=1.0, spacing_y_mm=1.0, x0_mm=10, y0_mm=10, x1_mm=30, y1_mm=30
+    )
+    assert st.mean_hu == pytest.approx(50, abs=1) and st.sd_hu == pytest.approx(50, abs=2)
+    assert st.area_mm2 == pytest.approx(np.pi * 10 * 10, rel=0.05)
+    # anisotropic pixels: the area is in mm², not pixels
+    st2 = ellipse_roi_stats(
+        img, spacing_x_mm=0.5, spacing_y_mm=2.0, x0_mm=2, y0_mm=10, x1_mm=8, y1_mm=70
+    )
+    assert st2.area_mm2 == pytest.approx(np.pi * 3 * 30, rel=0.08)
+    assert st2.min_hu == st2.max_hu == 0
+    with pytest.raises(ValueError, match="2-D"):
+        ellipse_roi_stats(
+            img[None], spacing_x_mm=1, spacing_y_mm=1, x0_mm=0, y0_mm=0, x1_mm=1, y1_mm=1
+        )
+
+
+def test_several_measurements_and_an_roi_listed_and_deletable(qtbot, make_window, dicom_folder):
+    from PySide6 import QtCore
+
+    from sinusapp.imaging.planes import Plane
+    from sinusapp.imaging.roi import ellipse_roi_stats
+
+    w = make_window()
+    vol = _import_and_open(qtbot, w, dicom_folder)
+    viewer, panel = w.viewer, w.measurements
+    view = viewer.views[Plane.CORONAL]
+    viewer.measure_action.trigger()
+    view.view.measured.emit(QtCore.QPointF(5.0, 5.0), QtCore.QPointF(8.0, 9.0), True)
+    view.view.measured.emit(QtCore.QPointF(1.0, 1.0), QtCore.QPointF(1.0, 13.0), True)
+    viewer.roi_action.trigger()  # ROI replaces Measure as the drag tool
+    assert not viewer.measure_action.isChecked() and viewer.model.tool == "roi"
+    view.view.measured.emit(QtCore.QPointF(10.0, 6.0), QtCore.QPointF(30.0, 20.0), True)
+    rows = panel.rows()
+    assert [r[0] for r in rows] == ["D1", "D2", "ROI3"]
+    assert rows[0][2] == "5.0 mm" and rows[1][2] == "12.0 mm"
+    idx = viewer.model.slice_index(Plane.CORONAL)
+    assert rows[2][1] == f"Coronal {idx + 1}"
+    g = viewer.model.geometry[Plane.CORONAL]
+    expect = ellipse_roi_stats(
+        g.extract(vol.array, idx),
+        spacing_x_mm=g.spacing_x_mm,
+        spacing_y_mm=g.spacing_y_mm,
+        x0_mm=10,
+        y0_mm=6,
+        x1_mm=30,
+        y1_mm=20,
+    )
+    assert expect.n > 50
+    assert rows[2][2] == expect.text() and "±" in rows[2][2] and "mm²" in rows[2][2]
+    assert len(view.annotation_texts) == 3  # all drawn on their slice
+    assert w.measurements_dock.windowTitle() == "Measurements (3)"
+    # another slice: none drawn there; back on it they are
+    viewer.model.step_slice(Plane.CORONAL, 1)
+    assert view.annotation_texts == []
+    panel.table.setCurrentItem(panel.table.topLevelItem(2))
+    panel._on_double_clicked(panel.table.topLevelItem(2), 0)
+    assert viewer.model.slice_index(Plane.CORONAL) == idx and len(view.annotation_texts) == 3
+    # delete one, then all
+    panel.table.clearSelection()
+    panel.table.topLevelItem(0).setSelected(True)
+    panel.delete_selected()
+    assert [r[0] for r in panel.rows()] == ["D2", "ROI3"] and len(view.annotation_texts) == 2
+    panel.clear_button.click()
+    assert panel.rows() == [] and view.annotation_texts == []
+    # a click (no drag) measures nothing
+    view.view.measured.emit(QtCore.QPointF(4.0, 4.0), QtCore.QPointF(4.1, 4.0), True)
+    assert panel.rows() == []
