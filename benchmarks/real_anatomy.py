@@ -99,12 +99,20 @@ def _volumes(volume: Any, labels: np.ndarray) -> dict[str, float]:
 
 
 def held_out_cases(cohort: Path, predictor: Any) -> dict[str, Any]:
-    """Dice and opacification error on the cohort's test cases (placed disease)."""
+    """Dice and opacification error on the cohort's test cases (placed disease).
+
+    Cases on a background excluded for incomplete labels (``excluded_patients``) are skipped:
+    their reference would score a correct labelling as wrong.
+    """
     from sinusapp.dataset import Dataset, load_case
+    from sinusapp.synth.realanat import excluded_patients
 
     ds = Dataset.open(cohort)
+    excluded = excluded_patients()
     rows = []
     for case in ds.by_cohort("test"):
+        if case.clinical.get("background", "") in excluded:
+            continue
         volume, lesion, labels = load_case(case)
         t = time.perf_counter()
         pred = predictor.predict(volume)

@@ -63,16 +63,18 @@ def print_summary(out: HeadlessOutputs) -> None:
     )
     print(f"DLR-score: {r.dlr_score:.3f}   lesion volume: {r.lesion_volume_ml:.1f} mL")
     if r.per_sinus:
-        from sinusapp.imaging.quantify import lund_mackay_total
+        from sinusapp.imaging.quantify import lund_mackay_total, sinuses_found
 
+        found, missing = sinuses_found(r.per_sinus)
         parts = ", ".join(
-            f"{k} {float(v.get('opacification_pct', float('nan'))):.0f} %"
-            for k, v in r.per_sinus.items()
+            f"{k} {float(v.get('opacification_pct', float('nan'))):.0f} %" for k, v in found.items()
         )
-        lm = lund_mackay_total(r.per_sinus)
+        lm = lund_mackay_total(found) if found else None
+        graded = sum(1 for v in found.values() if v.get("lund_mackay") is not None)
         print(
-            f"Opacification ({r.sinus_labels_source or 'unknown'} sinus labels): {parts}"
-            + ("" if lm is None else f"; Lund–Mackay {lm} / {2 * len(r.per_sinus)}")
+            f"Opacification ({r.sinus_labels_source or 'unknown'} sinus labels): {parts or '-'}"
+            + ("" if lm is None else f"; Lund–Mackay {lm} / {2 * graded}")
+            + (f"; not found: {', '.join(missing)}" if missing else "")
         )
     print(
         f"Probability of recurrence: {r.probability:.1%} (95% CI {lo:.1%}–{hi:.1%}); "

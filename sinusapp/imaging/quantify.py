@@ -30,6 +30,7 @@ __all__ = [
     "LABEL_IDS",
     "LM_COMPLETE_PCT",
     "LM_PARTIAL_PCT",
+    "MIN_FOUND_ML",
     "NOT_GRADED",
     "REGIONS",
     "SINUS_LABELS",
@@ -177,19 +178,25 @@ def lund_mackay_total(per_sinus: Mapping[str, Mapping[str, float]]) -> int | Non
 def sinuses_found(
     per_sinus: Mapping[str, Mapping[str, float]],
 ) -> tuple[dict[str, Mapping[str, float]], list[str]]:
-    """``(regions with a cavity, names of regions outlined with 0 mL)``.
+    """``(regions with a cavity, names of regions outlined with under 0.5 mL)``.
 
-    A region the labelling did not find (0 mL; e.g. the rule-based ethmoid outline on a real
-    head) must not be shown as a clear sinus: a grade 0 there, and a 0 in the Lund–Mackay
-    sum, would say "no disease" about a sinus nobody measured. Screen and report list only
-    the found regions and name the others. Regions without a volume are kept.
+    A region the labelling did not find (a few voxels or none; e.g. the rule-based ethmoid
+    outline on a real head, 0.0–0.2 mL) must not be shown as a clear sinus: a grade 0 there,
+    and a 0 in the Lund–Mackay sum, would say "no disease" about a sinus nobody measured.
+    Screen and report list only the found regions and name the others. The bar,
+    :data:`MIN_FOUND_ML`, lies far below any real sinus (an anterior ethmoid complex holds
+    several mL). Regions without a volume are kept.
     """
     found: dict[str, Mapping[str, float]] = {}
     missing: list[str] = []
     for name, vals in per_sinus.items():
         vol = vals.get("volume_ml")
-        if vol is not None and float(vol) <= 0:
+        if vol is not None and float(vol) < MIN_FOUND_ML:
             missing.append(name)
         else:
             found[name] = vals
     return found, missing
+#: Smallest outlined volume (mL) that counts as a found sinus (:func:`sinuses_found`).
+MIN_FOUND_ML = 0.5
+
+

@@ -497,9 +497,7 @@ def _region_plan(case: CaseSpec, rng: np.random.Generator) -> dict[int, dict[str
     n_polyps = int(nasal.polyps) if case.nasal_polyps else 0
     # the nasal label is narrow air passages: a little swelling goes a long way; under
     # 1.5 mm it would be indistinguishable from the normal lining, so none is placed
-    mucosa = (
-        float(np.clip(1.5 + 2.5 * eth + rng.normal(0, 0.3), 1.5, 4.0)) if eth > 0.3 else 0.0
-    )
+    mucosa = float(np.clip(1.5 + 2.5 * eth + rng.normal(0, 0.3), 1.5, 4.0)) if eth > 0.3 else 0.0
     plan[NASAL] = {
         "region": "nasal_cavity",
         "pattern": "polypoid" if n_polyps else ("mucosal" if mucosa > 0 else "none"),
@@ -611,10 +609,20 @@ def _kernel_and_noise(
     return hu, params
 
 
-def render_real_case(*, case: CaseSpec, background: Background, healthy: bool) -> RealCase:
-    """Render ``case`` on ``background`` (deterministic in ``case.seed``)."""
+def render_real_case(
+    *, case: CaseSpec, background: Background, healthy: bool, augment: bool = True
+) -> RealCase:
+    """Render ``case`` on ``background`` (deterministic in ``case.seed``).
+
+    ``augment=False`` keeps the crop as scanned (no mirroring, deformation, resampling,
+    kernel or added noise): the bundled real-anatomy demo study.
+    """
     rng = np.random.default_rng(np.random.SeedSequence([case.seed, 0x5EA1]))
-    hu, labels, affine, aug = augment_background(background, rng=rng)
+    if augment:
+        hu, labels, affine, aug = augment_background(background, rng=rng)
+    else:
+        hu, labels = background.hu.astype(np.float32), background.labels.copy()
+        affine, aug = background.affine.copy(), {"augmented": False}
     n_before = int(np.isin(labels, (MAX_L, MAX_R)).sum())
     written = np.where(labels == _NASOPHARYNX_TMP, 0, labels).astype(labels.dtype)
     labels = grow_to_walls(labels, hu)
@@ -637,7 +645,7 @@ def render_real_case(*, case: CaseSpec, background: Background, healthy: bool) -
         rng=rng,
         noise_corr_vox=tuple(float(np.clip(0.45 * r, 0.4, 1.5)) for r in ratio),
     )
-    hu, kern = _kernel_and_noise(hu, rng=rng)
+    hu, kern = _kernel_and_noise(hu, rng=rng) if augment else (hu, {})
     hu16 = np.clip(np.rint(hu), _HU_MIN, _HU_MAX).astype(np.int16)
     where = np.argwhere(written > 0)
     lo, hi = where.min(0), where.max(0)

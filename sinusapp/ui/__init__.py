@@ -11,7 +11,12 @@ from pathlib import Path
 __all__ = ["run_app"]
 
 
-def run_app(*, import_path: str | Path | None = None, open_demo: bool = False) -> int:
+def run_app(
+    *,
+    import_path: str | Path | None = None,
+    open_demo: bool = False,
+    demo_dir: str | Path | None = None,
+) -> int:
     """Open the desktop application; returns the exit status.
 
     Parameters
@@ -21,7 +26,10 @@ def run_app(*, import_path: str | Path | None = None, open_demo: bool = False) -
     open_demo:
         Import and open the bundled demo study (``assets/demo``), fill its clinical form
         from ``clinical.json`` and show its reference segmentation.
+    demo_dir:
+        The demo study's folder (default ``assets/demo``; ``sinusapp demo`` passes the
+        ``--study`` chosen, the real-anatomy one by default).
     """
     from sinusapp.ui.app import run_app as _run
 
-    return _run(import_path=import_path, open_demo=open_demo)
+    return _run(import_path=import_path, open_demo=open_demo, demo_dir=demo_dir)

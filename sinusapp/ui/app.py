@@ -171,7 +171,12 @@ def other_instance_text() -> str:
     )
 
 
-def run_app(*, import_path: str | Path | None = None, open_demo: bool = False) -> int:
+def run_app(
+    *,
+    import_path: str | Path | None = None,
+    open_demo: bool = False,
+    demo_dir: str | Path | None = None,
+) -> int:
     """Start the GUI (see :func:`sinusapp.ui.run_app`)."""
     app = ensure_app()
     lock = acquire_instance_lock()
@@ -184,7 +189,7 @@ def run_app(*, import_path: str | Path | None = None, open_demo: bool = False) -
     if import_path is not None:
         window.import_path(import_path, open_after=True)
     elif open_demo:
-        open_demo_study(window)
+        open_demo_study(window, demo_dir=demo_dir)
     try:
         return int(app.exec())
     finally:

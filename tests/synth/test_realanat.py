@@ -55,7 +55,7 @@ def test_split_disjoint_complete() -> None:
     assert not set(split) & set(excluded)
     assert all(reason for reason in excluded.values())
     counts = {s: sum(v == s for v in split.values()) for s in ("train", "val", "test")}
-    n_out = {"train": 3, "val": 0, "test": 1}  # P037, P053, P089 / P056 (incomplete labels)
+    n_out = {"train": 3, "val": 0, "test": 3}  # P037 P053 P089 / P056 P083 P096 (labels)
     assert counts == {s: n - n_out[s] for s, n in (("train", 60), ("val", 15), ("test", 15))}
     if NASALSEG.exists():
         present = {p.name for p in NASALSEG.iterdir() if p.name.startswith("P")}
