@@ -87,6 +87,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "cases' sinus_labels maps",
     )
     parser.add_argument(
+        "--cls-lesion-features",
+        action="store_true",
+        help="feed the classification head the lesion probability's mean over its field of "
+        "view (segmentation-guided DLR-score; see NetworkConfig.cls_lesion_features)",
+    )
+    parser.add_argument(
+        "--init-weights",
+        type=Path,
+        default=None,
+        metavar="BUNDLE",
+        help="start every model from this bundle's weights (fine-tuning); tensors that do "
+        "not fit the new network start fresh",
+    )
+    parser.add_argument(
         "--steps-per-epoch",
         type=int,
         default=None,
@@ -171,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
             levels=args.levels,
             task=args.task,
             sinus_classes=len(SINUS_HEAD_REGIONS) if args.sinus_head else 0,
+            cls_lesion_features=args.cls_lesion_features,
         )
         preprocess = PreprocessConfig(
             spacing_mm=args.spacing, block_shape=args.block, patch_shape=args.patch
@@ -189,9 +204,14 @@ def run(args: argparse.Namespace) -> int:
             augment=not args.no_augment,
             amp=not args.no_amp,
             steps_per_epoch=args.steps_per_epoch,
+            init_weights=None if args.init_weights is None else str(args.init_weights),
         )
     except ValueError as exc:
         raise InputError(f"Invalid training option: {exc}") from exc
+    if args.init_weights is not None:
+        from sinusapp.model.bundle import load_bundle
+
+        load_bundle(args.init_weights)  # a bad bundle fails now, not after preprocessing
     cases, description = cases_from_dataset(args.dataset, max_cases=args.max_cases)
     if args.data_note:
         description += " " + args.data_note

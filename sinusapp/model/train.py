@@ -141,6 +141,9 @@ class TrainConfig:
 
     ``epochs`` per model, ``folds`` for CV (0: no CV), ``batch_size``, AdamW ``lr`` with
     a cosine schedule stepped per epoch after ``warmup_epochs`` of linear warm-up.
+    ``init_weights``: a model bundle folder whose weights start every model (fine-tuning
+    an earlier bundle); tensors whose name or shape differ (a new or widened head) start
+    from their fresh initialisation, and the log names them.
     """
 
     epochs: int = 40
@@ -154,6 +157,7 @@ class TrainConfig:
     augment: bool = True
     amp: bool = True
     steps_per_epoch: int | None = None
+    init_weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -422,6 +426,31 @@ def _fingerprint(net: NetworkConfig, tcfg: TrainConfig, case_ids: Sequence[str])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _init_from_bundle(model: UNet3D, path: Path, *, quiet: bool) -> None:
+    """Copy the weights of bundle ``path`` into ``model`` where name and shape agree."""
+    from sinusapp.model.bundle import load_bundle
+
+    state = load_bundle(path).load_state_dict()
+    own = model.state_dict()
+    taken = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    fresh = sorted(set(own) - set(taken))
+    if len(taken) < len(own) / 2:
+        raise ValueError(
+            f"init_weights {str(path)!r}: only {len(taken)} of this network's {len(own)} "
+            "tensors fit its weights "
+            "(another architecture); train from scratch or pick a matching bundle"
+        )
+    model.load_state_dict(taken, strict=False)
+    if not quiet:
+        log.info(
+            "initialised %d of %d tensors from %s; fresh: %s",
+            len(taken),
+            len(own),
+            path,
+            ", ".join(fresh) or "none",
+        )
+
+
 def _shard(n: int, *, rank: int, world: int) -> tuple[int, int]:
     """Rows ``[lo, hi)`` of a batch of ``n`` that process ``rank`` of ``world`` trains on
     (contiguous, sizes differing by one at most)."""
@@ -466,6 +495,8 @@ def train_model(
     """
     torch.manual_seed(run_seed)
     model = UNet3D(config=network).to(device)
+    if tcfg.init_weights:
+        _init_from_bundle(model, Path(tcfg.init_weights), quiet=quiet)
     with_sinus = bool(network.sinus_classes)
     loss_fn = MultiTaskLoss(task=network.task, dice=tcfg.dice, sinus=with_sinus).to(device)
     decay: list[torch.nn.Parameter] = []
@@ -773,6 +804,14 @@ def _model_card(
         if network.sinus_classes
         else ""
     )
+    if network.cls_lesion_features:
+        sinus_text += (
+            "\n- Classification head: besides the pooled bottleneck it reads the mean lesion "
+            "probability over its field of view (gradients stopped: segmentation-guided)."
+        )
+    init = (training.get("settings") or {}).get("init_weights")
+    if init:
+        sinus_text += f"\n- Fine-tuned: every model started from the weights of `{init}`."
 
     minutes = training.get("wall_time_s", 0) / 60
     folds = int(training.get("folds") or 0)
