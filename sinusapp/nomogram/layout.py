@@ -28,7 +28,8 @@ Coordinates (abstract "page" coordinates)
   total-points mark is vertically above their probability on the Probability axis.
 - A factor whose coefficient is negative runs right-to-left (``AxisRow.reversed``); its
   ``x_start`` < ``x_end`` always, ticks carry their own x.
-- Binary factors have two ticks, labelled "No" (value 0) and "Yes" (value 1).
+- Binary factors have two ticks, labelled "No" (value 0) and "Yes" (value 1); when the
+  effect is too small for two labels, one reads "No ≈ Yes" (see :func:`_binary_ticks`).
 
 What-if
 -------
@@ -333,6 +334,27 @@ def _factor_tick_values(lo: float, hi: float, width: float) -> tuple[list[float]
     return best if best is not None else ([float(lo), float(hi)], span)
 
 
+#: The one label of a binary axis whose No and Yes ticks are too close for two labels.
+BINARY_CLOSE_LABEL = "No ≈ Yes"
+
+
+def _binary_ticks(x_no: float, x_yes: float) -> list[Tick]:
+    """The No (value 0) and Yes (value 1) ticks of a binary factor.
+
+    When the factor's effect is so small that the two ticks are closer than
+    :data:`MIN_TICK_GAP`, two centred labels would print over each other ("NYeos"), and a
+    renderer that drops overlapping labels would show "No" alone, as if "Yes" were missing.
+    Then the tick further left carries one label, ``"No ≈ Yes"`` (``"Yes ≈ No"`` for a
+    negative effect: left to right as drawn), and the other tick none; both tick marks stay,
+    so a what-if drag still reads No or Yes.
+    """
+    if abs(x_yes - x_no) >= MIN_TICK_GAP:
+        return [Tick(0.0, x_no, "No"), Tick(1.0, x_yes, "Yes")]
+    if x_no <= x_yes:
+        return [Tick(0.0, x_no, BINARY_CLOSE_LABEL), Tick(1.0, x_yes, "")]
+    return [Tick(0.0, x_no, ""), Tick(1.0, x_yes, "Yes ≈ No")]
+
+
 def _prob_label(p: float) -> str:
     text = f"{p:.2f}".rstrip("0")
     return text if not text.endswith(".") else text[:-1]
@@ -387,7 +409,7 @@ def build_layout(
         x_lo = nomogram.points_for(f.name, lo) / 100.0
         x_hi = nomogram.points_for(f.name, hi) / 100.0
         if f.kind == "binary":
-            ticks = [Tick(0.0, x_lo, "No"), Tick(1.0, x_hi, "Yes")]
+            ticks = _binary_ticks(x_lo, x_hi)
         else:
             values, step = _factor_tick_values(lo, hi, abs(x_hi - x_lo))
             ticks = [
