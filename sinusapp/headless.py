@@ -36,12 +36,18 @@ ProgressFn = Callable[[float, str], None]
 
 @dataclass(frozen=True, slots=True)
 class HeadlessOutputs:
-    """The result and the files that were written."""
+    """The result and the files that were written.
+
+    ``case`` is the :class:`sinusapp.case.CaseModel` the run went through (the GUI's
+    Qt-free case model): its ``clinical_raw`` holds the inputs as entered on the command
+    line, its ``result`` is ``result`` (the analysed result of those inputs).
+    """
 
     result: AnalysisResult
     json_path: Path | None
     report_path: Path | None
     seg_path: Path | None
+    case: Any = None
 
 
 #: Two proposed candidates closer than this in score are a tie (see ``scan``'s ranking).
@@ -293,6 +299,13 @@ def run_headless(
         sinus_labels = load_reference_mask(sinus_labels_path, volume=volume)
         _check_sinus_label_values(sinus_labels, Path(sinus_labels_path))
         log.info("sinus labels from %s", sinus_labels_path)
+    from sinusapp.case import CaseModel
+
+    # the GUI's case model, without a screen or records: the inputs as entered, and the
+    # analysed result is the nomogram of exactly those inputs (the model's rule)
+    case = CaseModel(nomogram=nomogram)
+    case.open_case(volume=volume, series_uid=volume.info.series_uid)
+    case.set_clinical(dict(clinical))
     result = analyse(
         volume,
         inputs.to_dict() | inputs.nomogram_factors(),
@@ -303,7 +316,7 @@ def run_headless(
     )
     # the validator's warnings (unit mix-up, hypereosinophilia...) and a borderline risk
     # reach stdout, result.json and the report
-    result = with_input_findings(result, inputs=inputs)
+    result = case.accept_result(with_input_findings(result, inputs=inputs))
     if out_json is not None:
         write_json_atomic(result.to_json_dict(), out_json)
         log.info("wrote %s", out_json)
@@ -331,7 +344,7 @@ def run_headless(
         export_seg(result, out_path=out_seg, source_datasets=sources)
         log.info("wrote %s", out_seg)
     report(1.0, "done")
-    return HeadlessOutputs(result, out_json, out_pdf, out_seg)
+    return HeadlessOutputs(result, out_json, out_pdf, out_seg, case=case)
 
 
 def _check_nomogram_pairing(

@@ -210,3 +210,59 @@ def test_export_paths_differ_by_patient_series_and_never_replace(tmp_path):
     assert all(
         p.name.startswith("patient-P_1_x_series-3-345_20261201-093005-2_") for p in again.values()
     )
+
+
+def test_headless_run_goes_through_the_case_model_with_the_inputs_as_entered(
+    tmp_path, series_writer, fitted_nomogram
+):
+    """`sinusapp predict` and the GUI share the case model: the CLI's entries are kept as
+    typed, its result is the model's analysed result, and result.json is that result."""
+    import json
+
+    from sinusapp.headless import run_headless
+
+    series_writer(tmp_path / "ct", n=24, rows=48, cols=40, spacing=1.0, pixel_spacing=(1.0, 1.0))
+    nomo_path = tmp_path / "nomogram.json"
+    fitted_nomogram.save(nomo_path)
+    entered = {
+        "asthma": "yes",
+        "allergic_rhinitis": "no",
+        "eosinophils": "0.45",
+        "eosinophil_unit": "1e9_per_l",
+        "age_years": None,
+        "sex": None,
+    }
+    out = run_headless(
+        tmp_path / "ct",
+        entered,
+        json_path=tmp_path / "result.json",
+        nomogram_path=nomo_path,
+        predictor=FakePredictor(dlr_score=0.3, locate=False),
+    )
+    case = out.case
+    assert isinstance(case, CaseModel)
+    assert case.clinical_raw == entered  # as typed, unit and all
+    assert case.result is out.result and not case.is_what_if
+    assert case.prediction.probability == pytest.approx(out.result.probability)
+    assert json.loads((tmp_path / "result.json").read_text()) == json.loads(
+        json.dumps(out.result.to_json_dict())
+    )
+    # the analysed inputs are the entered ones, converted (0.45 ×10⁹/L = 450 cells/µL)
+    assert out.result.clinical_inputs["eosinophils_per_ul"] == pytest.approx(450.0)
+
+
+def test_result_json_round_trip_keeps_quality_warnings_and_numbers(volume, fitted_nomogram):
+    from sinusapp.case import result_from_json
+
+    model = CaseModel(nomogram=fitted_nomogram)
+    model.open_case(volume=volume)
+    model.set_clinical(RAW)
+    result = _analysed(model, volume, fitted_nomogram)
+    data = result.to_json_dict()
+    assert data["quality"]["checked"]
+    back = result_from_json(data, volume=volume, mask=result.mask)
+    assert back.to_json_dict() == data
+    assert back.quality == result.quality and back.quality_checked
+    # a record written before the gate existed says the checks were not run
+    old = {k: v for k, v in data.items() if k != "quality"}
+    assert not result_from_json(old, volume=volume, mask=None).quality_checked
