@@ -108,3 +108,30 @@ def test_real_whole_head_gets_both_maxillary_sinuses_and_little_false_lesion(
     for region in ("maxillary_L", "maxillary_R"):
         ml = float((pred.sinus_labels == LABEL_IDS[region]).sum() * volume.voxel_volume_ml)
         assert 5.0 <= ml <= 40.0, (region, ml)
+    # the upper sinuses, placed by the model's labels (checked by eye on this head: ethmoid
+    # cells between the orbits, the sphenoid behind them, the frontal sinus above)
+    from sinusapp.imaging.upper_sinuses import label_upper_sinuses
+
+    found = label_upper_sinuses(
+        hu=volume.array, affine=volume.affine, model_labels=pred.sinus_labels
+    )
+    assert found is not None
+    zone, box = found
+    k, j, i = np.nonzero(zone)
+    lps = np.stack([k + box[0].start, j + box[1].start, i + box[2].start], 1)
+    lps = lps @ volume.affine[:3, :3].T + volume.affine[:3, 3]
+    where = {}
+    for name, values in (
+        ("ethmoid_L", ("ethmoid_ant_L", "ethmoid_post_L")),
+        ("ethmoid_R", ("ethmoid_ant_R", "ethmoid_post_R")),
+        ("sphenoid", ("sphenoid",)),
+        ("frontal", ("frontal",)),
+    ):
+        m = np.isin(zone[k, j, i], [LABEL_IDS[v] for v in values])
+        ml = float(m.sum() * volume.voxel_volume_ml)
+        assert {"ethmoid_L": 1.5, "ethmoid_R": 1.5, "sphenoid": 3.0, "frontal": 0.5}[name] <= ml
+        assert ml <= 30.0, (name, ml)
+        where[name] = np.median(lps[m], axis=0)
+    assert where["ethmoid_L"][0] > where["ethmoid_R"][0]  # LPS x grows to the patient's left
+    assert where["sphenoid"][1] > max(where["ethmoid_L"][1], where["ethmoid_R"][1]) + 10
+    assert where["frontal"][2] > max(where["ethmoid_L"][2], where["ethmoid_R"][2]) + 10
