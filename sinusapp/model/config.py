@@ -75,6 +75,13 @@ class NetworkConfig:
         a small network trained briefly on CPU learned only the prevalence (DLR-scores within
         0.383-0.385, bundle 2.0.0). Needs the decoder on the classification window, so it
         requires ``task="multi"``. False in bundles before 2.1.
+    cls_region_features:
+        Also feed the classification head the lesion fraction of each sinus-head region
+        (maxillary L / R, nasal cavity: the model's own per-sinus opacification, gradients
+        stopped). In the synthetic cohort the nasal cavity's burden carries most of the
+        imaging signal (type-2, ethmoid-predominant disease and polyps) while the maxillary
+        burden points the other way, which one lesion mean over the patch cannot tell apart.
+        Needs ``cls_lesion_features`` and a sinus head.
     """
 
     in_channels: int = 1
@@ -88,8 +95,19 @@ class NetworkConfig:
     dropout: float = 0.2
     cls_hidden: tuple[int, ...] = (64, 32)
     cls_lesion_features: bool = False
+    cls_region_features: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.cls_region_features, bool):
+            raise ValueError(
+                f"cls_region_features must be True or False, got {self.cls_region_features!r}"
+            )
+        if self.cls_region_features and not (self.cls_lesion_features and self.sinus_classes):
+            raise ValueError(
+                "cls_region_features needs cls_lesion_features and a sinus head "
+                f"(sinus_classes >= 2), got cls_lesion_features={self.cls_lesion_features}, "
+                f"sinus_classes={self.sinus_classes}"
+            )
         if not isinstance(self.cls_lesion_features, bool):
             raise ValueError(
                 f"cls_lesion_features must be True or False, got {self.cls_lesion_features!r}"

@@ -67,6 +67,20 @@ def lesion_features(seg_logits: torch.Tensor) -> torch.Tensor:
     return torch.stack([10.0 * p, torch.log(p + 1e-4) / 4.0], dim=1).to(seg_logits.dtype)
 
 
+def region_features(seg_logits: torch.Tensor, sinus_logits: torch.Tensor) -> torch.Tensor:
+    """``(N, sinus_classes - 1)``: lesion fraction of each sinus-head region (×4).
+
+    The soft per-sinus opacification of the field of view: lesion probability weighted by
+    each region's softmax probability. Gradients are stopped, as for
+    :func:`lesion_features`.
+    """
+    p = torch.sigmoid(seg_logits.detach().float()[:, 0])
+    q = torch.softmax(sinus_logits.detach().float(), dim=1)[:, 1:]
+    num = (q * p[:, None]).sum(dim=(2, 3, 4))
+    den = q.sum(dim=(2, 3, 4)) + 1.0
+    return (4.0 * num / den).to(seg_logits.dtype)
+
+
 class UNet3D(nn.Module):
     """Multi-task 3D U-Net; every hyperparameter is validated on construction.
 
@@ -116,6 +130,8 @@ class UNet3D(nn.Module):
         if config.has_cls:
             layers: list[nn.Module] = [nn.Dropout(config.dropout)]
             c = 2 * widths[-1] + (N_LESION_FEATURES if config.cls_lesion_features else 0)
+            if config.cls_region_features:
+                c += config.sinus_classes - 1
             for h in config.cls_hidden:
                 layers += [nn.Linear(c, h), nn.LeakyReLU(0.01, inplace=True)]
                 c = h
@@ -154,16 +170,18 @@ class UNet3D(nn.Module):
                 x = F.interpolate(x, size=skip.shape[2:], mode="trilinear", align_corners=False)
                 x = dec(torch.cat([x, skip], dim=1))
             seg_logits = self.seg_head(x)
-            if self.sinus_head is not None and segment:
+            if self.sinus_head is not None and (segment or self.config.cls_region_features):
                 sinus_logits = self.sinus_head(x)
         cls_logits = None
         if classify:
             feats = [bottleneck.mean(dim=(2, 3, 4)), bottleneck.amax(dim=(2, 3, 4))]
             if self.config.cls_lesion_features:
                 feats.append(lesion_features(seg_logits))
+            if self.config.cls_region_features:
+                feats.append(region_features(seg_logits, sinus_logits))
             cls_logits = self.cls_head(torch.cat(feats, dim=1))
         if not segment:
-            seg_logits = None
+            seg_logits = sinus_logits = None
         return NetworkOutput(
             seg_logits=seg_logits, cls_logits=cls_logits, sinus_logits=sinus_logits
         )

@@ -99,3 +99,29 @@ def test_init_weights_refuses_another_architecture(tmp_path: Path) -> None:
     model = UNet3D(config=NetworkConfig(base_width=6, levels=2, task="cls"))
     with pytest.raises(ValueError, match="tensors fit its weights"):
         _init_from_bundle(model, path, quiet=True)
+
+
+def test_region_features_are_the_soft_per_region_opacification() -> None:
+    from sinusapp.model.network import region_features
+
+    seg = torch.full((1, 1, 4, 4, 4), -9.0)
+    seg[..., :2] = 9.0  # lesion in the half x < 2
+    sinus = torch.full((1, 4, 4, 4, 4), -9.0)
+    sinus[:, 1, :, :, :2] = 9.0  # region 1 exactly the lesion half
+    sinus[:, 3, :, :, 2:] = 9.0  # region 3 the other half
+    f = region_features(seg, sinus)
+    assert f.shape == (1, 3)
+    assert float(f[0, 0]) > 3.5 and float(f[0, 2]) < 0.1 and float(f[0, 1]) < 0.1
+    with pytest.raises(ValueError, match="cls_region_features needs"):
+        NetworkConfig(cls_region_features=True, cls_lesion_features=True)  # no sinus head
+    cfg = NetworkConfig(
+        base_width=4, levels=3, sinus_classes=4, cls_lesion_features=True, cls_region_features=True
+    )
+    torch.manual_seed(0)
+    model = UNet3D(config=cfg).eval()
+    x = _x()
+    out = model(x, segment=False)
+    assert out.sinus_logits is None and out.cls_logits.shape == (2, 2)
+    with torch.no_grad():
+        model.sinus_head.bias[1] += 8.0  # every voxel becomes region 1
+    assert not torch.allclose(model(x, segment=False).cls_logits, out.cls_logits)
