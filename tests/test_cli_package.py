@@ -10,7 +10,16 @@ from sinusapp.cli import COMMANDS
 
 
 def test_every_command_is_a_module_of_sinusapp_cli() -> None:
-    assert set(COMMANDS) == {"gui", "demo", "scan", "predict", "synth", "train", "evaluate"}
+    assert set(COMMANDS) == {
+        "gui",
+        "demo",
+        "scan",
+        "predict",
+        "synth",
+        "train",
+        "evaluate",
+        "batch",
+    }
     for module, _ in COMMANDS.values():
         assert module.startswith("sinusapp.cli."), module
 

@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("sinusapp.cli.synth", "write a synthetic sinus CT cohort"),
     "train": ("sinusapp.cli.train", "train a model bundle (5-fold CV + final fit)"),
     "evaluate": ("sinusapp.cli.evaluate", "paper-style evaluation of a bundle on a dataset"),
+    "batch": ("sinusapp.cli.batch", "score many studies on a Dask cluster (research batches)"),
 }
 
 
