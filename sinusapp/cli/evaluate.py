@@ -20,6 +20,12 @@ patients. Therefore:
   sha256 in nomogram.json; a training case that B was trained on must have an out-of-fold
   score (a ``fold``).
 
+``--compare LABEL=CSV`` (repeatable) compares other models' per-case scores with this one's
+on the same patients, as the paper's single-task vs multi-task ablation: train them with
+``sinusapp train DATASET --task seg`` / ``--task cls`` and pass their predictions.csv; writes
+comparison.md (AUC with DeLong tests, DSC with paired Wilcoxon tests; see
+:mod:`sinusapp.evaluation.compare`).
+
 DSC has one definition in the report: on the CT grid (the model's mask resampled to the CT,
 against the reference mask), as a surgeon sees it. Training's predictions.csv holds DSC on the
 model's 2 mm grid; it is not reported (pass ``--bundle`` to compute the CT-grid one).
@@ -75,6 +81,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="bootstrap refits for the optimism-corrected calibration (default 200)",
     )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="LABEL=CSV",
+        help="also compare another model's per-case scores (e.g. seg-only=seg.work/"
+        "predictions.csv from `sinusapp train --task seg`) with this one's: AUC with paired "
+        "DeLong tests, DSC with paired Wilcoxon tests, in comparison.md (repeatable)",
+    )
+    parser.add_argument(
+        "--label",
+        default="multi-task",
+        help="name of the evaluated model in the comparison (default multi-task)",
+    )
 
 
 def training_case_ids(manifest: dict[str, Any]) -> set[str] | None:
@@ -266,12 +286,75 @@ def _plan(
     return "unspecified", notes
 
 
+def _compare_options(values: list[str]) -> list[tuple[str, Path]]:
+    """``LABEL=CSV`` (or ``CSV``: labelled by its folder) → (label, path); checked now."""
+    from sinusapp.errors import InputError
+
+    out = []
+    for v in values:
+        label, sep, path = v.partition("=")
+        if not sep:
+            label, path = Path(v).parent.name or Path(v).stem, v
+        if not label.strip() or not path.strip():
+            raise InputError(
+                f"--compare {v!r}: expected LABEL=CSV (e.g. seg-only=seg.work/predictions.csv)"
+            )
+        if not Path(path).is_file():
+            raise InputError(
+                f"--compare {v!r}: the scores file does not exist",
+                path=path,
+                hint="give the predictions.csv that `sinusapp train` wrote for that model",
+            )
+        out.append((label.strip(), Path(path)))
+    return out
+
+
+def _write_comparison(
+    args: argparse.Namespace,
+    records: list[dict[str, Any]],
+    compare: list[tuple[str, Path]],
+    out: Path,
+) -> None:
+    from sinusapp.evaluation.compare import (
+        ModelScores,
+        compare_models,
+        read_model_scores,
+        write_comparison,
+    )
+
+    if args.scores:  # the file as written (DSC on its own grid, not dropped)
+        reference = read_model_scores(args.scores, label=args.label)
+    else:
+        reference = ModelScores(
+            label=args.label,
+            dlr_score={r["case_id"]: float(r["dlr_score"]) for r in records},
+            dsc={r["case_id"]: float(r["dsc"]) for r in records},
+            dsc_grid=CT_GRID,
+            source="scored with --bundle",
+        )
+    others = [read_model_scores(path, label=label) for label, path in compare]
+    outcomes = {r["case_id"]: (str(r["cohort"]), bool(int(r["recurrence"]))) for r in records}
+    comparison = compare_models([reference, *others], outcomes=outcomes)
+    write_comparison(comparison, out)
+    print(f"Wrote the model comparison to {out / 'comparison.md'}")
+    for row in comparison.auc:
+        if row.cohort == "test":
+            auc = "n/a" if row.auc is None else f"{row.auc.auc:.3f}"
+            p = "" if row.vs_reference is None else f" (DeLong p {row.vs_reference.p:.3f})"
+            print(f"  test  {row.model:<14} AUC {auc}{p}")
+    for d in comparison.dsc:
+        if d.cohort == "test" and d.n:
+            p = f" (Wilcoxon p {d.p_wilcoxon:.3f})" if d.n_paired else ""
+            print(f"  test  {d.model:<14} DSC {d.mean:.3f}{p}")
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sinusapp.dataset import Dataset
     from sinusapp.evaluation import write_evaluation
 
+    compare = _compare_options(args.compare)
     dataset = Dataset.open(args.dataset)
     out = Path(args.out)
     bundle = None
@@ -347,4 +430,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {cohort:<5} oracle AUC (true risk) {auc:.3f}")
     for d in summary.dsc:
         print(f"  {d.cohort:<5} DSC {d.mean:.3f} ± {d.sd:.3f} (median {d.median:.3f}, n={d.n})")
+    if compare:
+        _write_comparison(args, records, compare, out)
     return 0

@@ -29,8 +29,10 @@ Methods (each documented where it is computed, see :mod:`sinusapp.stats`):
 - Paired DeLong tests between the models within each cohort; unpaired DeLong tests of each
   model's training vs testing AUC.
 - Cross-validation (when the records carry the ``fold`` of their out-of-fold score): ROC
-  curve per fold with the mean AUC (paper Fig. 3A), the CV Youden cutoff next to the
-  testing cohort's.
+  curve per fold with the mean AUC (paper Fig. 3A) of the DLR model, and of the clinical
+  model and the nomogram refitted on the other folds' patients (with their out-of-fold
+  DLR-scores) and applied to the held-out fold; each model's CV Youden cutoff (pooled
+  out-of-fold) side by side with the testing cohort's own Youden cutoff.
 - Calibration (nomogram): binned observed vs predicted (deciles of risk, Wilson CIs), LOWESS,
   slope, calibration-in-the-large, Brier, Hosmer–Lemeshow (g − 2 df in the training cohort,
   g df in the testing cohort, which the model was not fitted on); in the training cohort the
@@ -202,6 +204,9 @@ class EvaluationSummary:
         Univariate logistic regression of every Table-1 factor (training cohort).
     cross_validation:
         Per-fold ROC of the out-of-fold DLR-scores, when the records carry ``fold``.
+    cross_validation_models:
+        Per-fold ROC of each model (``"dlr"``, ``"clinical"``, ``"nomogram"``; the fitted
+        ones refitted without the held-out fold), when the records carry ``fold``.
     optimism:
         Bootstrap optimism-corrected calibration of the nomogram in the training cohort.
     unpaired:
@@ -224,6 +229,7 @@ class EvaluationSummary:
     files: tuple[str, ...] = field(default=())
     univariate: tuple[UnivariateRow, ...] = ()
     cross_validation: CrossValidation | None = None
+    cross_validation_models: Mapping[str, CrossValidation] = field(default_factory=dict)
     optimism: OptimismCorrectedCalibration | None = None
     unpaired: Mapping[str, DelongTestResult] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
@@ -574,29 +580,55 @@ def _calibration_figure(
     return fig
 
 
-def _cv_roc_figure(cv: CrossValidation) -> Any:
-    """Paper Fig. 3A: the DLR-score's ROC curve in each cross-validation fold, mean AUC."""
-    fig = _new_figure(6.2, 5.8)
-    ax = fig.subplots(1, 1)
-    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
+def _cv_roc_figure(cvs: Mapping[str, CrossValidation]) -> Any:
+    """Paper Fig. 3A, one panel per model: the ROC curve in each cross-validation fold, the
+    pooled out-of-fold curve, and the mean AUC."""
+    fig = _new_figure(6.2 * len(cvs), 5.8)
+    axes = np.atleast_1d(fig.subplots(1, len(cvs)))
     colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"]
-    for i, (k, curve, a) in enumerate(zip(cv.folds, cv.curves, cv.aucs, strict=True)):
-        ax.plot(curve.fpr, curve.sensitivities, color=colours[i % len(colours)], lw=1.1,
-                alpha=0.85, label=f"Fold {k}: AUC {a:.3f} (n = {cv.n[i]})")  # fmt: skip
-    ax.plot(cv.pooled_curve.fpr, cv.pooled_curve.sensitivities, color="black", lw=2.0,
-            label=f"Pooled out-of-fold: AUC {cv.pooled_auc:.3f}")  # fmt: skip
-    ax.set_xlim(-0.01, 1.01)
-    ax.set_ylim(-0.01, 1.01)
-    ax.set_aspect("equal")
-    ax.set_xlabel("1 − Specificity")
-    ax.set_ylabel("Sensitivity")
-    ax.grid(alpha=0.25)
-    ax.legend(loc="lower right", fontsize=8)
-    _panel_title(
-        ax, "A", f"DLR model, {len(cv.folds)}-fold CV: mean AUC {cv.mean_auc:.3f} ± "
-        f"{_fnum(cv.sd_auc, 3)}"
-    )  # fmt: skip
+    for ax, letter, (m, cv) in zip(axes, "ABCDEF", cvs.items(), strict=False):
+        ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
+        for i, (k, curve, a) in enumerate(zip(cv.folds, cv.curves, cv.aucs, strict=True)):
+            ax.plot(curve.fpr, curve.sensitivities, color=colours[i % len(colours)], lw=1.1,
+                    alpha=0.85, label=f"Fold {k}: AUC {a:.3f} (n = {cv.n[i]})")  # fmt: skip
+        ax.plot(cv.pooled_curve.fpr, cv.pooled_curve.sensitivities, color="black", lw=2.0,
+                label=f"Pooled out-of-fold: AUC {cv.pooled_auc:.3f}")  # fmt: skip
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        ax.set_aspect("equal")
+        ax.set_xlabel("1 − Specificity")
+        ax.set_ylabel("Sensitivity")
+        ax.grid(alpha=0.25)
+        ax.legend(loc="lower right", fontsize=8)
+        _panel_title(
+            ax, letter, f"{MODELS[m]}, {len(cv.folds)}-fold CV: mean AUC {cv.mean_auc:.3f} ± "
+            f"{_fnum(cv.sd_auc, 3)}"
+        )  # fmt: skip
     return fig
+
+
+def _refit_out_of_fold(
+    rows: Sequence[Mapping[str, Any]],
+    fold: Sequence[float],
+    *,
+    fit: Callable[..., Any],
+    factors: Sequence[Any],
+    title: str,
+) -> np.ndarray | None:
+    """Each patient's probability from the model ``fit`` on the other folds' patients;
+    ``None`` when a fold's complement cannot be fitted (too few events)."""
+    f = np.asarray(fold, float)
+    out = np.full(len(rows), np.nan)
+    for k in np.unique(f):
+        held = np.flatnonzero(f == k)
+        rest = [rows[i] for i in np.flatnonzero(f != k)]
+        try:
+            model = fit(rest, factors, title, quiet=True)
+        except InputError as exc:
+            log.warning("evaluate: %s not refitted without fold %g: %s", title, k, exc)
+            return None
+        out[held] = np.asarray(model.predict_proba([rows[i] for i in held]), float)
+    return out
 
 
 def _decision_figure(ys, scores, thresholds: np.ndarray) -> tuple[Any, list[list[Any]]]:
@@ -809,8 +841,22 @@ def write_evaluation(
     }
     folds = [r.get("fold") for r in by["train"]]
     cv = None
+    cvs: dict[str, CrossValidation] = {}
     if all(f is not None and str(f).strip() != "" for f in folds):
-        cv = cross_validation(ys["train"], scores["train"]["dlr"], [_number(f) for f in folds])
+        fold_ids = [_number(f) for f in folds]
+        cv = cross_validation(ys["train"], scores["train"]["dlr"], fold_ids)
+        if cv is not None:
+            step(0.3, "cross-validation of the clinical model and the nomogram")
+            cvs["dlr"] = cv
+            for m, factors, title in (
+                ("clinical", clin_factors, "Clinical model"),
+                ("nomogram", nomo_factors, "Nomogram"),
+            ):
+                oof = _refit_out_of_fold(by["train"], fold_ids, fit=fit, factors=factors,
+                                         title=title)  # fmt: skip
+                cv_m = cross_validation(ys["train"], oof, fold_ids) if oof is not None else None
+                if cv_m is not None:
+                    cvs[m] = cv_m
     delong = tuple(
         DelongRow(c, a, b, delong_test(ys[c], scores[c][a], scores[c][b]))
         for c in COHORTS
@@ -1043,26 +1089,35 @@ def write_evaluation(
     step(0.6, "figures: ROC curves")
     writer.figure("roc_curves", _roc_figure(scores, ys, perf))
     cv_rows: list[list[Any]] = []
-    if cv is not None:
-        writer.figure("cv_roc_curves", _cv_roc_figure(cv))
-        test_cut = youden_cutoff(ys["test"], scores["test"]["dlr"])
-        at_cv = metrics_at(ys["test"], scores["test"]["dlr"], cv.cutoff.threshold)
-        cv_rows = [
-            ["Cross-validation (pooled out-of-fold, training)", f"{cv.cutoff.threshold:.3f}",
-             _f3(cv.cutoff.sensitivity), _f3(cv.cutoff.specificity)],
-            ["Testing cohort's own Youden cutoff", f"{test_cut.threshold:.3f}",
-             _f3(test_cut.sensitivity), _f3(test_cut.specificity)],
-            ["CV cutoff applied to the testing cohort", f"{cv.cutoff.threshold:.3f}",
-             _f3(at_cv.sensitivity), _f3(at_cv.specificity)],
-        ]  # fmt: skip
+    cv_md: list[list[Any]] = []
+    if cvs:
+        writer.figure("cv_roc_curves", _cv_roc_figure(cvs))
+        cut_cells: dict[str, list[str]] = {}
+        for m, cv_m in cvs.items():
+            test_cut = youden_cutoff(ys["test"], scores["test"][m])
+            at_cv = metrics_at(ys["test"], scores["test"][m], cv_m.cutoff.threshold)
+            rows_m = [
+                ("Cross-validation (pooled out-of-fold, training)", cv_m.cutoff.threshold,
+                 cv_m.cutoff.sensitivity, cv_m.cutoff.specificity),
+                ("Testing cohort's own Youden cutoff", test_cut.threshold,
+                 test_cut.sensitivity, test_cut.specificity),
+                ("CV cutoff applied to the testing cohort", cv_m.cutoff.threshold,
+                 at_cv.sensitivity, at_cv.specificity),
+            ]  # fmt: skip
+            for what, thr, se, sp in rows_m:
+                cv_rows.append([what, MODELS[m], f"{thr:.3f}", _f3(se), _f3(sp)])
+                cut_cells.setdefault(what, []).append(
+                    f"{thr:.3f} (sens. {_f3(se)}, spec. {_f3(sp)})"
+                )
+        cv_md = [[what, *cells] for what, cells in cut_cells.items()]
         writer.csv(
             "cv_folds.csv",
-            ["fold", "n", "recurrences", "auc"],
-            [[k, n, e, f"{a:.4f}"] for k, n, e, a in zip(cv.folds, cv.n, cv.events, cv.aucs,
-                                                          strict=True)],
+            ["model", "fold", "n", "recurrences", "auc"],
+            [[MODELS[m], k, n, e, f"{a:.4f}"] for m, cv_m in cvs.items()
+             for k, n, e, a in zip(cv_m.folds, cv_m.n, cv_m.events, cv_m.aucs, strict=True)],
         )  # fmt: skip
-        writer.csv("cv_cutoffs.csv", ["Cutoff", "DLR-score", "Sensitivity", "Specificity"],
-                   cv_rows)  # fmt: skip
+        writer.csv("cv_cutoffs.csv", ["Cutoff", "Model", "Threshold", "Sensitivity",
+                                      "Specificity"], cv_rows)  # fmt: skip
     step(0.7, "figures: calibration curves")
     writer.figure(
         "calibration_curves",
@@ -1122,14 +1177,22 @@ def write_evaluation(
             + ", ".join(f"{COHORT_LABELS[c].lower()} {v:.3f}" for c, v in oracle.items())
             + ".\n"
         )
-    if cv is not None:
+    if cvs:
         md += [
-            "## Cross-validation of the DLR model (training cohort)\n",
-            f"{len(cv.folds)} folds; AUC per fold "
-            + ", ".join(f"{a:.3f}" for a in cv.aucs)
-            + f"; mean {cv.mean_auc:.3f} ± {_fnum(cv.sd_auc, 3)} (SD); pooled out-of-fold "
-            f"AUC {cv.pooled_auc:.3f}. ![CV ROC](cv_roc_curves.png)\n",
-            _md_table(["Cutoff", "DLR-score", "Sensitivity", "Specificity"], cv_rows),
+            "## Cross-validation (training cohort)\n",
+            "The DLR model's out-of-fold scores; the clinical model and the nomogram refitted "
+            "on the other folds' patients (the nomogram on their out-of-fold DLR-scores) and "
+            "applied to the held-out fold. ![CV ROC](cv_roc_curves.png)\n",
+            *(
+                f"- {MODELS[m]}: {len(c.folds)} folds; AUC per fold "
+                + ", ".join(f"{a:.3f}" for a in c.aucs)
+                + f"; mean {c.mean_auc:.3f} ± {_fnum(c.sd_auc, 3)} (SD); pooled out-of-fold "
+                f"AUC {c.pooled_auc:.3f}."
+                for m, c in cvs.items()
+            ),
+            "\nYouden cutoffs, cross-validation and testing cohort side by side (threshold, "
+            "with sensitivity and specificity where it is applied):\n",
+            _md_table(["Cutoff", *(MODELS[m] for m in cvs)], cv_md),
         ]
     md += [
         "## DeLong tests (paired, two-sided)\n",
@@ -1194,7 +1257,7 @@ def write_evaluation(
         "- Decision curves: ![DCA](decision_curves.png) ([PDF](decision_curves.pdf))",
         *(
             ["- Cross-validation ROC: ![CV ROC](cv_roc_curves.png) ([PDF](cv_roc_curves.pdf))"]
-            if cv is not None
+            if cvs
             else []
         ),
         "- Nomogram: ![Nomogram](nomogram.png) ([PDF](nomogram.pdf))\n",
@@ -1216,6 +1279,7 @@ def write_evaluation(
         files=tuple(writer.files),
         univariate=univariate,
         cross_validation=cv,
+        cross_validation_models=cvs,
         optimism=optimism,
         unpaired=unpaired,
         notes=tuple(report_notes),

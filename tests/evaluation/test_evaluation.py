@@ -11,6 +11,7 @@ import pytest
 
 from sinusapp.errors import InputError, OutputError
 from sinusapp.evaluation import write_evaluation
+from sinusapp.evaluation.report import MODELS
 from sinusapp.nomogram import Nomogram
 
 
@@ -116,7 +117,7 @@ def test_every_table_and_figure_is_written(evaluated):
         "Table 2",
         "DeLong",
         "unpaired DeLong",
-        "Cross-validation of the DLR model",
+        "Cross-validation (training cohort)",
         "Calibration",
         "optimism-corrected",
         "Dice similarity coefficient, on the CT grid",
@@ -200,8 +201,25 @@ def test_tables_content(evaluated):
     assert set(uni) >= {"Age", "Female", "Hypertension", "Smoking", "Allergic rhinitis"}
     # the CV analysis: 5 folds, mean AUC of the folds, CV vs testing cutoffs
     assert s.cross_validation is not None and s.cross_validation.folds == (0, 1, 2, 3, 4)
-    assert len(read_csv(out / "cv_folds.csv")) == 5
-    assert len(read_csv(out / "cv_cutoffs.csv")) == 3
+    # ... of each model: the clinical model and the nomogram refitted without the held-out fold
+    cvs = s.cross_validation_models
+    assert set(cvs) == {"dlr", "clinical", "nomogram"} and cvs["dlr"] is s.cross_validation
+    folds_csv = read_csv(out / "cv_folds.csv")
+    assert len(folds_csv) == 15 and {r["model"] for r in folds_csv} == set(MODELS.values())
+    for cv_m in cvs.values():
+        assert cv_m.folds == (0, 1, 2, 3, 4) and 0.5 < cv_m.pooled_auc < 1.0
+        assert cv_m.mean_auc == pytest.approx(np.mean(cv_m.aucs))
+    # out-of-fold, so below the apparent (in-sample) training AUC of the fitted models
+    assert cvs["nomogram"].pooled_auc < s.get("nomogram", "train").auc.auc
+    assert cvs["clinical"].pooled_auc < s.get("clinical", "train").auc.auc
+    cuts = read_csv(out / "cv_cutoffs.csv")
+    assert len(cuts) == 9
+    cv_nomo = next(
+        r for r in cuts if r["Model"] == "Nomogram" and r["Cutoff"].startswith("Cross-validation")
+    )
+    assert float(cv_nomo["Threshold"]) == pytest.approx(cvs["nomogram"].cutoff.threshold, abs=5e-4)
+    md = (out / "report.md").read_text()
+    assert "| Cutoff | DLR model | Clinical model | Nomogram |" in md
     # Hosmer-Lemeshow: g - 2 df where fitted, g df in the testing cohort
     cal_rows = (out / "report.md").read_text()
     assert "(8) |" in cal_rows and "(10) |" in cal_rows
