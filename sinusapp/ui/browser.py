@@ -314,6 +314,7 @@ class DicomBrowser(QtWidgets.QWidget):
             self.tree.setCurrentItem(target)
         self._on_search_changed(self.search.text())
         self._on_selection_changed()
+        self._fit_columns()
         self._visible_timer.start()
 
     def selected_series_uid(self) -> str | None:
@@ -547,7 +548,32 @@ class DicomBrowser(QtWidgets.QWidget):
 
     def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt API)
         super().resizeEvent(ev)
+        self._fit_columns()
         self._visible_timer.start()
+
+    #: the description column (thumbnail + name) never gets less than this
+    MIN_DESCRIPTION_PX = 150
+
+    def _fit_columns(self) -> None:
+        """Keep the description column readable in a narrow panel: the kernel, thickness
+        and image-count columns give way in that order (their values stay in the tooltip
+        and the details below the tree). At 1280 px the studies panel left the description
+        no width at all."""
+        avail = self.tree.viewport().width()
+        optional = (5, 4, 3)  # Kernel, Thick., Images
+        for c in optional:
+            self.tree.setColumnHidden(c, False)
+        for c in optional:
+            used = sum(
+                self.tree.header().sectionSizeHint(k)
+                if self.tree.header().sectionSize(k) == 0
+                else self.tree.header().sectionSize(k)
+                for k in range(1, len(_COLUMNS))
+                if not self.tree.isColumnHidden(k)
+            )
+            if avail - used >= self.MIN_DESCRIPTION_PX:
+                break
+            self.tree.setColumnHidden(c, True)
 
     # -- drag and drop --------------------------------------------------------------------
     def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:  # noqa: N802 (Qt API)

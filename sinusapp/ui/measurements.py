@@ -32,6 +32,8 @@ class MeasurementsPanel(QtWidgets.QWidget):
         self.table.setHeaderLabels(["", "Where", "Value"])
         self.table.setRootIsDecorated(False)
         self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(True)  # an ROI's statistics are long for a narrow panel
+        self.table.setTextElideMode(QtCore.Qt.TextElideMode.ElideNone)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
         header = self.table.header()
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)

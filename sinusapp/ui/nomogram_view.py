@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 _LABEL_X = -0.025
 #: screen width the factor labels need left of the axes
 _LABEL_PX = 150
+#: screen width kept right of the axes' ends for their last tick label
+_RIGHT_PX = 26
 _AXIS_PEN = pg.mkPen((205, 208, 212), width=1.5)
 _TICK_PEN = pg.mkPen((205, 208, 212), width=1)
 _MARK_COLOR = (255, 82, 82)
@@ -154,7 +156,9 @@ class NomogramView(QtWidgets.QWidget):
         clipped "Allergic rhinitis" and "Eosinophils")."""
         width_px = max(self.graphics.width(), 200)
         left = min(max(0.27, _LABEL_PX * 1.03 / max(width_px - _LABEL_PX, 1)), 1.2)
-        return -left, 1.03
+        # room for half of the last tick label ("100", "180") right of the axis end
+        m = _RIGHT_PX / width_px
+        return -left, (1.0 + m * left) / (1.0 - m)
 
     def _fit_range(self) -> None:
         self.view.setRange(xRange=self._x_range(), yRange=(0.0, 1.04), padding=0)

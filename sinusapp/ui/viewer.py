@@ -911,7 +911,8 @@ class PlaneView(QtWidgets.QWidget):
                 )
                 shape.setPen(pg.mkPen(color, width=1.5))
                 text = f"{a.label}: {a.value_text()}"
-                anchor, pos = (0, 1), (min(a.x0, a.x1), min(a.y0, a.y1))
+                # beside the ellipse, never over it
+                anchor, pos = (0, 0.5), (max(a.x0, a.x1) + 1.0, (a.y0 + a.y1) / 2)
             label = pg.TextItem(text, color=color, anchor=anchor, fill=pg.mkBrush(0, 0, 0, 150))
             label.setPos(*pos)
             for item in (shape, label):
@@ -1245,7 +1246,9 @@ class SliceViewer(QtWidgets.QWidget):
 
     def _on_overlays_changed(self) -> None:
         d = self.model.dice()
-        self.dice_label.setText("" if d is None else f"DSC model vs reference: {d:.3f}")
+        # short: at 1280 px a longer text went behind the toolbar's "»"
+        self.dice_label.setText("" if d is None else f"DSC {d:.3f}")
+        self.dice_label.setToolTip("Dice similarity, model (red) vs reference (blue)")
         m = self.model
         with (
             QtCore.QSignalBlocker(self.model_action),

@@ -112,6 +112,8 @@ def main(out_dir: str = "docs/images", demo_dir: str | None = None, size: str = 
     wait(lambda: w.session.volume is not None)
     wait(lambda: w.import_job is None and w.load_job is None)
     settle = lambda: [app.processEvents() for _ in range(5)]  # noqa: E731
+    # the thumbnails are made in the background: wait for the rows on screen
+    wait(lambda: w.browser._thumb_job is None and not w.browser._thumb_queue, timeout_s=30)
     settle()
     w.grab().save(str(out / f"ui_1_browser{tag}.png"))
     # step 2: the reference segmentation (blue)
@@ -142,7 +144,7 @@ def main(out_dir: str = "docs/images", demo_dir: str | None = None, size: str = 
     f._on_message_link("unit:1e9_per_l")
     settle()
     w.start_analysis()
-    wait(lambda: w.analysis_job is None)
+    wait(lambda: w.analysis_job is None, timeout_s=1200)  # the model on a busy CPU
     settle()
     w.grab().save(str(out / f"ui_4_results_nomogram{tag}.png"))
     # step 5: what-if on the nomogram (no asthma)
@@ -155,6 +157,64 @@ def main(out_dir: str = "docs/images", demo_dir: str | None = None, size: str = 
     w.viewer.model.set_triple(True)
     settle()
     w.grab().save(str(out / f"ui_6_three_planes{tag}.png"))
+    # step 7: two distances and an ROI on the coronal slice, listed in the Measurements tab
+    import numpy as np
+
+    from sinusapp.imaging.planes import Plane
+
+    m = w.viewer.model
+    m.set_triple(False)
+    m.set_plane(Plane.CORONAL)
+    g = m.geometry[Plane.CORONAL]
+    idx = m.slice_index(Plane.CORONAL)
+    ex, ey = g.extent_mm
+    hu = g.extract(m.volume.array, idx)
+    lesion = m.masks.get("model")
+    rows, cols = np.nonzero(g.extract(lesion, idx)) if lesion is not None else ((), ())
+    if len(rows):
+        # one lesion (the patient's right, screen left): the ROI inside it
+        left = cols < np.median(cols)
+        r, c = int(np.median(rows[left])), int(np.median(cols[left]))
+        cx, cy = g.pixel_centre_mm(r, c)
+        m.add_annotation(
+            kind="roi",
+            plane=Plane.CORONAL,
+            index=idx,
+            start_mm=(cx - 2.5, cy - 1.5),
+            end_mm=(cx + 2.5, cy + 1.5),
+        )
+        # the air of that maxillary sinus, 6 mm above the lesion: its width and height
+        r_air = max(r - int(6 / g.spacing_y_mm), 0)
+        air = hu < -500
+        c0 = c1 = c
+        while c0 > 0 and air[r_air, c0 - 1]:
+            c0 -= 1
+        while c1 < air.shape[1] - 1 and air[r_air, c1 + 1]:
+            c1 += 1
+        r0 = r1 = r_air
+        while r0 > 0 and air[r0 - 1, c]:
+            r0 -= 1
+        while r1 < air.shape[0] - 1 and air[r1 + 1, c]:
+            r1 += 1
+        for (ra, ca), (rb, cb) in (((r_air, c0), (r_air, c1)), ((r0, c), (r1, c))):
+            m.add_annotation(
+                kind="distance",
+                plane=Plane.CORONAL,
+                index=idx,
+                start_mm=g.pixel_centre_mm(ra, ca),
+                end_mm=g.pixel_centre_mm(rb, cb),
+            )
+    else:
+        m.add_annotation(
+            kind="distance",
+            plane=Plane.CORONAL,
+            index=idx,
+            start_mm=(0.2 * ex, 0.6 * ey),
+            end_mm=(0.4 * ex, 0.6 * ey),
+        )
+    w.measurements_dock.raise_()
+    settle()
+    w.grab().save(str(out / f"ui_7_measurements{tag}.png"))
     w.close()
     print(f"screenshots in {out}")  # noqa: T201
     QtWidgets.QApplication.processEvents()

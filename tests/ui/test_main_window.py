@@ -246,7 +246,7 @@ def test_reference_segmentation_shows_blue_contour_and_dice(
     view = w.viewer.current_view()
     assert view.curves["reference"].isVisible()
     assert np.isfinite(view.curves["reference"].getData()[0]).sum() > 10
-    assert w.viewer.dice_label.text().startswith("DSC model vs reference")
+    assert w.viewer.dice_label.text().startswith("DSC 0.")
     # a segmentation of another region is refused with a message, the old one stays
     far = vol.affine.copy()
     far[:3, 3] += 500.0

@@ -331,3 +331,19 @@ def test_several_measurements_and_an_roi_listed_and_deletable(qtbot, make_window
     # a click (no drag) measures nothing
     view.view.measured.emit(QtCore.QPointF(4.0, 4.0), QtCore.QPointF(4.1, 4.0), True)
     assert panel.rows() == []
+
+
+def test_narrow_studies_panel_keeps_the_description_readable(qtbot, make_window, dicom_folder):
+    w = make_window()
+    vol = _import_and_open(qtbot, w, dicom_folder)
+    b = w.browser
+    b.resize(290, 600)  # the studies column at 1280 x 800
+    b._fit_columns()
+    qtbot.wait(50)
+    assert b.tree.columnWidth(0) >= b.MIN_DESCRIPTION_PX
+    assert b.tree.isColumnHidden(5)  # the kernel column gave way (it is in the details)
+    assert "kernel" in b.details.text().lower()
+    b.resize(700, 600)
+    b._fit_columns()
+    assert not b.tree.isColumnHidden(5) and not b.tree.isColumnHidden(4)
+    assert b._item_for(vol.info.series_uid) is not None
