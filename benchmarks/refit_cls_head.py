@@ -76,7 +76,7 @@ def main() -> int:
     bundle = load_bundle(args.bundle)
     network = bundle.network
     if args.add_region_features:
-        network = dataclasses.replace(network, cls_region_features=True)
+        network = dataclasses.replace(network, cls_lesion_features=True, cls_region_features=True)
     model = UNet3D(config=network)
     state = bundle.load_state_dict()
     own = model.state_dict()
@@ -134,7 +134,11 @@ def main() -> int:
         with torch.no_grad():
             first.weight[:, ~keep] = 0.0
     head.eval()
-    result: dict[str, object] = {"inputs": args.inputs, "epochs": args.epochs, "loss": float(loss)}
+    result: dict[str, object] = {
+        "inputs": args.inputs,
+        "epochs": args.epochs,
+        "loss": float(loss.detach()),
+    }
     for g, v in groups.items():
         if not v:
             continue
