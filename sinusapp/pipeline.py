@@ -305,8 +305,14 @@ def _per_sinus(
     if given:
         return {k: dict(v) for k, v in given.items()}, "predictor"
     model_labels = getattr(pred, "sinus_labels", None)
+    centre = _located_centre(pred)
+    # Labels on a box of the CT grid (``box``; None = the whole grid): the automatic
+    # labelling and its merge never make a CT-sized label map.
+    box: tuple[slice, slice, slice] | None = None
     if sinus_labels is None and model_labels is not None:
-        labels, source = _model_and_rule_labels(volume, np.asarray(model_labels))
+        labels, box, source = _model_and_rule_labels(
+            volume, np.asarray(model_labels), region_center_lps=centre
+        )
     elif sinus_labels is not None:
         labels, source = np.asarray(sinus_labels), "given"
         if labels.shape != volume.shape:
@@ -314,13 +320,15 @@ def _per_sinus(
                 f"sinus labels of shape {labels.shape} do not match the CT's shape {volume.shape}"
             )
     else:
-        from sinusapp.imaging.sinus_labels import label_sinuses
+        from sinusapp.imaging.sinus_labels import label_sinuses_box
 
-        auto = label_sinuses(volume)
+        auto = label_sinuses_box(volume, region_center_lps=centre)
         if auto is None:
             return None, ""
-        labels, source = auto, "automatic"
-    quant = per_sinus_opacification(lesion_mask=mask, sinus_labels=labels, volume=volume)
+        (labels, box), source = auto, "automatic"
+    quant = per_sinus_opacification(
+        lesion_mask=mask, sinus_labels=labels, volume=volume, labels_box=box
+    )
     graded = {k: v for k, v in quant.items() if k not in NOT_GRADED}
     if not graded:
         log.warning("the sinus label map holds no paranasal sinus; no per-sinus quantification")
@@ -328,30 +336,64 @@ def _per_sinus(
     return graded, source
 
 
-def _model_and_rule_labels(volume: Volume, model_labels: np.ndarray) -> tuple[np.ndarray, str]:
+def _located_centre(pred: Any) -> np.ndarray | None:
+    """The rule-based labelling's anchor from the predictor's own locate, when it has one.
+
+    :class:`~sinusapp.model.Predictor` results carry the located
+    :class:`~sinusapp.model.preprocess.SinusRegion` (``sinus_region``); its centre with the
+    midline as x is what :func:`~sinusapp.imaging.sinus_labels.label_sinuses` would locate
+    itself, so reusing it skips a second locate with the same labels. Other predictors
+    (fakes) give ``None``: the labelling locates on its own, as before.
+    """
+    region = getattr(pred, "sinus_region", None)
+    if region is None:
+        return None
+    centre = np.array(region.center_lps, float)
+    centre[0] = region.midline_x_mm
+    return centre
+
+
+def _model_and_rule_labels(
+    volume: Volume, model_labels: np.ndarray, *, region_center_lps: np.ndarray | None = None
+) -> tuple[np.ndarray, tuple[slice, slice, slice] | None, str]:
     """The model's cavity labels, completed by the rule-based labelling where it has none.
 
     The model's sinus head labels what real labelled CT covers (maxillary sinuses, nasal
     cavity); the ethmoid, frontal and sphenoid sinuses come from
     :func:`sinusapp.imaging.sinus_labels.label_sinuses`, only where the model labelled no
     cavity (and that labelling's own maxillary / nasal zones are dropped).
+
+    Returns ``(labels, box, source)``: the uint8 labels of ``volume.array[box]`` (zero
+    outside), ``box`` spanning the model's labelled voxels and the rule-based labelling's
+    box, so that no CT-sized label map is made (``box`` is None only when nothing at all
+    is labelled: then ``labels`` is the model's, CT-sized).
     """
-    from sinusapp.imaging.quantify import LABEL_IDS
-    from sinusapp.imaging.sinus_labels import label_sinuses
+    from sinusapp.imaging.quantify import LABEL_IDS, nonzero_box
+    from sinusapp.imaging.sinus_labels import label_sinuses_box
 
     if model_labels.shape != volume.shape:
         raise RuntimeError(
             f"predictor returned sinus labels of shape {model_labels.shape} for a CT of "
             f"shape {volume.shape}"
         )
-    labels = model_labels.astype(np.uint8, copy=True)
-    rules = label_sinuses(volume)
-    if rules is None:
-        return labels, "model"
+    found = label_sinuses_box(volume, region_center_lps=region_center_lps)
+    model_box = nonzero_box(model_labels)
+    boxes = [b for b in (model_box, None if found is None else found[1]) if b is not None]
+    if not boxes:
+        return model_labels, None, "model"
+    lo = [min(b[a].start for b in boxes) for a in range(3)]
+    hi = [max(b[a].stop for b in boxes) for a in range(3)]
+    box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
+    labels = model_labels[box].astype(np.uint8, copy=True)
+    if found is None:
+        return labels, box, "model"
+    rules, rb = found
     own = [LABEL_IDS[r] for r in ("maxillary_L", "maxillary_R", "nasal_cavity")]
-    take = (labels == 0) & (rules > 0) & ~np.isin(rules, own)
-    labels[take] = rules[take]
-    return labels, "model + automatic"
+    # the rule-based box inside the merged one (a view: writing it completes ``labels``)
+    sub = labels[tuple(slice(rb[a].start - lo[a], rb[a].stop - lo[a]) for a in range(3))]
+    take = (sub == 0) & (rules > 0) & ~np.isin(rules, own)
+    sub[take] = rules[take]
+    return labels, box, "model + automatic"
 
 
 def _nomogram_factor_names(nomogram: Any) -> list[str]:

@@ -36,9 +36,10 @@ __all__ = [
     "SINUS_LABELS",
     "lund_mackay_grade",
     "lund_mackay_total",
+    "nonzero_box",
     "per_sinus_opacification",
-]
     "sinuses_found",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def per_sinus_opacification(
     volume: Volume,
     label_names: Mapping[int, str] | None = None,
     bone_hu: float = BONE_HU,
+    labels_box: tuple[slice, slice, slice] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Volume and opacification of each labelled sinus.
 
@@ -110,6 +112,10 @@ def per_sinus_opacification(
         fraction of the sinus's air / soft-tissue content that is lesion. This makes it
         independent of whether a label map includes the septa (hand-drawn maps often do,
         the synthetic ones do not), so a completely opacified ethmoid measures ~100 %.
+    labels_box:
+        When given, ``sinus_labels`` is the label map of ``volume.array[labels_box]`` only
+        (zero elsewhere; what :func:`~sinusapp.imaging.sinus_labels.label_sinuses_box`
+        gives), so that no CT-sized label map is needed. The result is the same.
 
     Returns
     -------
@@ -128,20 +134,35 @@ def per_sinus_opacification(
         The arrays do not have the CT's shape.
     """
     shape = tuple(volume.shape)
-    if lesion_mask.shape != shape or sinus_labels.shape != shape:
+    if labels_box is None:
+        labels_shape = shape
+    else:
+        labels_box = tuple(slice(*b.indices(n)[:2]) for b, n in zip(labels_box, shape, strict=True))
+        labels_shape = tuple(b.stop - b.start for b in labels_box)
+    if lesion_mask.shape != shape or sinus_labels.shape != labels_shape:
         raise ValueError(
             f"lesion mask {lesion_mask.shape} and sinus labels {sinus_labels.shape} must have "
             f"the CT's shape {shape}"
+            + ("" if labels_box is None else f" (the labels: that of their box, {labels_shape})")
         )
     names = SINUS_LABELS if label_names is None else dict(label_names)
     voxel_ml = float(volume.voxel_volume_ml)
-    labels = np.asarray(sinus_labels).astype(np.int64, copy=True)
-    if labels.min(initial=0) < 0:
+    labels_all = np.asarray(sinus_labels)
+    if labels_all.dtype.kind not in "iu":
+        # float or bool maps (some NIfTI readers give float64): integers as before, the
+        # rare slow path (a CT-sized int64 copy)
+        labels_all = labels_all.astype(np.int64)
+    if labels_all.dtype.kind == "i" and labels_all.min(initial=0) < 0:
         raise ValueError("sinus labels must be non-negative")
-    labels[np.asarray(volume.array) > bone_hu] = 0
-    n = max(int(labels.max(initial=0)) + 1, max(names, default=0) + 1)
-    cavity_voxels = np.bincount(labels.ravel(), minlength=n)
-    lesion_voxels = np.bincount(labels.ravel(), weights=(lesion_mask != 0).ravel(), minlength=n)
+    cavity_voxels, lesion_voxels = _label_counts(
+        labels_all,
+        lesion_mask=np.asarray(lesion_mask),
+        hu=np.asarray(volume.array),
+        bone_hu=bone_hu,
+        min_length=max(names, default=0) + 1,
+        labels_box=labels_box,
+    )
+    n = len(cavity_voxels)
     out: dict[str, dict[str, float]] = {}
     for value in sorted(names):
         if value <= 0 or value >= n or cavity_voxels[value] == 0:
@@ -162,6 +183,54 @@ def per_sinus_opacification(
     return out
 
 
+def nonzero_box(array: np.ndarray) -> tuple[slice, ...] | None:
+    """Bounding box of the non-zero voxels of a 3-D array (``None`` when there are none).
+
+    Reads the array once (``any`` over the columns), then only the rows and slices found.
+    """
+    rows_any = array.any(axis=2)  # (slices, rows)
+    k = np.flatnonzero(rows_any.any(axis=1))
+    if k.size == 0:
+        return None
+    j = np.flatnonzero(rows_any.any(axis=0))
+    ks, js = slice(int(k[0]), int(k[-1]) + 1), slice(int(j[0]), int(j[-1]) + 1)
+    i = np.flatnonzero(array[ks, js].any(axis=(0, 1)))
+    return ks, js, slice(int(i[0]), int(i[-1]) + 1)
+
+
+def _label_counts(
+    labels: np.ndarray,
+    *,
+    lesion_mask: np.ndarray,
+    hu: np.ndarray,
+    bone_hu: float,
+    min_length: int,
+    labels_box: tuple[slice, ...] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Non-bone voxels per label value and lesion voxels among them (int64 counts).
+
+    Works on the bounding box of the labelled voxels and counts with ``np.bincount`` on
+    the labelled non-bone voxels only: no CT-sized int64 or float64 copy (a 1024² × 600 CT
+    has 600 M voxels). Length: ``max(largest label among non-bone voxels + 1, min_length)``.
+    ``labels`` covers ``labels_box`` of the CT grid (default: all of it).
+    """
+    box = nonzero_box(labels)
+    if box is None:
+        return np.zeros(max(min_length, 1), np.int64), np.zeros(max(min_length, 1), np.int64)
+    lab = labels[box]
+    if labels_box is not None:  # the labelled box on the CT grid
+        box = tuple(
+            slice(o.start + b.start, o.start + b.stop) for o, b in zip(labels_box, box, strict=True)
+        )
+    inside = (lab != 0) & ~(hu[box] > bone_hu)
+    values = lab[inside].astype(np.intp, copy=False)
+    lesion = lesion_mask[box][inside] != 0
+    n = max(int(values.max(initial=0)) + 1, min_length, 1)
+    cavity_voxels = np.bincount(values, minlength=n)
+    lesion_voxels = np.bincount(values[lesion], minlength=n)
+    return cavity_voxels, lesion_voxels
+
+
 def lund_mackay_total(per_sinus: Mapping[str, Mapping[str, float]]) -> int | None:
     """Sum of the Lund–Mackay grades in ``per_sinus`` (``None`` when no sinus is graded).
 
@@ -173,6 +242,10 @@ def lund_mackay_total(per_sinus: Mapping[str, Mapping[str, float]]) -> int | Non
     if not grades:
         return None
     return int(sum(int(g) for g in grades))
+
+
+#: Smallest outlined volume (mL) that counts as a found sinus (:func:`sinuses_found`).
+MIN_FOUND_ML = 0.5
 
 
 def sinuses_found(
@@ -196,7 +269,3 @@ def sinuses_found(
         else:
             found[name] = vals
     return found, missing
-#: Smallest outlined volume (mL) that counts as a found sinus (:func:`sinuses_found`).
-MIN_FOUND_ML = 0.5
-
-

@@ -75,6 +75,9 @@ class PredictionResult:
         uint8 sinus label map on the CT grid
         (:data:`~sinusapp.imaging.quantify.SINUS_LABELS` values) from the model's sinus head
         — the cavities it labels (maxillary L / R, nasal cavity); None without a sinus head.
+    sinus_region:
+        The located :class:`~sinusapp.model.preprocess.SinusRegion` (centre, midline), so
+        that the pipeline's rule-based sinus labelling reuses it instead of locating again.
     """
 
     mask: np.ndarray
@@ -87,6 +90,7 @@ class PredictionResult:
     block_affine: np.ndarray | None = None
     region_center_lps: np.ndarray | None = None
     sinus_labels: np.ndarray | None = None
+    sinus_region: Any = None
 
 
 class PredictorLike(Protocol):
@@ -330,4 +334,5 @@ class Predictor:
             block_affine=block_affine,
             region_center_lps=region.center_lps,
             sinus_labels=sinus_labels,
+            sinus_region=region,
         )
