@@ -40,6 +40,7 @@ __all__ = [
     "locate_sinus_region",
     "make_block_affine",
     "map_back",
+    "map_back_box",
     "normalise_hu",
     "prepare_block",
     "resample_mask_to_block",
@@ -669,9 +670,29 @@ def map_back(
     interpolated, so this costs little even for a 512×512×300 CT.
     """
     mask = np.zeros(volume.shape, np.uint8)
+    found = map_back_box(probability, block_affine=block_affine, volume=volume, threshold=threshold)
+    if found is not None:
+        sub, box = found
+        mask[box] = sub
+    return mask
+
+
+def map_back_box(
+    probability: np.ndarray,
+    *,
+    block_affine: np.ndarray,
+    volume: Volume,
+    threshold: float = 0.5,
+) -> tuple[np.ndarray, tuple[slice, slice, slice]] | None:
+    """:func:`map_back` without the CT-sized array: ``(bool mask of volume.array[box], box)``.
+
+    ``None`` when nothing is above ``threshold`` on the CT grid's part of the block; the
+    mask is False outside ``box``. For callers that combine several maps (the sinus head's
+    classes) without a CT-sized temporary each.
+    """
     hot = probability >= threshold
     if not hot.any():
-        return mask
+        return None
     nz = np.argwhere(hot)
     blo = np.maximum(nz.min(0) - 1, 0)
     bhi = np.minimum(nz.max(0) + 2, np.asarray(probability.shape))
@@ -680,10 +701,10 @@ def map_back(
     )
     sub_baff = block_affine.copy()
     sub_baff[:3, 3] = block_affine[:3, :3] @ blo + block_affine[:3, 3]
-    box = _footprint(volume.affine, sub_baff, sub_prob.shape, volume.shape, margin=1)
-    if box is None:
-        return mask
-    lo, hi = box
+    found = _footprint(volume.affine, sub_baff, sub_prob.shape, volume.shape, margin=1)
+    if found is None:
+        return None
+    lo, hi = found
     ct_sub_aff = volume.affine.copy()
     ct_sub_aff[:3, 3] = volume.affine[:3, :3] @ lo + volume.affine[:3, 3]
     m = np.linalg.inv(sub_baff) @ ct_sub_aff
@@ -698,5 +719,9 @@ def map_back(
         output=np.float32,
         prefilter=False,
     )
-    mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = prob_ct >= threshold
-    return mask
+    box = (
+        slice(int(lo[0]), int(hi[0])),
+        slice(int(lo[1]), int(hi[1])),
+        slice(int(lo[2]), int(hi[2])),
+    )
+    return prob_ct >= threshold, box

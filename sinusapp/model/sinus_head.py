@@ -15,7 +15,7 @@ from scipy import ndimage
 from sinusapp.imaging.quantify import LABEL_IDS
 from sinusapp.imaging.volume import Volume
 from sinusapp.model.config import SINUS_HEAD_REGIONS, PreprocessConfig
-from sinusapp.model.preprocess import map_back
+from sinusapp.model.preprocess import map_back_box
 
 __all__ = [
     "SINUS_IGNORE",
@@ -78,10 +78,12 @@ def head_probabilities_to_labels(
     for cls, region in enumerate(SINUS_HEAD_REGIONS):
         if cls == 0 or cls >= probabilities.shape[0]:
             continue
-        hit = map_back(
+        found = map_back_box(
             np.ascontiguousarray(probabilities[cls], np.float32),
             block_affine=block_affine,
             volume=volume,
         )
-        out[hit > 0] = LABEL_IDS[region]
+        if found is not None:  # written on the class's box only: no CT-sized temporaries
+            hit, box = found
+            out[box][hit] = LABEL_IDS[region]
     return out
