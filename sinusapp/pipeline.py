@@ -356,12 +356,14 @@ def _located_centre(pred: Any) -> np.ndarray | None:
 def _model_and_rule_labels(
     volume: Volume, model_labels: np.ndarray, *, region_center_lps: np.ndarray | None = None
 ) -> tuple[np.ndarray, tuple[slice, slice, slice] | None, str]:
-    """The model's cavity labels, completed by the rule-based labelling where it has none.
+    """The model's cavity labels, completed with the ethmoid, frontal and sphenoid sinuses.
 
     The model's sinus head labels what real labelled CT covers (maxillary sinuses, nasal
-    cavity); the ethmoid, frontal and sphenoid sinuses come from
-    :func:`sinusapp.imaging.sinus_labels.label_sinuses`, only where the model labelled no
-    cavity (and that labelling's own maxillary / nasal zones are dropped).
+    cavity). The other sinuses come from :func:`sinusapp.imaging.upper_sinuses.
+    label_upper_sinuses`, placed by the model's own labels (source ``model + anchored``);
+    only when that finds none, from the phantom-tuned zones of
+    :func:`sinusapp.imaging.sinus_labels.label_sinuses_box` (source ``model + automatic``),
+    in both cases only where the model labelled no cavity.
 
     Returns ``(labels, box, source)``: the uint8 labels of ``volume.array[box]`` (zero
     outside), ``box`` spanning the model's labelled voxels and the rule-based labelling's
@@ -370,13 +372,18 @@ def _model_and_rule_labels(
     """
     from sinusapp.imaging.quantify import LABEL_IDS, nonzero_box
     from sinusapp.imaging.sinus_labels import label_sinuses_box
+    from sinusapp.imaging.upper_sinuses import label_upper_sinuses
 
     if model_labels.shape != volume.shape:
         raise RuntimeError(
             f"predictor returned sinus labels of shape {model_labels.shape} for a CT of "
             f"shape {volume.shape}"
         )
-    found = label_sinuses_box(volume, region_center_lps=region_center_lps)
+    found = label_upper_sinuses(hu=volume.array, affine=volume.affine, model_labels=model_labels)
+    source = "model + anchored"
+    if found is None or not found[0].any():
+        found = label_sinuses_box(volume, region_center_lps=region_center_lps)
+        source = "model + automatic"
     model_box = nonzero_box(model_labels)
     boxes = [b for b in (model_box, None if found is None else found[1]) if b is not None]
     if not boxes:
@@ -393,7 +400,7 @@ def _model_and_rule_labels(
     sub = labels[tuple(slice(rb[a].start - lo[a], rb[a].stop - lo[a]) for a in range(3))]
     take = (sub == 0) & (rules > 0) & ~np.isin(rules, own)
     sub[take] = rules[take]
-    return labels, box, "model + automatic"
+    return labels, box, source
 
 
 def _nomogram_factor_names(nomogram: Any) -> list[str]:

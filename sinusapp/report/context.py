@@ -425,7 +425,7 @@ class ReportContext:
 
         clinical = _clinical_rows(result.clinical_inputs, result.points, result.dlr_score)
         key_slices = choose_key_slices(volume, mask, reference_mask=reference_mask)
-        # a region outlined with 0 mL was not found: not listed, not graded (sinuses_found)
+        # a region outlined with < 0.5 mL was not found: not listed, not graded (sinuses_found)
         found, missing_names = sinuses_found(result.per_sinus or {})
         sinuses = _sinus_rows(found)
         missing = tuple(_sinus_label(n) for n in missing_names)
@@ -875,6 +875,10 @@ _LABEL_SOURCE_NOTES = {
     "model + automatic": "Maxillary sinuses and nasal cavity outlined by the model's sinus "
     "head (trained on real labelled CT); ethmoid, frontal and sphenoid sinuses by a rule-based "
     "outline (approximate: check them against the images).",
+    "model + anchored": "Maxillary sinuses and nasal cavity outlined by the model's sinus "
+    "head (trained on real labelled CT); ethmoid, frontal and sphenoid sinuses as the aerated "
+    "cells above and behind them (a rule-based outline placed by the model's; a cell "
+    "opacified throughout is not found: check them against the images).",
 }
 
 

@@ -581,8 +581,9 @@ def _story(ctx: ReportContext, width: float, height: float) -> list[Flowable]:
     story.append(_p("Intended use", s["h2"]))
     story.append(_p(ctx.intended_use, s["base"]))
 
-    # ---- page 2: imaging
-    story.append(PageBreak())
+    # ---- page 2: imaging (on the page the summary spilled onto, when it leaves room for
+    # the key slices: a long list of findings must not leave a near-empty page 2)
+    story.append(CondPageBreak(min(0.5 * height, 125 * mm) + 45 * mm))
     story.append(_p("Key slices", s["h2"]))
     if ctx.key_slices:
         n = len(ctx.key_slices)
