@@ -552,7 +552,7 @@ class DicomBrowser(QtWidgets.QWidget):
         self._visible_timer.start()
 
     #: the description column (thumbnail + name) never gets less than this
-    MIN_DESCRIPTION_PX = 150
+    MIN_DESCRIPTION_PX = 200
 
     def _fit_columns(self) -> None:
         """Keep the description column readable in a narrow panel: the kernel, thickness

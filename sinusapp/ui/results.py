@@ -21,6 +21,9 @@ __all__ = ["ResultsPanel"]
 def _row(form: QtWidgets.QFormLayout, label: str, parent: QtWidgets.QWidget) -> QtWidgets.QLabel:
     value = QtWidgets.QLabel("—", parent)
     value.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+    # wrapped: a long value ("2 / 4 …; not found: ethmoid ant L, …") widened the right
+    # column to 620 px at 1280 × 800 and squeezed the image
+    value.setWordWrap(True)
     form.addRow(label, value)
     return value
 

@@ -172,16 +172,21 @@ def main(out_dir: str = "docs/images", demo_dir: str | None = None, size: str = 
     lesion = m.masks.get("model")
     rows, cols = np.nonzero(g.extract(lesion, idx)) if lesion is not None else ((), ())
     if len(rows):
-        # one lesion (the patient's right, screen left): the ROI inside it
-        left = cols < np.median(cols)
-        r, c = int(np.median(rows[left])), int(np.median(cols[left]))
+        # one lesion (the patient's right, screen left): the ROI at its deepest point
+        from scipy import ndimage
+
+        half = g.extract(lesion, idx) > 0
+        half[:, int(np.median(cols)) :] = False
+        depth = ndimage.distance_transform_edt(half, sampling=(g.spacing_y_mm, g.spacing_x_mm))
+        r, c = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        rad = float(min(max(depth[r, c] - 0.5, 1.0), 4.0))
         cx, cy = g.pixel_centre_mm(r, c)
         m.add_annotation(
             kind="roi",
             plane=Plane.CORONAL,
             index=idx,
-            start_mm=(cx - 2.5, cy - 1.5),
-            end_mm=(cx + 2.5, cy + 1.5),
+            start_mm=(cx - rad, cy - rad),
+            end_mm=(cx + rad, cy + rad),
         )
         # the air of that maxillary sinus, 6 mm above the lesion: its width and height
         r_air = max(r - int(6 / g.spacing_y_mm), 0)

@@ -347,3 +347,17 @@ def test_narrow_studies_panel_keeps_the_description_readable(qtbot, make_window,
     b._fit_columns()
     assert not b.tree.isColumnHidden(5) and not b.tree.isColumnHidden(4)
     assert b._item_for(vol.info.series_uid) is not None
+
+
+def test_long_result_values_wrap_instead_of_widening_the_panel(qtbot, nomogram):
+    from sinusapp.ui.results import ResultsPanel
+    from sinusapp.ui.session import CaseSession
+
+    panel = ResultsPanel(CaseSession(nomogram=nomogram))
+    qtbot.addWidget(panel)
+    narrow = panel.minimumSizeHint().width()
+    panel.lund_mackay.setText(
+        "2 / 4 (2 regions graded, 0–2 each); not found: ethmoid ant L, ethmoid post L, "
+        "ethmoid ant R, ethmoid post R, frontal, sphenoid"
+    )
+    assert panel.minimumSizeHint().width() <= max(narrow, 420)
