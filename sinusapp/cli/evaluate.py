@@ -91,6 +91,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "DeLong tests, DSC with paired Wilcoxon tests, in comparison.md (repeatable)",
     )
     parser.add_argument(
+        "--radiomics-baseline",
+        action="store_true",
+        help="add the paper's traditional-radiomics row: first-order + shape features of the "
+        "reference lesion mask (numpy / scikit-image, NOT pyradiomics: see "
+        "sinusapp.evaluation.radiomics) with a logistic regression, in comparison.md",
+    )
+    parser.add_argument(
         "--label",
         default="multi-task",
         help="name of the evaluated model in the comparison (default multi-task)",
@@ -314,6 +321,7 @@ def _write_comparison(
     records: list[dict[str, Any]],
     compare: list[tuple[str, Path]],
     out: Path,
+    dataset: Any,
 ) -> None:
     from sinusapp.evaluation.compare import (
         ModelScores,
@@ -333,6 +341,8 @@ def _write_comparison(
             source="scored with --bundle",
         )
     others = [read_model_scores(path, label=label) for label, path in compare]
+    if args.radiomics_baseline:
+        others.append(_radiomics_scores(records, dataset=dataset, out=out))
     outcomes = {r["case_id"]: (str(r["cohort"]), bool(int(r["recurrence"]))) for r in records}
     comparison = compare_models([reference, *others], outcomes=outcomes)
     write_comparison(comparison, out)
@@ -346,6 +356,42 @@ def _write_comparison(
         if d.cohort == "test" and d.n:
             p = f" (Wilcoxon p {d.p_wilcoxon:.3f})" if d.n_paired else ""
             print(f"  test  {d.model:<14} DSC {d.mean:.3f}{p}")
+
+
+def _radiomics_scores(records: list[dict[str, Any]], *, dataset: Any, out: Path) -> Any:
+    """The radiomics-style baseline's probabilities as a compared model (features of every
+    case's reference lesion mask; written to radiomics_features.csv)."""
+    from sinusapp.dataset import load_case
+    from sinusapp.evaluation.compare import ModelScores
+    from sinusapp.evaluation.radiomics import (
+        BASELINE_LABEL,
+        FEATURE_NAMES,
+        fit_radiomics_baseline,
+        radiomics_features,
+    )
+
+    features: dict[str, dict[str, float]] = {}
+    for case in dataset.cases:
+        volume, lesion, _ = load_case(case)
+        features[case.case_id] = radiomics_features(
+            volume.array, lesion, spacing_mm=volume.spacing_mm
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "radiomics_features.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["case_id", *FEATURE_NAMES])
+        for cid, f in features.items():
+            w.writerow([cid, *(f"{f[k]:.6g}" for k in FEATURE_NAMES)])
+    outcomes = {r["case_id"]: (str(r["cohort"]), bool(int(r["recurrence"]))) for r in records}
+    b = fit_radiomics_baseline(features, outcomes=outcomes)
+    prob = {**b.train_probability, **b.test_probability}
+    return ModelScores(
+        label=BASELINE_LABEL,
+        dlr_score=prob,
+        dsc=dict.fromkeys(prob, float("nan")),
+        folds={k: str(v) for k, v in b.train_fold.items()},
+        source="radiomics_features.csv",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -430,6 +476,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {cohort:<5} oracle AUC (true risk) {auc:.3f}")
     for d in summary.dsc:
         print(f"  {d.cohort:<5} DSC {d.mean:.3f} ± {d.sd:.3f} (median {d.median:.3f}, n={d.n})")
-    if compare:
-        _write_comparison(args, records, compare, out)
+    if compare or args.radiomics_baseline:
+        _write_comparison(args, records, compare, out, dataset)
     return 0

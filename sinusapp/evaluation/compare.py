@@ -359,7 +359,7 @@ def write_comparison(comparison: ModelComparison, out_dir: str | Path) -> tuple[
 
     grid = _GRID_LABELS.get(comparison.dsc_grid, comparison.dsc_grid)
     md = [
-        "# Model comparison (single-task vs multi-task ablation)\n",
+        "# Model comparison (single-task vs multi-task ablations, baselines)\n",
         f"Reference: {ref}; compared: {', '.join(comparison.models[1:])}. Paired on the same "
         "patients. AUC of the DLR-score with the DeLong 95% CI; difference and p from the "
         "paired DeLong test. DSC (on " + grid + ") with the paired two-sided Wilcoxon "
