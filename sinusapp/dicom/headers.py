@@ -8,10 +8,13 @@ files carry their per-frame geometry from the functional groups.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import stat
-from collections.abc import MutableSequence
+import threading
+from collections.abc import Iterator, MutableSequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,7 +141,217 @@ class InstanceHeader:
         return self.number_of_frames > 1 or len(self.frames) > 1
 
 
+# --------------------------------------------------------------------------------------------
+# Fast values: the ~35 header values a scan needs, straight from pydicom's raw elements.
+#
+# Converting an element through pydicom (Dataset.get → DataElement → value classes) costs
+# several times what parsing the whole header does, and a scan converts ~35 per file. For a
+# value that is plainly well formed (printable ASCII of the VR's repertoire, little-endian
+# binary), the result of pydicom's conversion is unambiguous, so it is computed here, exactly
+# as pydicom's ``multi_string`` / ``convert_text`` / ``convert_PN`` / DS / IS / US conversions
+# followed by :func:`_s` / :func:`_i` / :func:`_f` / :func:`_floats` give it; anything else
+# (non-ASCII text, escape sequences, odd numbers, converted or deferred elements, another VR,
+# big endian) goes through pydicom as before. ``tests/dicom/test_header_values.py`` checks
+# both ways agree on real and deliberately odd files.
+
+#: keyword → (tag, VR) of every value read the fast way
+_FAST_TAGS: dict[str, tuple[int, str]] = {
+    "SOPClassUID": (0x00080016, "UI"),
+    "SOPInstanceUID": (0x00080018, "UI"),
+    "StudyDate": (0x00080020, "DA"),
+    "StudyTime": (0x00080030, "TM"),
+    "AccessionNumber": (0x00080050, "SH"),
+    "Modality": (0x00080060, "CS"),
+    "Manufacturer": (0x00080070, "LO"),
+    "StudyDescription": (0x00081030, "LO"),
+    "SeriesDescription": (0x0008103E, "LO"),
+    "ManufacturerModelName": (0x00081090, "LO"),
+    "ImageType": (0x00080008, "CS"),
+    "PatientName": (0x00100010, "PN"),
+    "PatientID": (0x00100020, "LO"),
+    "PatientBirthDate": (0x00100030, "DA"),
+    "PatientSex": (0x00100040, "CS"),
+    "BodyPartExamined": (0x00180015, "CS"),
+    "SliceThickness": (0x00180050, "DS"),
+    "KVP": (0x00180060, "DS"),
+    "GantryDetectorTilt": (0x00181120, "DS"),
+    "ConvolutionKernel": (0x00181210, "SH"),
+    "StudyInstanceUID": (0x0020000D, "UI"),
+    "SeriesInstanceUID": (0x0020000E, "UI"),
+    "SeriesNumber": (0x00200011, "IS"),
+    "AcquisitionNumber": (0x00200012, "IS"),
+    "InstanceNumber": (0x00200013, "IS"),
+    "ImagePositionPatient": (0x00200032, "DS"),
+    "ImageOrientationPatient": (0x00200037, "DS"),
+    "FrameOfReferenceUID": (0x00200052, "UI"),
+    "SamplesPerPixel": (0x00280002, "US"),
+    "PhotometricInterpretation": (0x00280004, "CS"),
+    "NumberOfFrames": (0x00280008, "IS"),
+    "Rows": (0x00280010, "US"),
+    "Columns": (0x00280011, "US"),
+    "PixelSpacing": (0x00280030, "DS"),
+    "BitsAllocated": (0x00280100, "US"),
+    "BitsStored": (0x00280101, "US"),
+    "HighBit": (0x00280102, "US"),
+    "PixelRepresentation": (0x00280103, "US"),
+    "RescaleIntercept": (0x00281052, "DS"),
+    "RescaleSlope": (0x00281053, "DS"),
+    # file meta (read from ds.file_meta by _meta_uid)
+    "MediaStorageSOPClassUID": (0x00020002, "UI"),
+    "TransferSyntaxUID": (0x00020010, "UI"),
+}
+#: printable ASCII without the backslash (the multi-value delimiter)
+_PLAIN = re.compile(rb"[\x20-\x5b\x5d-\x7e]*")
+#: printable ASCII, backslashes allowed
+_PLAIN_MULTI = re.compile(rb"[\x20-\x7e]*")
+_DS_ITEM = re.compile(r" *[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)? *")
+_IS_ITEM = re.compile(r" *[-+]?[0-9]+ *")
+_TEXT_VRS = ("SH", "LO", "PN")
+#: set False to read every value through pydicom (tests compare the two)
+FAST_VALUES = True
+_MISSING = object()
+
+
+_pd: Any = None  # (pydicom.config, RawDataElement), imported at first use
+
+
+def _fast_ok() -> bool:
+    """pydicom settings under which the fast values equal pydicom's (once per scope)."""
+    fast = getattr(_scope, "fast", None)
+    return _fast_settings() if fast is None else bool(fast)
+
+
+def _fast_settings() -> bool:
+    global _pd
+    if _pd is None:
+        from pydicom.dataelem import RawDataElement
+
+        from sinusapp.dicom._pydicom import pydicom
+
+        _pd = (pydicom.config, RawDataElement)
+    cfg = _pd[0]
+    return FAST_VALUES and not (
+        cfg.use_DS_numpy or cfg.use_IS_numpy or cfg.datetime_conversion or cfg.use_DS_decimal
+    )
+
+
+_scope = threading.local()
+
+
+@contextlib.contextmanager
+def _fast_scope(ds: Dataset) -> Iterator[None]:
+    """Within: :func:`_elements` of ``ds`` is built once (per thread; nothing is kept after)."""
+    if getattr(_scope, "ds", None) is not None:  # nested (frame_geometries in a header read)
+        yield
+        return
+    _scope.ds, _scope.elements, _scope.fast = ds, None, _fast_settings()
+    try:
+        yield
+    finally:
+        _scope.ds = _scope.elements = _scope.fast = None
+
+
+def _elements(ds: Dataset) -> dict[int, Any]:
+    """The dataset's elements by plain int tag (pydicom's ``Dataset._dict`` is keyed by
+    ``BaseTag``, whose Python ``__eq__`` every dict hit would call; ``get_item()`` builds a
+    Tag per look-up). Built once per :func:`_fast_scope`: a header read makes ~40 look-ups."""
+    if getattr(_scope, "ds", None) is ds and _scope.elements is not None:
+        return _scope.elements  # type: ignore[no-any-return]
+    raw = getattr(ds, "_dict", None)
+    if isinstance(raw, dict):
+        elements = {int(k): v for k, v in raw.items()}
+    else:  # not pydicom's usual Dataset layout: go through its API
+        elements = {int(k): ds.get_item(k) for k in ds.keys()}  # noqa: SIM118 (iter converts)
+    if getattr(_scope, "ds", None) is ds:
+        _scope.elements = elements
+    return elements
+
+
+def _meta_uid(meta: Dataset | None, keyword: str) -> str:
+    """``str(meta.get(keyword, ""))`` of a file-meta UID, the fast way when it is plain."""
+    if meta is None:
+        return ""
+    if _fast_ok():
+        raw = _raw_bytes(meta, keyword)
+        if raw is None:
+            return ""
+        if isinstance(raw, bytes):
+            stripped = raw.rstrip(b"\x00 ")
+            if _PLAIN.fullmatch(stripped):
+                return stripped.decode("ascii")
+    return str(meta.get(keyword, ""))
+
+
+def _raw_bytes(ds: Dataset, keyword: str) -> bytes | object | None:
+    """The raw value bytes of ``keyword`` when it can be converted here; None when the
+    element is absent; ``_MISSING`` when pydicom must convert it. (Call after
+    :func:`_fast_ok`.)"""
+    tag, vr = _FAST_TAGS[keyword]
+    elem = _elements(ds).get(tag)
+    if elem is None:
+        return None
+    if not isinstance(elem, _pd[1]) or elem.VR not in (None, vr):
+        return _MISSING
+    value = elem.value
+    if not isinstance(value, bytes) or getattr(elem, "is_buffered", False):  # deferred / buffer
+        return _MISSING
+    if vr == "US" and not elem.is_little_endian:
+        return _MISSING
+    return value
+
+
+def _fast_str(ds: Dataset, keyword: str) -> str | object:
+    """:func:`_s` of a plain string element, or ``_MISSING``."""
+    raw = _raw_bytes(ds, keyword)
+    if raw is None:
+        return ""
+    if raw is _MISSING:
+        return _MISSING
+    assert isinstance(raw, bytes)
+    vr = _FAST_TAGS[keyword][1]
+    if vr in _TEXT_VRS:
+        # convert_text / convert_PN strip the padding of each value, then _s strips
+        stripped = raw.rstrip(b"\x00 ")
+        if _PLAIN.fullmatch(stripped) is None:
+            return _MISSING
+        return stripped.decode("ascii").strip()
+    stripped = raw.rstrip(b"\x00 ")  # multi_string (UI, CS, DA, TM)
+    if _PLAIN_MULTI.fullmatch(stripped) is None:
+        return _MISSING
+    text = stripped.decode("ascii")
+    return text if "\\" in text else text.strip()
+
+
+def _fast_number_items(ds: Dataset, keyword: str) -> list[str] | object | None:
+    """The items of a plain DS / IS element (None when absent or empty), or ``_MISSING``."""
+    raw = _raw_bytes(ds, keyword)
+    if raw is None or raw == b"":
+        return None
+    if raw is _MISSING:
+        return _MISSING
+    assert isinstance(raw, bytes)
+    if _PLAIN_MULTI.fullmatch(raw) is None:
+        return _MISSING
+    vr = _FAST_TAGS[keyword][1]
+    text = raw.decode("ascii")
+    text = text.strip() if vr == "DS" else text  # convert_DS_string strips first
+    items = text.rstrip(" \x00").split("\\")
+    pattern = _DS_ITEM if vr == "DS" else _IS_ITEM
+    if not all(pattern.fullmatch(x) for x in items):
+        return _MISSING
+    return items
+
+
 def _s(ds: Dataset, keyword: str) -> str:
+    if keyword in _FAST_TAGS and _fast_ok():
+        v = _fast_str(ds, keyword)
+        if v is not _MISSING:
+            assert isinstance(v, str)
+            return v
+    return _s_pydicom(ds, keyword)
+
+
+def _s_pydicom(ds: Dataset, keyword: str) -> str:
     v = ds.get(keyword, "")
     if v is None:
         return ""
@@ -148,6 +361,20 @@ def _s(ds: Dataset, keyword: str) -> str:
 
 
 def _i(ds: Dataset, keyword: str) -> int | None:
+    if keyword in _FAST_TAGS and _fast_ok():
+        vr = _FAST_TAGS[keyword][1]
+        if vr == "US":
+            raw = _raw_bytes(ds, keyword)
+            if raw is None or raw == b"":
+                return None
+            if isinstance(raw, bytes) and len(raw) == 2:
+                return int.from_bytes(raw, "little")
+        else:
+            items = _fast_number_items(ds, keyword)
+            if items is None:
+                return None
+            if isinstance(items, list) and len(items) == 1:
+                return int(items[0])
     v = ds.get(keyword, None)
     try:
         return int(v) if v not in (None, "") else None
@@ -156,11 +383,29 @@ def _i(ds: Dataset, keyword: str) -> int | None:
 
 
 def _f(ds: Dataset, keyword: str) -> float | None:
+    if keyword in _FAST_TAGS and _fast_ok():
+        items = _fast_number_items(ds, keyword)
+        if items is None:
+            return None
+        if isinstance(items, list) and len(items) == 1:
+            return float(items[0])
     v = ds.get(keyword, None)
     try:
         return float(v) if v not in (None, "") else None
     except (TypeError, ValueError):
         return None
+
+
+def _floats_of(ds: Dataset, keyword: str, n: int) -> tuple[float, ...] | None:
+    """``_floats(ds.get(keyword), n)``, the fast way when the value is plain."""
+    if keyword in _FAST_TAGS and _fast_ok():
+        items = _fast_number_items(ds, keyword)
+        if items is None:
+            return None
+        if isinstance(items, list):
+            # one item: pydicom gives a single DSfloat, which _floats cannot iterate → None
+            return tuple(float(x) for x in items) if len(items) == n and n > 1 else None
+    return _floats(ds.get(keyword), n)
 
 
 def _floats(v: Any, n: int) -> tuple[float, ...] | None:
@@ -185,16 +430,22 @@ def _first(seq_owner: Dataset | None, seq: str) -> Dataset | None:
 def frame_geometries(ds: Dataset) -> tuple[FrameGeometry, ...]:
     """Geometry of every frame: from the functional groups for Enhanced (multi-frame) objects,
     from the top-level attributes otherwise."""
+    with _fast_scope(ds):
+        return _frame_geometries(ds)
+
+
+def _frame_geometries(ds: Dataset) -> tuple[FrameGeometry, ...]:
     n_frames = _i(ds, "NumberOfFrames") or 1
-    shared = _first(ds, "SharedFunctionalGroupsSequence")
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    # tag look-ups first: the functional groups are absent from nearly every CT file
+    shared = _first(ds, "SharedFunctionalGroupsSequence") if 0x52009229 in ds else None
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") if 0x52009230 in ds else None
     top_slope = _f(ds, "RescaleSlope")
     top_intercept = _f(ds, "RescaleIntercept")
     if shared is None and per_frame is None:
         g = FrameGeometry(
-            position=_floats(ds.get("ImagePositionPatient"), 3),  # type: ignore[arg-type]
-            orientation=_floats(ds.get("ImageOrientationPatient"), 6),
-            pixel_spacing=_floats(ds.get("PixelSpacing"), 2),  # type: ignore[arg-type]
+            position=_floats_of(ds, "ImagePositionPatient", 3),  # type: ignore[arg-type]
+            orientation=_floats_of(ds, "ImageOrientationPatient", 6),
+            pixel_spacing=_floats_of(ds, "PixelSpacing", 2),  # type: ignore[arg-type]
             slice_thickness=_f(ds, "SliceThickness"),
             rescale_slope=top_slope if top_slope is not None else 1.0,
             rescale_intercept=top_intercept if top_intercept is not None else 0.0,
@@ -229,21 +480,53 @@ def frame_geometries(ds: Dataset) -> tuple[FrameGeometry, ...]:
     return tuple(out)
 
 
+def _kernel_and_image_type(ds: Dataset) -> tuple[str, tuple[str, ...]]:
+    """ConvolutionKernel (values joined by backslashes, stripped) and ImageType (upper case)."""
+    fast = _fast_ok()
+    kernel: Any = _MISSING
+    itype: Any = _MISSING
+    if fast:
+        raw = _raw_bytes(ds, "ConvolutionKernel")
+        if raw is None:
+            kernel = ""
+        elif isinstance(raw, bytes) and _PLAIN_MULTI.fullmatch(raw := raw.rstrip(b"\x00 ")):
+            # convert_text: each value's padding stripped; then joined and stripped
+            kernel = "\\".join(v.rstrip("\x00 ") for v in raw.decode("ascii").split("\\")).strip()
+        raw = _raw_bytes(ds, "ImageType")
+        if raw is None:
+            itype = ()
+        elif isinstance(raw, bytes) and _PLAIN_MULTI.fullmatch(raw := raw.rstrip(b"\x00 ")):
+            itype = tuple(v.upper() for v in raw.decode("ascii").split("\\"))  # multi_string
+    if kernel is _MISSING:
+        k = ds.get("ConvolutionKernel", "")
+        if isinstance(k, MutableSequence):
+            k = "\\".join(str(x) for x in k)
+        kernel = str(k).strip()
+    if itype is _MISSING:
+        t = ds.get("ImageType", ())
+        if isinstance(t, str):
+            t = (t,)
+        itype = tuple(str(x).upper() for x in t)
+    return kernel, itype
+
+
 def header_from_dataset(
     ds: Dataset, *, path: str, size: int, mtime: float, pixel_offset: int = -1
 ) -> InstanceHeader:
     """Build an :class:`InstanceHeader` from an already-read dataset."""
+    with _fast_scope(ds):
+        return _header_from_dataset(
+            ds, path=path, size=size, mtime=mtime, pixel_offset=pixel_offset
+        )
+
+
+def _header_from_dataset(
+    ds: Dataset, *, path: str, size: int, mtime: float, pixel_offset: int
+) -> InstanceHeader:
     meta = getattr(ds, "file_meta", None)
-    tsyntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
-    sop_class = _s(ds, "SOPClassUID") or (
-        str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
-    )
-    kernel = ds.get("ConvolutionKernel", "")
-    if isinstance(kernel, MutableSequence):
-        kernel = "\\".join(str(k) for k in kernel)
-    image_type = ds.get("ImageType", ())
-    if isinstance(image_type, str):
-        image_type = (image_type,)
+    tsyntax = _meta_uid(meta, "TransferSyntaxUID")
+    sop_class = _s(ds, "SOPClassUID") or (_meta_uid(meta, "MediaStorageSOPClassUID"))
+    kernel, image_type = _kernel_and_image_type(ds)
     has_pixels = any(t in ds for t in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
     # With stop_before_pixels the element is absent; Rows/Columns tell an image apart.
     if not has_pixels and "Rows" in ds and "Columns" in ds and sop_class != MEDIA_STORAGE_DIRECTORY:
@@ -270,8 +553,8 @@ def header_from_dataset(
         series_number=_i(ds, "SeriesNumber"),
         series_description=_s(ds, "SeriesDescription"),
         body_part=_s(ds, "BodyPartExamined"),
-        image_type=tuple(str(t).upper() for t in image_type),
-        convolution_kernel=str(kernel).strip(),
+        image_type=image_type,
+        convolution_kernel=kernel,
         manufacturer=_s(ds, "Manufacturer"),
         manufacturer_model=_s(ds, "ManufacturerModelName"),
         frame_of_reference_uid=_s(ds, "FrameOfReferenceUID"),
@@ -324,29 +607,37 @@ def read_header(path: str | os.PathLike[str]) -> InstanceHeader | SkippedFile:
         log.debug("failed to parse %s", p, exc_info=True)
         return SkippedFile(p, f"malformed DICOM header ({type(exc).__name__}: {exc})", "malformed")
     try:
-        meta = getattr(ds, "file_meta", None)
-        msc = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
-        if msc == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
-            return SkippedFile(p, "DICOM directory (DICOMDIR / DIRFILE), not an image", "directory")
-        if not _s(ds, "SeriesInstanceUID") or not _s(ds, "SOPInstanceUID"):
-            if len(ds) == 0:
-                if meta is not None and len(meta) > 0:
-                    return SkippedFile(
-                        p,
-                        f"truncated DICOM file: the header ends after {st.st_size} bytes",
-                        "truncated",
-                    )
-                return SkippedFile(p, "not a DICOM file (empty dataset)", "not_dicom")
-            return SkippedFile(
-                p, "DICOM file without Series/SOP Instance UID; cannot be catalogued", "no_uid"
-            )
-        return header_from_dataset(
-            ds,
-            path=str(Path(p).resolve()),
-            size=st.st_size,
-            mtime=st.st_mtime,
-            pixel_offset=pixel_offset,
-        )
+        with _fast_scope(ds):
+            return _interpret(ds, p=p, st=st, pixel_offset=pixel_offset)
     except Exception as exc:
         log.debug("failed to interpret %s", p, exc_info=True)
         return SkippedFile(p, f"malformed DICOM header ({type(exc).__name__}: {exc})", "malformed")
+
+
+def _interpret(
+    ds: Dataset, *, p: str, st: os.stat_result, pixel_offset: int
+) -> InstanceHeader | SkippedFile:
+    """The second half of :func:`read_header`: a parsed dataset → header or skipped file."""
+    meta = getattr(ds, "file_meta", None)
+    msc = _meta_uid(meta, "MediaStorageSOPClassUID")
+    if msc == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
+        return SkippedFile(p, "DICOM directory (DICOMDIR / DIRFILE), not an image", "directory")
+    if not _s(ds, "SeriesInstanceUID") or not _s(ds, "SOPInstanceUID"):
+        if len(ds) == 0:
+            if meta is not None and len(meta) > 0:
+                return SkippedFile(
+                    p,
+                    f"truncated DICOM file: the header ends after {st.st_size} bytes",
+                    "truncated",
+                )
+            return SkippedFile(p, "not a DICOM file (empty dataset)", "not_dicom")
+        return SkippedFile(
+            p, "DICOM file without Series/SOP Instance UID; cannot be catalogued", "no_uid"
+        )
+    return header_from_dataset(
+        ds,
+        path=str(Path(p).resolve()),
+        size=st.st_size,
+        mtime=st.st_mtime,
+        pixel_offset=pixel_offset,
+    )

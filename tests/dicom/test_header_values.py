@@ -1,0 +1,169 @@
+"""The fast header values (issue 15: a scan no longer converts every value through pydicom)
+equal pydicom's conversion: on every real file in ../shared/data/realct, on the generated
+test series, and on files with deliberately odd values (padding, several values, empty
+values, non-ASCII names in three character sets, malformed numbers, implicit VR, big
+endian)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import (
+    CTImageStorage,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    generate_uid,
+)
+
+from sinusapp.dicom import headers as headers_mod
+from sinusapp.dicom.headers import read_header
+
+
+def both_ways(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    fast = read_header(path)
+    with monkeypatch.context() as m:
+        m.setattr(headers_mod, "FAST_VALUES", False)
+        slow = read_header(path)
+    return fast, slow
+
+
+def _base(tsyntax=ExplicitVRLittleEndian) -> Dataset:  # type: ignore[no-untyped-def]
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    sop = generate_uid()
+    meta.MediaStorageSOPInstanceUID = sop
+    meta.TransferSyntaxUID = tsyntax
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop
+    ds.Modality = "CT"
+    ds.PatientName, ds.PatientID = "ODD^VALUES", "ODD1"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.FrameOfReferenceUID = generate_uid()
+    ds.SeriesNumber, ds.InstanceNumber = 4, 1
+    ds.ImageType = "ORIGINAL\\PRIMARY\\AXIAL"
+    ds.ImagePositionPatient = [0.0, 0.0, 1.0]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.PixelSpacing, ds.SliceThickness = [0.5, 0.5], 1.0
+    ds.Rows, ds.Columns = 4, 4
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+    ds.PixelData = b"\0" * 32
+    return ds
+
+
+def _raw(ds: Dataset, keyword: str, vr: str, value: bytes) -> None:
+    """Set an element's value bytes exactly (pydicom would otherwise tidy them)."""
+    from pydicom.datadict import tag_for_keyword
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    tag = tag_for_keyword(keyword)
+    assert tag is not None
+    if len(value) % 2:
+        value += b" "
+    ds[tag] = RawDataElement(Tag(tag), vr, len(value), value, 0, False, True)
+
+
+ODD: dict[str, dict[str, object]] = {
+    "padded and spaced": {
+        "PatientName": "  Doe^John  ",
+        "SeriesDescription": " SINUS  BONE ",
+        "ConvolutionKernel": ["FC30 ", " B"],
+        "SliceThickness": " 0.625 ",
+        "KVP": "120.",
+        "SeriesNumber": " 7 ",
+        "ImagePositionPatient": [" -10.5", "2e1 ", "+3.25"],
+    },
+    "several values and empties": {
+        "ImageType": "ORIGINAL\\\\AXIAL",
+        "SeriesDescription": "A\\B",
+        "PatientID": "",
+        "AccessionNumber": "",
+        "StudyDate": "",
+        "PatientSex": "",
+        "ConvolutionKernel": "",
+        "BodyPartExamined": "head",
+    },
+    "malformed numbers": {  # bytes: written as they are
+        "SliceThickness": b"abc ",
+        "KVP": b"1,5 ",
+        "InstanceNumber": b"12.0",
+        "AcquisitionNumber": b"x ",
+        "GantryDetectorTilt": b"nan ",
+        "PixelSpacing": b"0.5 ",
+        "ImageOrientationPatient": b"1\\0\\0\\0\\1 ",
+        "SeriesNumber": b"",
+    },
+    "latin-1 name": {"SpecificCharacterSet": "ISO_IR 100", "PatientName": "Müller^Jürgen"},
+    "utf-8 name": {"SpecificCharacterSet": "ISO_IR 192", "PatientName": "Ωμέγα^Ελένη"},
+    "iso 2022 japanese": {
+        "SpecificCharacterSet": ["", "ISO 2022 IR 87"],
+        "PatientName": "Yamada^Tarou=山田^太郎",
+        "SeriesDescription": "頭部",
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(ODD))
+@pytest.mark.parametrize(
+    "tsyntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian]
+)
+def test_odd_values_read_as_pydicom_reads_them(
+    tmp_path: Path, case: str, tsyntax: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = _base(tsyntax)
+    with monkeypatch.context() as m:
+        m.setattr(pydicom.config.settings, "writing_validation_mode", pydicom.config.IGNORE)
+        for k, v in ODD[case].items():
+            if isinstance(v, bytes):
+                from pydicom.datadict import dictionary_VR
+
+                _raw(ds, k, dictionary_VR(k), v)
+            else:
+                setattr(ds, k, v)
+        p = tmp_path / "odd.dcm"
+        ds.save_as(p, enforce_file_format=True)
+    fast, slow = both_ways(p, monkeypatch)
+    assert repr(fast) == repr(slow)  # repr: a NaN value equals itself
+
+
+def test_raw_padding_and_nulls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = _base()
+    _raw(ds, "SeriesInstanceUID", "UI", b"1.2.3.4\x00")
+    _raw(ds, "Modality", "CS", b"CT  ")
+    _raw(ds, "StudyTime", "TM", b"101500.5 ")
+    _raw(ds, "PatientName", "PN", b"Doe^Jane\x00")
+    _raw(ds, "ConvolutionKernel", "SH", b"B\x0045")  # a null inside: pydicom decides
+    _raw(ds, "ImageType", "CS", b"derived\\secondary ")
+    p = tmp_path / "raw.dcm"
+    ds.save_as(p, enforce_file_format=True)
+    fast, slow = both_ways(p, monkeypatch)
+    assert repr(fast) == repr(slow)  # repr: a NaN value equals itself
+    assert fast.series_uid == "1.2.3.4" and fast.image_type == ("DERIVED", "SECONDARY")
+
+
+def test_generated_series_read_alike(
+    tmp_path: Path, series_writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    series_writer(tmp_path / "s", n=4, intercept=-1024.0, signed=False)
+    for f in sorted((tmp_path / "s").iterdir()):
+        fast, slow = both_ways(f, monkeypatch)
+        assert repr(fast) == repr(slow)  # repr: a NaN value equals itself
+
+
+@pytest.mark.realdata
+def test_every_real_file_reads_alike(realct: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    n = 0
+    for f in sorted(realct.rglob("*")):
+        if not f.is_file() or f.suffix == ".txt":
+            continue
+        fast, slow = both_ways(f, monkeypatch)
+        assert repr(fast) == repr(slow), f
+        n += 1
+    assert n > 400
