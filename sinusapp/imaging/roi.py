@@ -33,6 +33,12 @@ class RoiStats:
             return "empty ROI"
         return f"mean {self.mean_hu:.0f} ± {self.sd_hu:.0f} HU (SD), {self.area_mm2:.0f} mm²"
 
+    def short_text(self) -> str:
+        """``"35 ± 12 HU, 150 mm²"`` (mean ± SD) for a narrow list."""
+        if self.n == 0:
+            return "empty ROI"
+        return f"{self.mean_hu:.0f} ± {self.sd_hu:.0f} HU, {self.area_mm2:.0f} mm²"
+
 
 def ellipse_roi_stats(
     image: np.ndarray,

@@ -405,6 +405,12 @@ class MainWindow(QtWidgets.QMainWindow):
                     self.browser.select_series(target)
                     self.open_series(target, on_done=on_done)
                     return
+                if uids:
+                    self.statusBar().showMessage(
+                        "No sinus-capable CT to propose among the imported series (see ⚠ "
+                        "and the reasons in Studies); double-click one to open it anyway",
+                        15000,
+                    )
             elif uids:
                 target = self._proposal_among(uids)
                 if target:

@@ -30,10 +30,11 @@ class MeasurementsPanel(QtWidgets.QWidget):
         self.model = model
         self.table = QtWidgets.QTreeWidget(self)
         self.table.setHeaderLabels(["", "Where", "Value"])
+        self.table.headerItem().setToolTip(
+            2, "Distance in mm; ROI: mean ± SD of the HU inside, and its area"
+        )
         self.table.setRootIsDecorated(False)
         self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(True)  # an ROI's statistics are long for a narrow panel
-        self.table.setTextElideMode(QtCore.Qt.TextElideMode.ElideNone)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
         header = self.table.header()
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
@@ -72,8 +73,9 @@ class MeasurementsPanel(QtWidgets.QWidget):
         """Rebuild the table from the model."""
         self.table.clear()
         for a in self.model.annotations:
+            value = a.stats.short_text() if a.stats is not None else a.value_text()
             item = QtWidgets.QTreeWidgetItem(
-                [a.label, f"{a.plane.value.capitalize()} {a.index + 1}", a.value_text()]
+                [a.label, f"{a.plane.value.capitalize()} {a.index + 1}", value]
             )
             item.setData(0, _ID_ROLE, a.id)
             if a.stats is not None and a.stats.n:

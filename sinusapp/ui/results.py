@@ -58,7 +58,8 @@ class ResultsPanel(QtWidgets.QWidget):
         self.table = QtWidgets.QTableWidget(0, 4, self)
         self.table.setHorizontalHeaderLabels(["Sinus", "Volume (mL)", "Opacified", "LM"])
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # the columns share the panel's width (fixed widths needed a scroll bar at 1280 px)
+        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         # every region visible (9 rows): the panel is a tab of its own, not squeezed
         self.table.setSizeAdjustPolicy(

@@ -1249,6 +1249,7 @@ class SliceViewer(QtWidgets.QWidget):
         # short: at 1280 px a longer text went behind the toolbar's "»"
         self.dice_label.setText("" if d is None else f"DSC {d:.3f}")
         self.dice_label.setToolTip("Dice similarity, model (red) vs reference (blue)")
+        self._update_toolbar_rows()  # the label's width changed: one row may no longer fit
         m = self.model
         with (
             QtCore.QSignalBlocker(self.model_action),

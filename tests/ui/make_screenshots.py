@@ -5,9 +5,9 @@ Run: ``QT_QPA_PLATFORM=offscreen python -m tests.ui.make_screenshots [OUT_DIR [D
 (``xvfb-run -s "-screen 0 1920x1080x24" python -m tests.ui.make_screenshots``, with
 ``QT_QPA_PLATFORM=xcb``) the window is a real X11 one. ``SINUSAPP_SHOT_FAKE=1`` uses the fake
 predictor even when a bundled model exists.
-Uses the demo study (DEMO_DIR, default assets/demo) when present, else a procedural phantom
-written as DICOM; the fake
-predictor when the bundled model is absent, and a temporary SINUSAPP_HOME.
+Uses the demo study (DEMO_DIR, default assets/demo_real, else assets/demo) when present,
+else a procedural phantom written as DICOM; the fake predictor when the bundled model is
+absent, and a temporary SINUSAPP_HOME.
 """
 
 from __future__ import annotations
@@ -69,7 +69,10 @@ def main(out_dir: str = "docs/images", demo_dir: str | None = None, size: str = 
     w.show()
     from sinusapp.resources import assets_dir
 
-    demo = Path(demo_dir) if demo_dir and demo_dir != "-" else assets_dir() / "demo"
+    default = assets_dir() / "demo_real"  # the real-anatomy demo (`sinusapp demo`'s default)
+    if not default.is_dir():
+        default = assets_dir() / "demo"
+    demo = Path(demo_dir) if demo_dir and demo_dir != "-" else default
     clinical = {
         "asthma": True,
         "allergic_rhinitis": True,

@@ -312,7 +312,8 @@ def test_several_measurements_and_an_roi_listed_and_deletable(qtbot, make_window
         y1_mm=20,
     )
     assert expect.n > 50
-    assert rows[2][2] == expect.text() and "±" in rows[2][2] and "mm²" in rows[2][2]
+    assert rows[2][2] == expect.short_text() and "±" in rows[2][2] and "mm²" in rows[2][2]
+    assert f"ROI3: {expect.text()}" in view.annotation_texts
     assert len(view.annotation_texts) == 3  # all drawn on their slice
     assert w.measurements_dock.windowTitle() == "Measurements (3)"
     # another slice: none drawn there; back on it they are
@@ -361,3 +362,25 @@ def test_long_result_values_wrap_instead_of_widening_the_panel(qtbot, nomogram):
         "ethmoid ant R, ethmoid post R, frontal, sphenoid"
     )
     assert panel.minimumSizeHint().width() <= max(narrow, 420)
+
+
+@pytest.mark.parametrize("width", [560, 760, 960, 1100])
+def test_no_viewer_tool_hides_behind_the_toolbar_extension(qtbot, phantom, width):
+    from PySide6 import QtWidgets
+
+    from sinusapp.ui.viewer import SliceViewer
+
+    vol, lesion, reference = phantom
+    v = SliceViewer()
+    qtbot.addWidget(v)
+    v.resize(width, 600)
+    v.show()
+    qtbot.waitExposed(v)
+    v.set_volume(vol)
+    v.model.set_mask("model", lesion)
+    v.model.set_mask("reference", reference)  # the DSC label appears: the bar gets wider
+    qtbot.wait(50)
+    assert v.dice_label.text().startswith("DSC")
+    for bar in (v.toolbar, v.tools_toolbar):
+        ext = bar.findChild(QtWidgets.QToolButton, "qt_toolbar_ext_button")
+        assert ext is None or not ext.isVisible(), f"a tool is hidden behind » at {width} px"
