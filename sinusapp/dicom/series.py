@@ -226,7 +226,7 @@ def _read_compressed(h: InstanceHeader) -> np.ndarray | None:
         return None
     signed = 1 if h.pixel_representation else 0
     dtype = np.dtype(f"<{'i' if signed else 'u'}{itemsize}")
-    arr = np.ascontiguousarray(decoded).view(dtype).copy()
+    arr = np.ascontiguousarray(decoded).view(dtype)  # our own array: corrected in place
     # pydicom's _apply_sign_correction, with its defaults when the codestream says nothing
     if ts in _JPEG_LS:
         if signed:
