@@ -101,3 +101,22 @@ def test_batch_shards_cover_the_batch_once(n: int) -> None:
         assert rows == list(range(n))
         sizes = [hi - lo for lo, hi in parts]
         assert max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
+
+
+def test_models_train_as_independent_jobs_then_one_run_writes_the_bundle(
+    tiny_cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sinusapp.cli import main
+    from sinusapp.model.bundle import load_bundle
+
+    out, work = tmp_path / "bundle", tmp_path / "work"
+    base = ["train", str(tiny_cohort), "--out", str(out), "--work-dir", str(work), *TRAIN]
+    assert main([*base, "--job", "fold7"]) == 2  # no such model: a clear input error
+    assert main([*base, "--job", "final"]) == 0
+    assert "once every model is trained" in capsys.readouterr().out
+    assert not (out / "manifest.json").exists()  # a job never writes the bundle
+    ckpt = work / "checkpoints" / "final.pt"
+    stamp = ckpt.stat().st_mtime_ns
+    assert main([*base, "--resume"]) == 0
+    assert ckpt.stat().st_mtime_ns == stamp, "the finished job was trained again"
+    assert load_bundle(out).manifest["training"]["n_train"] == 3
