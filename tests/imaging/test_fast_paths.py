@@ -222,9 +222,15 @@ def demo() -> Volume:
     return _load(DEMO_CT)
 
 
-def _phantom() -> Volume:
+def _phantom(*, tilt_deg: float = 0.0) -> Volume:
+    t = np.deg2rad(tilt_deg)
+    rot = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(t), -np.sin(t)], [0.0, np.sin(t), np.cos(t)]])
     vol, _ = make_sinus_phantom(
-        shape=(96, 128, 128), spacing_mm=(1.5, 1.0, 1.0), severity=(0.7, 0.4), seed=3
+        shape=(96, 128, 128),
+        spacing_mm=(1.5, 1.0, 1.0),
+        severity=(0.7, 0.4),
+        seed=3,
+        rotation=rot if tilt_deg else None,
     )
     return vol
 
@@ -266,8 +272,9 @@ def _assert_same_labels(volume: Volume, *, expect_labels: bool | None = None) ->
         np.testing.assert_array_equal(labels, ref[box])
 
 
-def test_labels_equal_reference_on_a_generated_head() -> None:
-    _assert_same_labels(_phantom(), expect_labels=True)
+@pytest.mark.parametrize("tilt_deg", [0.0, 14.0])
+def test_labels_equal_reference_on_a_generated_head(tilt_deg: float) -> None:
+    _assert_same_labels(_phantom(tilt_deg=tilt_deg), expect_labels=True)
 
 
 def test_labels_equal_reference_on_the_demo_study(demo: Volume) -> None:
