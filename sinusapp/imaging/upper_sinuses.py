@@ -125,7 +125,7 @@ def label_upper_sinuses(
         log.info("upper sinuses: the model found no maxillary sinus / nasal cavity to anchor on")
         return None
     box = _box(frame, affine, hu.shape)
-    sub = hu[box].astype(np.float32)
+    sub = hu[box]
     # two voxels around the model's cavities cut the ostia that join the cells to them
     taken = ndimage.binary_dilation(model_labels[box] > 0, iterations=2)
     air = (sub < _AIR_HU) & ~taken
@@ -139,29 +139,25 @@ def label_upper_sinuses(
     for axis in range(3):
         edge[np.take(comp, 0, axis=axis)] = True
         edge[np.take(comp, -1, axis=axis)] = True
-    # LPS coordinates of the box voxels, relative to the frame
-    k, j, i = np.indices(sub.shape, dtype=np.float32)
-    start = np.array([s.start for s in box], np.float32)
-    lps = [
-        affine[a, 0] * (k + start[0])
-        + affine[a, 1] * (j + start[1])
-        + affine[a, 2] * (i + start[2])
-        + affine[a, 3]
-        for a in range(3)
-    ]
-    u = lps[0] - frame["x0"]
-    y, dz = lps[1], lps[2] - frame["z_roof"]
-    lowest = ndimage.minimum(dz, comp, index=np.arange(n + 1))
+    # LPS coordinates of the air voxels only (sparse: no box-sized float arrays)
+    idx = np.nonzero(comp)
+    cid = comp[idx]
+    start = np.array([sl.start for sl in box], np.float64)
+    lps = (np.stack(idx, axis=1) + start) @ affine[:3, :3].T + affine[:3, 3]
+    u = lps[:, 0] - frame["x0"]
+    y, dz = lps[:, 1], lps[:, 2] - frame["z_roof"]
+    lowest = np.full(n + 1, np.inf)
+    np.minimum.at(lowest, cid, dz)
     keep = (
         (size * voxel_ml >= _MIN_COMPONENT_ML)
         & (size * voxel_ml <= _MAX_COMPONENT_ML)
         & ~edge
-        & (np.asarray(lowest) > -_LOWEST_BELOW_ROOF_MM)
+        & (lowest > -_LOWEST_BELOW_ROOF_MM)
     )
     keep[0] = False
-    kept = keep[comp]
+    kept = keep[cid]
     au = np.abs(u)
-    zone = np.zeros(sub.shape, np.uint8)
+    vz = np.zeros(len(cid), np.uint8)  # the zone of each air voxel
     eth = (
         (au < frame["u_max"])
         & (y > frame["y_front"] - 10.0)
@@ -169,31 +165,29 @@ def label_upper_sinuses(
         & (dz > -10.0)
         & (dz <= 30.0)
     )
-    zone[eth & (u >= 0)] = LABEL_IDS["ethmoid_ant_L"]
-    zone[eth & (u < 0)] = LABEL_IDS["ethmoid_ant_R"]
-    sph = (y > frame["y_back"] - 2.0) & (au < 25.0) & (dz > -15.0) & (dz < 35.0)
-    zone[sph] = LABEL_IDS["sphenoid"]
-    front = (dz > 20.0) & (y < frame["y_front"] + 20.0) & (au < 35.0)
-    zone[front] = LABEL_IDS["frontal"]
-    zone[~kept] = 0
+    vz[eth & (u >= 0)] = LABEL_IDS["ethmoid_ant_L"]
+    vz[eth & (u < 0)] = LABEL_IDS["ethmoid_ant_R"]
+    vz[(y > frame["y_back"] - 2.0) & (au < 25.0) & (dz > -15.0) & (dz < 35.0)] = LABEL_IDS[
+        "sphenoid"
+    ]
+    vz[(dz > 20.0) & (y < frame["y_front"] + 20.0) & (au < 35.0)] = LABEL_IDS["frontal"]
+    vz[~kept] = 0
     # a cell belongs to one sinus: a component mostly of one zone takes it whole
-    for c in np.flatnonzero(keep):
-        m = comp == c
-        z = zone[m]
-        if not z.any():
-            continue
-        counts = np.bincount(z, minlength=16)
-        best = int(np.argmax(counts[1:]) + 1)
-        if counts[best] >= _PURE_FRACTION * m.sum():
-            zone[m] = best
+    counts = np.bincount(cid.astype(np.int64) * 16 + vz, minlength=(n + 1) * 16).reshape(n + 1, 16)
+    best = np.argmax(counts[:, 1:], axis=1) + 1
+    pure = keep & (counts[np.arange(n + 1), best] >= _PURE_FRACTION * np.maximum(size, 1))
+    vz = np.where(pure[cid], best[cid], vz).astype(np.uint8)
     # ethmoid: anterior / posterior split per side at 55 % of its antero-posterior extent
     for ant, post in (("ethmoid_ant_L", "ethmoid_post_L"), ("ethmoid_ant_R", "ethmoid_post_R")):
-        m = zone == LABEL_IDS[ant]
+        m = vz == LABEL_IDS[ant]
         if m.sum() < 10:
             continue
         ys = y[m]
         cut = float(ys.min() + _ETHMOID_SPLIT * (ys.max() - ys.min()))
-        zone[m & (y > cut)] = LABEL_IDS[post]
+        vz[m & (y > cut)] = LABEL_IDS[post]
+    zone = np.zeros(sub.shape, np.uint8)
+    zone[idx] = vz
+    del comp, idx, cid, lps, u, y, dz
     # the partial-volume rim and thin mucosa of each cell (non-bone, not the model's)
     rim = (sub < _BONE_HU) & ~taken & (zone == 0)
     grown = ndimage.grey_dilation(zone, size=(3, 3, 3))
