@@ -139,22 +139,25 @@ def label_upper_sinuses(
     for axis in range(3):
         edge[np.take(comp, 0, axis=axis)] = True
         edge[np.take(comp, -1, axis=axis)] = True
-    # LPS coordinates of the air voxels only (sparse: no box-sized float arrays)
-    idx = np.nonzero(comp)
-    cid = comp[idx]
-    start = np.array([sl.start for sl in box], np.float64)
-    lps = (np.stack(idx, axis=1) + start) @ affine[:3, :3].T + affine[:3, 3]
-    u = lps[:, 0] - frame["x0"]
-    y, dz = lps[:, 1], lps[:, 2] - frame["z_roof"]
-    lowest = np.full(n + 1, np.inf)
-    np.minimum.at(lowest, cid, dz)
-    keep = (
-        (size * voxel_ml >= _MIN_COMPONENT_ML)
-        & (size * voxel_ml <= _MAX_COMPONENT_ML)
-        & ~edge
-        & (lowest > -_LOWEST_BELOW_ROOF_MM)
-    )
+    # sinus-sized cells away from the box's faces; coordinates only for their voxels (the
+    # outside air and the pharynx, most of the air, never get any)
+    keep = (size * voxel_ml >= _MIN_COMPONENT_ML) & (size * voxel_ml <= _MAX_COMPONENT_ML) & ~edge
     keep[0] = False
+    idx = np.nonzero(keep[comp])
+    cid = comp[idx]
+    del comp
+    start = np.array([sl.start for sl in box], np.float32)
+    rot = affine[:3, :3].astype(np.float32)
+    lps = (np.stack(idx, axis=1).astype(np.float32) + start) @ rot.T + affine[:3, 3].astype(
+        np.float32
+    )
+    u = lps[:, 0] - np.float32(frame["x0"])
+    y, dz = lps[:, 1], lps[:, 2] - np.float32(frame["z_roof"])
+    del lps
+    # a cell that reaches down into the nasopharynx is no sinus
+    lowest = np.full(n + 1, np.inf, np.float32)
+    np.minimum.at(lowest, cid, dz)
+    keep &= lowest > -_LOWEST_BELOW_ROOF_MM
     kept = keep[cid]
     au = np.abs(u)
     vz = np.zeros(len(cid), np.uint8)  # the zone of each air voxel
@@ -187,7 +190,7 @@ def label_upper_sinuses(
         vz[m & (y > cut)] = LABEL_IDS[post]
     zone = np.zeros(sub.shape, np.uint8)
     zone[idx] = vz
-    del comp, idx, cid, lps, u, y, dz
+    del idx, cid, u, y, dz
     # the partial-volume rim and thin mucosa of each cell (non-bone, not the model's)
     rim = (sub < _BONE_HU) & ~taken & (zone == 0)
     grown = ndimage.grey_dilation(zone, size=(3, 3, 3))
