@@ -25,9 +25,7 @@ from sinusapp.synth.dicomio import (
     CaseDicomInfo,
     CtSeriesOptions,
     uid,
-    write_ct_series,
-    write_label_nifti,
-    write_lesion_seg,
+    write_study,
 )
 from sinusapp.synth.phantom import (
     SINUS_LABELS,
@@ -202,17 +200,15 @@ def write_demo(*, out_dir: Path, images_dir: Path | None = None) -> dict[str, An
         compress="jpegls",
         model="Synthetic CT A",
     )
-    datasets = write_ct_series(
-        hu=ph.hu, affine=ph.affine, out_dir=out_dir / "ct", case=info, options=opts
-    )
-    write_lesion_seg(
-        mask=ph.lesion,
-        source_images=datasets,
-        slice_indices=None,
-        out_path=out_dir / "lesion_seg.dcm",
+    write_study(
+        hu=ph.hu,
+        affine=ph.affine,
+        lesion=ph.lesion,
+        labels=ph.labels,
+        out_dir=out_dir,
         case=info,
+        options=opts,
     )
-    write_label_nifti(labels=ph.labels, affine=ph.affine, out_path=out_dir / "sinus_labels.nii.gz")
     clinical = {
         **DEMO_CLINICAL,
         "series_uid": uid(DEMO_SEED, DEMO_CASE_ID, "series", 2),

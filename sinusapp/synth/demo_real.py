@@ -28,9 +28,7 @@ from sinusapp.synth.dicomio import (
     CaseDicomInfo,
     CtSeriesOptions,
     uid,
-    write_ct_series,
-    write_label_nifti,
-    write_lesion_seg,
+    write_study,
 )
 
 __all__ = ["DEMO_REAL_CASE_ID", "DEMO_REAL_PATIENT", "NASALSEG_CITATION", "write_real_demo"]
@@ -93,10 +91,12 @@ def write_real_demo(*, nasalseg_root: Path, out_dir: Path) -> dict[str, Any]:
         sex=str(DEMO_CLINICAL["sex"]),
         age_years=int(DEMO_CLINICAL["age"]),
     )
-    datasets = write_ct_series(
+    write_study(
         hu=rc.hu,
         affine=rc.affine,
-        out_dir=out_dir / "ct",
+        lesion=rc.lesion,
+        labels=rc.labels,
+        out_dir=out_dir,
         case=info,
         options=CtSeriesOptions(
             series_number=2,
@@ -105,14 +105,6 @@ def write_real_demo(*, nasalseg_root: Path, out_dir: Path) -> dict[str, Any]:
             model="NasalSeg background + synthetic disease",
         ),
     )
-    write_lesion_seg(
-        mask=rc.lesion,
-        source_images=datasets,
-        slice_indices=None,
-        out_path=out_dir / "lesion_seg.dcm",
-        case=info,
-    )
-    write_label_nifti(labels=rc.labels, affine=rc.affine, out_path=out_dir / "sinus_labels.nii.gz")
     clinical = {
         **DEMO_CLINICAL,
         "case_id": DEMO_REAL_CASE_ID,

@@ -48,6 +48,7 @@ __all__ = [
     "write_ct_series",
     "write_label_nifti",
     "write_lesion_seg",
+    "write_study",
 ]
 
 log = logging.getLogger(__name__)
@@ -403,3 +404,34 @@ def write_label_nifti(*, labels: np.ndarray, affine: np.ndarray, out_path: Path)
     img.header.set_xyzt_units("mm")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     nib.save(img, str(out_path))
+
+
+def write_study(
+    *,
+    hu: np.ndarray,
+    affine: np.ndarray,
+    lesion: np.ndarray,
+    labels: np.ndarray,
+    out_dir: Path,
+    case: CaseDicomInfo,
+    options: CtSeriesOptions,
+    slice_indices: Sequence[int] | None = None,
+) -> list[pydicom.Dataset]:
+    """The study layout every generator writes: ``ct/`` (the CT series), ``lesion_seg.dcm``
+    (the lesion as DICOM SEG on that series) and ``sinus_labels.nii.gz``.
+
+    ``slice_indices``: for each written CT image, its slice of ``lesion`` (default: all, in
+    order; a series with dropped slices passes the kept ones). Returns the CT datasets.
+    """
+    datasets = write_ct_series(
+        hu=hu, affine=affine, out_dir=out_dir / "ct", case=case, options=options
+    )
+    write_lesion_seg(
+        mask=lesion,
+        source_images=datasets,
+        slice_indices=slice_indices,
+        out_path=out_dir / "lesion_seg.dcm",
+        case=case,
+    )
+    write_label_nifti(labels=labels, affine=affine, out_path=out_dir / "sinus_labels.nii.gz")
+    return datasets

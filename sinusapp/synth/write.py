@@ -30,9 +30,8 @@ from sinusapp.synth.dicomio import (
     CtSeriesOptions,
     uid,
     write_ct_series,
-    write_label_nifti,
-    write_lesion_seg,
     write_localizer,
+    write_study,
 )
 from sinusapp.synth.phantom import (
     SINUS_LABELS,
@@ -143,18 +142,16 @@ def write_case(case: CaseSpec, *, out_dir: Path, options: WriteOptions) -> dict[
         model=scanner.model,
     )
     ct_dir = folder / "ct"
-    datasets = write_ct_series(
-        hu=ph.hu, affine=ph.affine, out_dir=ct_dir, case=info, options=series_opts
-    )
-    kept = [k for k in range(ph.hu.shape[0]) if k not in drop]
-    write_lesion_seg(
-        mask=ph.lesion,
-        source_images=datasets,
-        slice_indices=kept,
-        out_path=folder / "lesion_seg.dcm",
+    write_study(
+        hu=ph.hu,
+        affine=ph.affine,
+        lesion=ph.lesion,
+        labels=ph.labels,
+        out_dir=folder,
         case=info,
+        options=series_opts,
+        slice_indices=[k for k in range(ph.hu.shape[0]) if k not in drop],
     )
-    write_label_nifti(labels=ph.labels, affine=ph.affine, out_path=folder / "sinus_labels.nii.gz")
     if options.extra_series and ph.ideal is not None:
         write_localizer(hu=ph.hu, affine=ph.affine, out_dir=ct_dir, case=info, series_number=1)
         soft = ScannerSettings(
