@@ -44,15 +44,18 @@ from sinusapp.errors import Cancelled, ClinicalInputError
 from sinusapp.findings import Finding, Severity
 
 __all__ = [
+    "UNSUITABLE_SERIES",
     "WHAT_IF_FACTORS",
     "CaseEvent",
     "CaseModel",
     "analyse_case",
     "export_paths",
+    "format_ci95",
     "format_probability",
     "interrupt_torch_on_cancel",
     "nomogram_range_messages",
     "result_from_json",
+    "unsuitable_series_finding",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,29 @@ class CaseEvent:
     PREDICTION = "prediction"  #: the shown prediction changed (analysed or what-if)
 
 
+#: code of the finding a series carries when the surgeon opened it although the ranking
+#: (:func:`sinusapp.dicom.scan.rank_series`) found it no sinus-capable CT
+UNSUITABLE_SERIES = "unsuitable_series"
+
+
+def unsuitable_series_finding(*, description: str, reasons: tuple[str, ...] | list[str]) -> Finding:
+    """The warning a series opened "anyway" carries above its result and in its report.
+
+    ``reasons`` are the series ranking's (e.g. ``"only 5 slices: cannot cover the sinuses
+    ..."``). The model and the nomogram were made for thin-slice CT of the paranasal
+    sinuses; on anything else they still give a number, so the number must say so.
+    """
+    why = "; ".join(r.lstrip("+−- ").strip() for r in reasons if r.strip()) or "see the browser"
+    name = f"'{description}'" if description else "This series"
+    return Finding(
+        UNSUITABLE_SERIES,
+        Severity.WARNING,
+        f"{name} is not a sinus-capable CT ({why}) and was opened at the user's request: "
+        "the model and the nomogram were made for thin-slice CT covering the paranasal "
+        "sinuses, so any number on this series may be meaningless.",
+    )
+
+
 def format_probability(probability: float) -> str:
     """A probability as a surgeon should read it: ``">99 %"`` / ``"<1 %"`` at the ends
     (a logistic model never gives certainty; "100 %" would claim it), else ``"37 %"``."""
@@ -85,6 +111,17 @@ def format_probability(probability: float) -> str:
     if probability < 0.005:
         return "<1 %"
     return f"{probability * 100:.0f} %"
+
+
+def format_ci95(low: float, high: float) -> str:
+    """A 95 % confidence interval of a probability as it reads on screen and in the report:
+    ``"21 % to 49 %"``, ``"59 % to >99 %"``, ``"<1 % to 4 %"``.
+
+    Each end is :func:`format_probability`'s; the ends are joined by the word "to", because
+    a dash runs into the ``>`` / ``<`` of an end beyond the nomogram ("59 %–>99 %" reads as a
+    formula). The one formatter of the GUI and the PDF report, so they never differ.
+    """
+    return f"{format_probability(low)} to {format_probability(high)}"
 
 
 def nomogram_range_messages(raw: Mapping[str, Any], nomogram: Any | None) -> list[FieldMessage]:

@@ -8,7 +8,13 @@ import sys
 import numpy as np
 import pytest
 
-from sinusapp.case import CaseEvent, CaseModel, format_probability, nomogram_range_messages
+from sinusapp.case import (
+    CaseEvent,
+    CaseModel,
+    format_ci95,
+    format_probability,
+    nomogram_range_messages,
+)
 from sinusapp.model import FakePredictor
 from sinusapp.pipeline import analyse
 from sinusapp.records import CaseRecords
@@ -177,6 +183,14 @@ def test_probability_text_never_claims_certainty():
     assert format_probability(0.001) == "<1 %"
     assert format_probability(0.374) == "37 %"
     assert format_probability(float("nan")) == "—"
+
+
+def test_ci_beyond_the_nomogram_reads_as_words_not_a_dash_into_a_sign():
+    """Issue 12: "59 %–>99 %" (a dash run into ">") read as a formula."""
+    assert format_ci95(0.59, 0.9996) == "59 % to >99 %"
+    assert format_ci95(0.001, 0.04) == "<1 % to 4 %"
+    assert format_ci95(0.2149, 0.4951) == "21 % to 50 %"
+    assert format_ci95(0.9991, 0.99999) == ">99 % to >99 %"
 
 
 def test_value_beyond_the_nomogram_axis_is_warned(fitted_nomogram):

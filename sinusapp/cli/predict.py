@@ -76,8 +76,12 @@ def print_summary(out: HeadlessOutputs) -> None:
             + ("" if lm is None else f"; Lund–Mackay {lm} / {2 * graded}")
             + (f"; not found: {', '.join(missing)}" if missing else "")
         )
+    from sinusapp.case import format_ci95, format_probability
+
+    # the GUI's and the report's formatters: never "100.0%", never "59.0%–100.0%"
     print(
-        f"Probability of recurrence: {r.probability:.1%} (95% CI {lo:.1%}–{hi:.1%}); "
+        f"Probability of recurrence: {format_probability(r.probability)} "
+        f"(95 % CI {format_ci95(lo, hi)}); "
         f"risk group: {r.risk_group} (cutoff {r.cutoff:.3f})"
     )
     for f in r.warnings:

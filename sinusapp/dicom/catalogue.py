@@ -98,6 +98,9 @@ class ImportReport:
     unchanged_files: int = 0
     skipped: list[SkippedFile] = field(default_factory=list)
     series_uids: list[str] = field(default_factory=list)
+    #: every series with a file under the imported path, new or catalogued before (a folder
+    #: dropped a second time has no new series, but its series are still the ones it holds)
+    found_series_uids: list[str] = field(default_factory=list)
     cancelled: bool = False
 
 
@@ -219,6 +222,7 @@ class Catalogue:
         report = ImportReport(root=str(root), source=source, copied=do_copy, skipped=list(skipped))
         known = self._known_files()
         todo: list[Path] = []
+        unchanged: list[str] = []
         for f in files:
             try:
                 st = f.stat()
@@ -230,6 +234,7 @@ class Catalogue:
             key = str(f.resolve())
             if known.get(key) == (st.st_size, st.st_mtime) and not do_copy:
                 report.unchanged_files += 1
+                unchanged.append(key)
             else:
                 todo.append(f)
         headers: list[InstanceHeader] = []
@@ -249,8 +254,25 @@ class Catalogue:
         self._add(headers, report.skipped)
         report.new_files = len(headers)
         report.series_uids = sorted({h.series_uid for h in headers})
+        report.found_series_uids = sorted(
+            set(report.series_uids) | self._series_of_paths(unchanged)
+        )
         self._refresh_series({h.series_uid for h in headers})
         return report
+
+    def _series_of_paths(self, paths: list[str]) -> set[str]:
+        """The series that the catalogued files ``paths`` (resolved) belong to."""
+        out: set[str] = set()
+        with self._tx() as con:
+            for i in range(0, len(paths), _SQL_CHUNK):
+                chunk = paths[i : i + _SQL_CHUNK]
+                rows = con.execute(
+                    "SELECT DISTINCT series_uid FROM instances WHERE path IN "
+                    f"({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                out.update(r[0] for r in rows)
+        return out
 
     def _copy_into_store(
         self,

@@ -309,9 +309,13 @@ class ReportContext:
 
     @property
     def probability_text(self) -> str:
-        """``"34 % (95 % CI 21–49 %)"``."""
+        """``"34 % (95 % CI 21 % to 49 %)"``, ``"97 % (95 % CI 59 % to >99 %)"``: the
+        GUI's formatters (:func:`sinusapp.case.format_probability`, :func:`~sinusapp.case.
+        format_ci95`), so screen and report read the same."""
+        from sinusapp.case import format_ci95, format_probability
+
         lo, hi = self.probability_ci95
-        return f"{_pct(self.probability)} (95 % CI {_pct(lo, unit=False)}–{_pct(hi)})"
+        return f"{format_probability(self.probability)} (95 % CI {format_ci95(lo, hi)})"
 
     @property
     def risk_text(self) -> str:

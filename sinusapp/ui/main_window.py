@@ -8,6 +8,7 @@ records as they type (debounced) and when the window closes.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import platform
 import threading
@@ -20,7 +21,13 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from sinusapp._version import __version__
-from sinusapp.case import analyse_case, nomogram_range_messages, result_from_json
+from sinusapp.case import (
+    UNSUITABLE_SERIES,
+    analyse_case,
+    nomogram_range_messages,
+    result_from_json,
+    unsuitable_series_finding,
+)
 from sinusapp.errors import Cancelled, SinusAppError
 from sinusapp.findings import Severity
 from sinusapp.imaging.planes import mask_bbox
@@ -130,10 +137,21 @@ class MainWindow(QtWidgets.QMainWindow):
         self.analyse_hint = QtWidgets.QLabel(self)
         self.analyse_hint.setWordWrap(True)
         self.analyse_hint.setStyleSheet("color: #8b949e;")
+        #: the open series is no sinus-capable CT (opened anyway): said above Analyse
+        self.series_warning = QtWidgets.QLabel(self)
+        self.series_warning.setWordWrap(True)
+        self.series_warning.setStyleSheet(
+            "background: #5c3d00; color: #ffe08a; border: 1px solid #d29922; "
+            "border-radius: 4px; padding: 4px; font-weight: bold;"
+        )
+        self.series_warning.setVisible(False)
+        #: the dialog shown when a dropped folder held no sinus-capable CT (None: not shown)
+        self.unsuitable_dialog: QtWidgets.QDialog | None = None
         clinical = QtWidgets.QWidget(self)
         cl = QtWidgets.QVBoxLayout(clinical)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.addWidget(self.form)
+        cl.addWidget(self.series_warning)
         row = QtWidgets.QHBoxLayout()
         row.setContentsMargins(6, 0, 6, 0)
         row.addWidget(self.analyse_button, 1)
@@ -376,7 +394,10 @@ class MainWindow(QtWidgets.QMainWindow):
         open_after: bool = False,
         on_done: Callable[[], None] | None = None,
     ) -> Job | None:
-        """Import ``path`` into the catalogue in the background; optionally open the proposal."""
+        """Import ``path`` into the catalogue in the background; ``open_after``: open the
+        series proposed among the ones ``path`` holds. When none of them is a sinus-capable
+        CT nothing is opened: :class:`~sinusapp.ui.tools.UnsuitableSeriesDialog` lists them
+        with the reasons and lets the surgeon open one anyway (issue 12)."""
         if self.import_job is not None:
             self.statusBar().showMessage("An import is already running")
             return None
@@ -398,23 +419,22 @@ class MainWindow(QtWidgets.QMainWindow):
                 f"Imported {new} new file(s) from {path}"
                 + (f"; {skipped} file(s) skipped (not images or unreadable)" if skipped else "")
             )
-            uids = list(getattr(report, "series_uids", []) or [])
+            # the series the folder holds (catalogued before or now), never another folder's
+            uids = list(
+                getattr(report, "found_series_uids", None)
+                or getattr(report, "series_uids", [])
+                or []
+            )
+            target = self._proposal_among(uids)
             if open_after:
-                target = self._proposal_among(uids) or self.browser.proposed_series_uid()
                 if target:
                     self.browser.select_series(target)
                     self.open_series(target, on_done=on_done)
                     return
                 if uids:
-                    self.statusBar().showMessage(
-                        "No sinus-capable CT to propose among the imported series (see ⚠ "
-                        "and the reasons in Studies); double-click one to open it anyway",
-                        15000,
-                    )
-            elif uids:
-                target = self._proposal_among(uids)
-                if target:
-                    self.browser.select_series(target)
+                    self._offer_unsuitable(uids, source=path)
+            elif target or len(uids) == 1:
+                self.browser.select_series(target or uids[0])
             if on_done is not None:
                 on_done()
 
@@ -440,11 +460,73 @@ class MainWindow(QtWidgets.QMainWindow):
         return self.import_job
 
     def _proposal_among(self, uids: list[str]) -> str | None:
+        """The first proposed (sinus-capable, best-ranked of its study) series among
+        ``uids``, else their best-ranked sinus-capable one (its study's proposal may lie in
+        another folder); never a series only because it is the folder's only one."""
+        series = [e[2] for u in uids if (e := self.browser._entries.get(u)) is not None]
+        for se in series:
+            if se.proposed:
+                return str(se.series_uid)
+        eligible = [se for se in series if se.kind == "image" and se.candidate.eligible]
+        if eligible:
+            return str(max(eligible, key=lambda se: se.candidate.score).series_uid)
+        return None
+
+    def _offer_unsuitable(self, uids: list[str], *, source: str) -> QtWidgets.QDialog | None:
+        """None of ``uids`` is a sinus-capable CT: open nothing, show them in Studies and in
+        a dialog with the reasons, and let the surgeon choose (Open anyway)."""
+        from sinusapp.ui.tools import UnsuitableSeriesDialog
+
+        rows = []
         for uid in uids:
             entry = self.browser._entries.get(uid)
-            if entry is not None and entry[2].proposed:
-                return uid
-        return uids[0] if len(uids) == 1 else None
+            if entry is None or entry[2].kind != "image":
+                continue
+            se = entry[2]
+            thick = "?" if se.slice_thickness_mm is None else f"{se.slice_thickness_mm:g} mm"
+            facts = (
+                f"{se.modality or '?'}, {se.n_frames or se.n_instances} images, {thick}, "
+                f"kernel {se.convolution_kernel or '?'}"
+            )
+            reasons = list(se.candidate.reasons) + [
+                f"input quality: {f.message}"
+                for f in self.browser.gate_findings.get(uid, ())
+                if str(f.severity) in ("warning", "error")
+            ]
+            rows.append((uid, se.description, facts, reasons))
+        # the browser shows them too (reasons in the tooltip and the details)
+        if self.image_only_action.isChecked():
+            self.image_only_action.setChecked(False)
+        self.browser_dock.show()
+        self.browser_dock.raise_()
+        self.browser.select_series(rows[0][0] if rows else uids[0])
+        self.statusBar().showMessage(
+            f"No sinus-capable CT in {Path(source).name or source}: nothing was opened (see ⚠ "
+            "and the reasons in Studies)",
+            15000,
+        )
+        if not rows:
+            return None
+        if self.unsuitable_dialog is not None:
+            self.unsuitable_dialog.close()
+        dlg = UnsuitableSeriesDialog(rows, source=str(source), parent=self)
+        dlg.open_requested.connect(lambda uid: self.open_series(uid))
+        dlg.finished.connect(lambda _r, d=dlg: self._forget_unsuitable_dialog(d))
+        self.unsuitable_dialog = dlg
+        return self._open_dialog(dlg)
+
+    def _forget_unsuitable_dialog(self, dlg: QtWidgets.QDialog) -> None:
+        if self.unsuitable_dialog is dlg:
+            self.unsuitable_dialog = None
+
+    def _unsuitable_finding(self, series_uid: str) -> Any | None:
+        """The warning an image series carries when it is no sinus-capable CT (None when it
+        is one, or not in the browser)."""
+        entry = self.browser._entries.get(series_uid)
+        if entry is None or entry[2].kind != "image" or entry[2].candidate.eligible:
+            return None
+        se = entry[2]
+        return unsuitable_series_finding(description=se.description, reasons=se.candidate.reasons)
 
     def _on_delete_requested(self, uid: str) -> None:
         try:
@@ -494,6 +576,11 @@ class MainWindow(QtWidgets.QMainWindow):
             if self.load_job is job:
                 self.load_job = None
             self._end_progress("")
+            unsuitable = self._unsuitable_finding(series_uid)
+            if unsuitable is not None:
+                # opened anyway: the volume carries the warning, so every analysis of it
+                # (screen, record, report) does too
+                opened = dataclasses.replace(opened, volume=opened.volume.with_findings(unsuitable))
             self.set_volume(opened.volume, series_uid=series_uid, opened=opened)
             if on_done is not None:
                 on_done()
@@ -565,6 +652,13 @@ class MainWindow(QtWidgets.QMainWindow):
             for f in volume.findings:
                 if f.severity is not Severity.INFO:
                     self.statusBar().showMessage(f"⚠ {f.message}", 10000)
+        unsuitable = [
+            f
+            for f in (volume.findings if volume is not None else ())
+            if f.code == UNSUITABLE_SERIES
+        ]
+        self.series_warning.setText("\n".join(f"⚠ {f.message}" for f in unsuitable))
+        self.series_warning.setVisible(bool(unsuitable))
         self._on_analyse_state_changed()
 
     def _reopen_record(self, volume: Volume, series_uid: str, opened: _Opened) -> None:
@@ -576,6 +670,15 @@ class MainWindow(QtWidgets.QMainWindow):
                 result = result_from_json(rec.result, volume=volume, mask=opened.mask)
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("cannot restore the saved result of %s: %s", series_uid, exc)
+        if result is not None:
+            # a series opened anyway keeps its warning, also on a result saved without it
+            missing = [
+                f
+                for f in volume.findings
+                if f.code == UNSUITABLE_SERIES and f not in tuple(result.warnings)
+            ]
+            if missing:
+                result = dataclasses.replace(result, warnings=(*result.warnings, *missing))
         typed_before = any(v not in (None, "") for v in self.form.raw().values())
         self.session.model.open_case(
             volume=volume,

@@ -16,7 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from sinusapp.case import format_probability
+from sinusapp.case import format_ci95, format_probability
 from sinusapp.ui.session import CaseSession
 
 __all__ = ["NomogramView"]
@@ -269,9 +269,9 @@ class NomogramView(QtWidgets.QWidget):
             if s.is_what_if
             else ""
         )
-        p, lo_t, hi_t = (format_probability(v) for v in (pred.probability, lo, hi))
+        p, ci = format_probability(pred.probability), format_ci95(lo, hi)
         self.summary.setText(
-            f"Risk of recurrence <b>{p}</b> (95 % CI {lo_t}–{hi_t}) · "
+            f"Risk of recurrence <b>{p}</b> (95 % CI {ci}) · "
             f"total points {pred.total_points:.0f} · <b style='color:{color}'>{group} risk</b> "
             f"(cutoff {pred.cutoff:.0%}){whatif}"
         )

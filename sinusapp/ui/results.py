@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
-from sinusapp.case import format_probability
+from sinusapp.case import UNSUITABLE_SERIES, format_ci95, format_probability
 from sinusapp.ui.model_statement import SYNTHETIC_SHORT
 from sinusapp.ui.session import CaseSession
 
@@ -120,25 +120,31 @@ class ResultsPanel(QtWidgets.QWidget):
             )
             self._fill_table(r.per_sinus)
             self.lund_mackay.setText(_lund_mackay_text(r.per_sinus))
-            ws = [w.message for w in r.warnings]
+            # a series opened anyway says so in the banner above the numbers, not here
+            ws = [w.message for w in r.warnings if w.code != UNSUITABLE_SERIES]
             self.warnings.setText("\n".join(f"⚠ {w}" for w in ws))
         self._on_prediction_changed()
 
     def _show_quality(self, r: Any) -> None:
-        """Banner: the plausibility gate's warnings, or that it was not run."""
+        """Banner: the series is no sinus-capable CT (opened anyway), the plausibility
+        gate's warnings, or that the gate was not run."""
+        unsuitable = [w for w in getattr(r, "warnings", ()) if w.code == UNSUITABLE_SERIES]
         problems = [f for f in getattr(r, "quality", ()) if str(f.severity) in ("warning", "error")]
+        lines = [f"⚠ {f.message}" for f in unsuitable]
         if not getattr(r, "quality_checked", False):
-            text = (
+            lines.append(
                 "⚠ Input plausibility checks were not run for this result: check the CT "
                 "(calibration, coverage, slice thickness, kernel) before relying on it."
             )
         elif problems:
-            text = "⚠ Input quality — the numbers below may be unreliable:\n" + "\n".join(
-                f"• {f.message}" for f in problems
+            lines.append(
+                "⚠ Input quality — the numbers below may be unreliable:\n"
+                + "\n".join(f"• {f.message}" for f in problems)
             )
-        else:
+        if not lines:
             self.quality_banner.setVisible(False)
             return
+        text = "\n".join(lines)
         self.quality_banner.setText(text)
         self.quality_banner.setStyleSheet(
             "background: #5c3d00; color: #ffe08a; border: 1px solid #d29922; "
@@ -192,7 +198,7 @@ class ResultsPanel(QtWidgets.QWidget):
         lo, hi = r.probability_ci95
         text = (
             f"Risk of recurrence <b style='font-size:22px'>{format_probability(r.probability)}"
-            f"</b><br>95 % CI {format_probability(lo)} – {format_probability(hi)}"
+            f"</b><br>95 % CI {format_ci95(lo, hi)}"
         )
         p = s.prediction
         if s.is_what_if and p is not None:

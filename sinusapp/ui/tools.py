@@ -1,5 +1,6 @@
 """Small tools surgeons reach for (RadiAnt, Horos, Weasis users): the list of saved cases,
-a DICOM tag viewer and the list of files an import skipped.
+a DICOM tag viewer, the list of files an import skipped, and the choice offered when a
+dropped folder holds no sinus-capable CT.
 
 Each is a non-modal dialog that only shows data the core packages give it.
 """
@@ -15,7 +16,13 @@ from PySide6 import QtCore, QtWidgets
 
 from sinusapp.case import format_probability
 
-__all__ = ["CasesDialog", "SkippedFilesDialog", "TagViewer", "dataset_rows"]
+__all__ = [
+    "CasesDialog",
+    "SkippedFilesDialog",
+    "TagViewer",
+    "UnsuitableSeriesDialog",
+    "dataset_rows",
+]
 
 log = logging.getLogger(__name__)
 
@@ -200,3 +207,97 @@ class SkippedFilesDialog(QtWidgets.QDialog):
         )
         lay.addWidget(self.table)
         lay.addWidget(buttons)
+
+
+class UnsuitableSeriesDialog(QtWidgets.QDialog):
+    """A folder was dropped (or imported to open) and none of its series is a sinus-capable
+    CT: nothing was opened. Lists each series with the ranking's reasons and the input
+    plausibility gate's header findings; **Open anyway** emits :attr:`open_requested` with
+    the chosen series (the surgeon's explicit decision), **Don't open** closes.
+
+    Parameters
+    ----------
+    series:
+        ``(series uid, description, facts, reasons)``: ``facts`` a short line (modality,
+        images, thickness, kernel), ``reasons`` why it is not suitable.
+    source:
+        The dropped folder / DICOMDIR, named in the text.
+    """
+
+    open_requested = QtCore.Signal(str)
+
+    def __init__(
+        self,
+        series: Sequence[tuple[str, str, str, Sequence[str]]],
+        *,
+        source: str,
+        parent: QtWidgets.QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("No sinus-capable CT in this folder")
+        self.resize(720, 380)
+        n = len(series)
+        self.text = QtWidgets.QLabel(
+            f"<b>None of the {n} series in {_html(Path(source).name or source)} is a "
+            "sinus-capable CT, so none was opened.</b><br>SinusApp's model and nomogram were "
+            "made for thin-slice CT (at most 2.5 mm) covering the paranasal sinuses. You may "
+            "open a series anyway to read it; its result and report then carry this warning.",
+            self,
+        )
+        self.text.setWordWrap(True)
+        self.tree = QtWidgets.QTreeWidget(self)
+        self.tree.setHeaderLabels(["Series", "Why it is not suitable"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setWordWrap(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.header().setSectionResizeMode(
+            0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents
+        )
+        self.tree.header().setStretchLastSection(True)
+        for uid, description, facts, reasons in series:
+            why = "\n".join(f"⚠ {r}" for r in reasons) or "⚠ not suitable"
+            item = QtWidgets.QTreeWidgetItem([f"{description or '(no description)'}\n{facts}", why])
+            item.setData(0, QtCore.Qt.ItemDataRole.UserRole, uid)
+            item.setToolTip(1, why)
+            self.tree.addTopLevelItem(item)
+        if self.tree.topLevelItemCount():
+            self.tree.setCurrentItem(self.tree.topLevelItem(0))
+        self.tree.itemDoubleClicked.connect(lambda *_: self._open_selected())
+        buttons = QtWidgets.QDialogButtonBox(self)
+        self.open_button = buttons.addButton(
+            "Open anyway", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.open_button.setToolTip(
+            "Open the selected series although it is not a sinus-capable CT (the warning "
+            "stays above the result and in the report)"
+        )
+        self.close_button = buttons.addButton(
+            "Don't open", QtWidgets.QDialogButtonBox.ButtonRole.RejectRole
+        )
+        self.close_button.setDefault(True)  # Return never opens an unsuitable series
+        self.open_button.setAutoDefault(False)
+        self.open_button.clicked.connect(self._open_selected)
+        buttons.rejected.connect(self.reject)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addWidget(self.text)
+        lay.addWidget(self.tree, 1)
+        lay.addWidget(buttons)
+
+    def series_uids(self) -> list[str]:
+        """The listed series, in order."""
+        return [
+            str(self.tree.topLevelItem(i).data(0, QtCore.Qt.ItemDataRole.UserRole))
+            for i in range(self.tree.topLevelItemCount())
+        ]
+
+    def _open_selected(self) -> None:
+        item = self.tree.currentItem()
+        if item is None:
+            return
+        uid = str(item.data(0, QtCore.Qt.ItemDataRole.UserRole))
+        self.accept()
+        self.open_requested.emit(uid)
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

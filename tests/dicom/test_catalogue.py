@@ -14,15 +14,20 @@ from sinusapp.errors import InputError
 
 
 def test_import_rescan_only_reads_changed_files(tmp_path: Path, series_writer) -> None:
-    series_writer(tmp_path / "in", n=6)
+    uid, _ = series_writer(tmp_path / "in", n=6)
     cat = Catalogue(tmp_path / "c.sqlite", store=tmp_path / "store")
     first = cat.import_path(tmp_path / "in")
     assert (first.new_files, first.unchanged_files) == (6, 0)
+    assert first.series_uids == first.found_series_uids == [uid]
     again = cat.import_path(tmp_path / "in")
     assert (again.new_files, again.unchanged_files) == (0, 6)
-    series_writer(tmp_path / "in" / "more", n=3, seed=5)
+    # nothing new, but the folder still holds its series (the GUI opens only those)
+    assert again.series_uids == [] and again.found_series_uids == [uid]
+    uid2, _ = series_writer(tmp_path / "in" / "more", n=3, seed=5)
     third = cat.import_path(tmp_path / "in")
     assert (third.new_files, third.unchanged_files) == (3, 6)
+    assert third.series_uids == [uid2] and third.found_series_uids == sorted({uid, uid2})
+    assert cat.import_path(tmp_path / "in" / "more").found_series_uids == [uid2]
     assert len(cat.series_rows()) == 2
 
 

@@ -168,6 +168,20 @@ def test_report_never_prints_100_percent(result: AnalysisResult) -> None:
     assert ctx.probability_text.startswith(">99 %") and "100" not in ctx.probability_text
 
 
+def test_report_ci_reads_like_the_screen(result: AnalysisResult) -> None:
+    """One formatter for the GUI and the report: "59 % to >99 %", never "59–>99 %"."""
+    from sinusapp.case import format_ci95, format_probability
+
+    far = dataclasses.replace(result, probability=0.97, probability_ci95=(0.59, 0.9996))
+    ctx = ReportContext.from_result(far)
+    assert ctx.probability_text == "97 % (95 % CI 59 % to >99 %)"
+    assert (
+        ctx.probability_text == f"{format_probability(0.97)} (95 % CI {format_ci95(0.59, 0.9996)})"
+    )
+    low = dataclasses.replace(result, probability=0.02, probability_ci95=(0.001, 0.06))
+    assert ReportContext.from_result(low).probability_text == "2 % (95 % CI <1 % to 6 %)"
+
+
 def test_sinus_not_found_is_neither_listed_nor_graded(result: AnalysisResult, nomogram) -> None:
     per_sinus = {k: dict(v) for k, v in result.per_sinus.items()}
     per_sinus["ethmoid_left"] = {"volume_ml": 0.0, "opacified_ml": 0.0, "opacification_pct": 0.0}

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sinusapp.case import format_probability
+from sinusapp.case import format_ci95, format_probability
 from sinusapp.ui.results import ResultsPanel
 from sinusapp.ui.session import CaseSession
 
@@ -139,3 +139,23 @@ def test_sinus_not_found_is_not_shown_as_clear(qtbot, nomogram):
     assert "ethmoid ant L" in panel.table.toolTip()
     assert panel.lund_mackay.text().startswith("1 / 2 (1 regions graded")
     assert "not found: ethmoid ant L" in panel.lund_mackay.text()
+
+
+def test_ci_beyond_the_nomogram_reads_well_in_the_panel_and_the_nomogram(qtbot, nomogram):
+    """Issue 12: the CI of a risk beyond the nomogram read "59 %–>99 %"."""
+    from sinusapp.ui.nomogram_view import NomogramView
+
+    s = CaseSession(nomogram=nomogram)
+    panel, view = ResultsPanel(s), NomogramView(s)
+    for w in (panel, view):
+        qtbot.addWidget(w)
+    raw = {"asthma": True, "allergic_rhinitis": True, "eosinophils": "2400"}
+    s.set_clinical(raw)
+    r = _result(nomogram, raw=raw)
+    r.probability_ci95 = (0.59, 0.9996)
+    s.set_result(r)
+    head = panel.headline.text()
+    assert "95 % CI 59 % to >99 %" in head and "–&gt;" not in head and "–>" not in head
+    lo, hi = s.prediction.ci95
+    assert f"95 % CI {format_ci95(lo, hi)})" in view.summary.text()
+    assert "–>" not in view.summary.text() and "–<" not in view.summary.text()
