@@ -5,7 +5,7 @@ Usage (from the repository root)::
     python benchmarks/choose_postprocessing.py --bundle DIR --cohort COHORT
         [--nasalseg ../shared/data/nasalseg] [--max-fp-ml 0.5] [--write]
 
-The candidates (:class:`sinusapp.model.config.Postprocessing`: threshold 0.5 / 0.6 / 0.7,
+The candidates (:class:`sinusapp.model.config.Postprocessing`: threshold 0.5 to 0.9,
 with or without a one-voxel opening, with or without dropping components under 30 block
 voxels) are scored on the cohort's validation-background cases (``background_split = val``:
 never trained on) and on the NasalSeg validation patients' crops as they are (healthy
@@ -64,7 +64,9 @@ def main() -> int:
 
     candidates = [
         Postprocessing(lesion_threshold=t, opening=o, min_component_vox=m)
-        for t, o, m in itertools.product((0.5, 0.6, 0.7), (False, True), (0, 30))
+        for t, o, m in itertools.product(
+            (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9), (False, True), (0, 30)
+        )
     ]
     dice: dict[int, list[float]] = {i: [] for i in range(len(candidates))}
     fp: dict[int, list[float]] = {i: [] for i in range(len(candidates))}

