@@ -28,7 +28,8 @@ comparison.md (AUC with DeLong tests, DSC with paired Wilcoxon tests; see
 
 DSC has one definition in the report: on the CT grid (the model's mask resampled to the CT,
 against the reference mask), as a surgeon sees it. Training's predictions.csv holds DSC on the
-model's 2 mm grid; it is not reported (pass ``--bundle`` to compute the CT-grid one).
+model's input grid (the bundle's spacing_mm, e.g. 1.25 mm); it is not reported (pass
+``--bundle`` to compute the CT-grid one).
 """
 
 from __future__ import annotations
@@ -442,7 +443,7 @@ def run(args: argparse.Namespace) -> int:
     elif not any(r.get("dsc_grid") == CT_GRID for r in records or ()):
         notes.append(
             "DSC not reported: the scores file gives no DSC on the CT grid (training's "
-            "predictions.csv has it on the model's 2 mm grid); pass --bundle to compute it."
+            "predictions.csv has it on the model's input grid); pass --bundle to compute it."
         )
     assert records is not None
     bar2 = tqdm(total=100, desc="evaluation", file=sys.stderr)
