@@ -11,7 +11,8 @@ Usage (from the repository root)::
 used for a choice). Measured with the bundle's :class:`~sinusapp.model.predictor.Predictor`,
 on the CT grid, as a surgeon sees it:
 
-- lesion Dice per held-out case with placed disease (median, quartiles);
+- lesion Dice per held-out case with placed disease (median, quartiles), overall and inside
+  the maxillary sinuses and the nasal cavity (each voxel given to its nearest reference label);
 - false-positive lesion (mL) on healthy real sinuses: the NasalSeg test patients' crops as
   they are (no placed disease; their own small amount of real mucosal thickening counts
   against the model, so this is a strict measure), and the real heads in ``--realct``;
@@ -82,6 +83,34 @@ def _q(values: list[float]) -> dict[str, float]:
     }
 
 
+#: Regions of the per-region Dice: the reference sinus labels they are nearest to.
+DICE_REGIONS = {"maxillary": ("maxillary_L", "maxillary_R"), "nasal_cavity": ("nasal_cavity",)}
+_REGION_NAMES = {"maxillary": "maxillary sinuses", "nasal_cavity": "nasal cavity"}
+
+
+def _region_dice(
+    pred: np.ndarray, truth: np.ndarray, labels: np.ndarray, *, min_vox: int = 200
+) -> dict[str, float]:
+    """Dice inside the maxillary sinuses and inside the nasal cavity, each voxel given to the
+    reference label nearest to it (placed disease may take the one-voxel rim next to a
+    label). A region whose reference lesion has fewer than ``min_vox`` voxels is left out."""
+    from scipy import ndimage
+
+    from sinusapp.imaging.quantify import LABEL_IDS
+
+    if not labels.any():
+        return {}
+    idx = ndimage.distance_transform_edt(labels == 0, return_distances=False, return_indices=True)
+    nearest = labels[tuple(idx)]
+    del idx
+    out: dict[str, float] = {}
+    for region, names in DICE_REGIONS.items():
+        inside = np.isin(nearest, [LABEL_IDS[n] for n in names])
+        if int(np.count_nonzero(truth & inside)) >= min_vox:
+            out[region] = _dice(pred & inside, truth & inside)
+    return out
+
+
 def _opacification(volume: Any, lesion: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     from sinusapp.imaging.quantify import per_sinus_opacification
 
@@ -125,6 +154,11 @@ def held_out_cases(cohort: Path, predictor: Any) -> dict[str, Any]:
             "dice": _dice(pred.mask, lesion) if lesion.any() else None,
             "seconds": seconds,
         }
+        if labels is not None and lesion.any():
+            for region, d in _region_dice(
+                pred.mask.astype(bool), lesion.astype(bool), labels
+            ).items():
+                row[f"dice_{region}"] = d
         if labels is not None and pred.sinus_labels is not None:
             truth = _opacification(volume, lesion, labels)
             model = _opacification(volume, pred.mask, pred.sinus_labels)
@@ -155,6 +189,10 @@ def held_out_cases(cohort: Path, predictor: Any) -> dict[str, Any]:
     return {
         "cases": rows,
         "dice": _q(dice),
+        **{
+            f"dice_{region}": _q([r[f"dice_{region}"] for r in rows if f"dice_{region}" in r])
+            for region in DICE_REGIONS
+        },
         "healthy_cases_fp_ml": _q(healthy_fp),
         "opacification_abs_error_points": _q(opac_err),
         "opacification_sinus_not_found": opac_missing,
@@ -235,7 +273,7 @@ def _section(res: dict[str, Any]) -> str:
         "",
         f"Measured {res['date']} by `python benchmarks/real_anatomy.py --cohort {res['cohort']}`"
         f" with bundle `{res['bundle']}` (sha256 {res['bundle_sha256'][:12]}…), "
-        f"{res['threads']} torch threads, CPU: {res['cpu']}. Test split = NasalSeg test "
+        f"{res['threads']} torch thread(s), CPU: {res['cpu']}. Test split = NasalSeg test "
         "patients (`sinusapp/synth/nasalseg_split.json`), never trained on.",
         "",
         "| measure | target | median | quartiles | n |",
@@ -243,6 +281,13 @@ def _section(res: dict[str, Any]) -> str:
         f"| lesion Dice, held-out cases with placed disease (CT grid) | ≥ 0.85 | "
         f"{f(h['dice'])} | {f(h['dice'], 'q1')}–{f(h['dice'], 'q3')} | "
         f"{h['dice'].get('n', 0)} |",
+        *(
+            f"| – inside the {_REGION_NAMES[region]} (nearest reference label) | | "
+            f"{f(h[f'dice_{region}'])} | {f(h[f'dice_{region}'], 'q1')}–"
+            f"{f(h[f'dice_{region}'], 'q3')} | {h[f'dice_{region}'].get('n', 0)} |"
+            for region in DICE_REGIONS
+            if h.get(f"dice_{region}")
+        ),
         f"| false lesion, NasalSeg test crops as they are (mL) | ≤ 0.5 | {f(n['fp_ml'], nd=2)} |"
         f" {f(n['fp_ml'], 'q1', 2)}–{f(n['fp_ml'], 'q3', 2)} | {n['fp_ml'].get('n', 0)} |",
         f"| false lesion, held-out cases without placed disease (mL) | ≤ 0.5 | "
