@@ -196,6 +196,12 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         self._layout_pending = True
         self._image_only_hidden: list[QtWidgets.QDockWidget] = []
+        #: the dock layout before "image only" hid the panels (restored, and saved on close)
+        self._state_before_image_only: QtCore.QByteArray | None = None
+        #: the 1×3 layout folded the panels away (they come back when it ends) / the user
+        #: brought them back while in 1×3 (then they stay until 1×3 ends)
+        self._triple_folded = False
+        self._triple_fold_declined = False
 
         self._save_timer = QtCore.QTimer(self)
         self._save_timer.setSingleShot(True)
@@ -226,6 +232,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.runner.busy_changed.connect(self._on_analyse_state_changed)
         self.runner.busy_changed.connect(self._on_runner_busy_changed)
         self.browser.thumb_runner.busy_changed.connect(self._on_runner_busy_changed)
+        self.viewer.model.layout_changed.connect(self._update_triple_panels)
+        self.viewer.model.volume_changed.connect(self._update_triple_panels)
         self._on_analyse_state_changed()
         self._restore_settings()
 
@@ -334,7 +342,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if s is None:
             return
         s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState(_STATE_VERSION))
+        state = self._state_before_image_only if self.image_only_action.isChecked() else None
+        # panels hidden by "image only" (or the 1×3 fold) come back at the next start
+        s.setValue("window/state", state if state is not None else self.saveState(_STATE_VERSION))
         s.setValue("viewer/triple", self.viewer.model.triple)
         s.sync()
 
@@ -368,13 +378,59 @@ class MainWindow(QtWidgets.QMainWindow):
             self.nomogram_dock,
         )
         if on:
-            self._image_only_hidden = [d for d in docks if d.isVisible()]
+            # every open panel, also the tabs behind the front one (hiding only the front
+            # tab brought the next one forward: the right column stayed)
+            self._state_before_image_only = self.saveState(_STATE_VERSION)
+            self._image_only_hidden = [d for d in docks if d.toggleViewAction().isChecked()]
             for d in self._image_only_hidden:
                 d.hide()
         else:
-            for d in self._image_only_hidden:
-                d.show()
+            state, self._state_before_image_only = self._state_before_image_only, None
+            if state is None or not self.restoreState(state, _STATE_VERSION):
+                for d in self._image_only_hidden:
+                    d.show()
             self._image_only_hidden = []
+            if self._triple_folded:  # the user brought the panels back while in 1×3
+                self._triple_folded = False
+                self._triple_fold_declined = True
+
+    #: in the 1×3 layout each plane should get at least this width; when the panels leave
+    #: it less (1280 × 800: 190 px each), they fold away while the 1×3 layout lasts
+    MIN_TRIPLE_PLANE_PX = 400
+
+    def triple_plane_width(self) -> float:
+        """The width each plane of the 1×3 layout gets with the panels as they are now."""
+        spacing = self.viewer.stage_layout.spacing()
+        return (self.viewer.stage.width() - 2 * spacing) / 3
+
+    def _update_triple_panels(self) -> None:
+        """Image first in 1×3 too: with a series open, fold the side panels away when they
+        would leave each plane less than :attr:`MIN_TRIPLE_PLANE_PX` (F11 brings them back);
+        unfold them when the 1×3 layout ends or the series closes."""
+        model = self.viewer.model
+        if model.triple and model.volume is not None:
+            if (
+                self._triple_folded
+                or self._triple_fold_declined
+                or self.image_only_action.isChecked()
+                or not self.isVisible()
+                or self.triple_plane_width() >= self.MIN_TRIPLE_PLANE_PX
+            ):
+                return
+            self._triple_folded = True
+            self.image_only_action.setChecked(True)
+            self.statusBar().showMessage(
+                "1×3: the panels are folded away to give the three planes room — F11 brings "
+                "them back; they return when you leave 1×3 (T)",
+                10000,
+            )
+            return
+        self._triple_fold_declined = False
+        if self._triple_folded:
+            self._triple_folded = False
+            self.image_only_action.setChecked(False)
+            if self.statusBar().currentMessage().startswith("1×3: the panels are folded"):
+                self.statusBar().clearMessage()
 
     # -- import ------------------------------------------------------------------------
     def _on_import_dicomdir_clicked(self) -> None:

@@ -384,3 +384,46 @@ def test_no_viewer_tool_hides_behind_the_toolbar_extension(qtbot, phantom, width
     for bar in (v.toolbar, v.tools_toolbar):
         ext = bar.findChild(QtWidgets.QToolButton, "qt_toolbar_ext_button")
         assert ext is None or not ext.isVisible(), f"a tool is hidden behind » at {width} px"
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080), (2560, 1440)])
+def test_triple_layout_gives_the_three_planes_the_screen(qtbot, make_window, dicom_folder, size):
+    """Issue 12: at 1280 × 800 the 1×3 layout gave each plane 190 × 692 px between the
+    panels. The panels fold away while 1×3 lasts when they would leave a plane less than
+    MIN_TRIPLE_PLANE_PX, and come back as they were when it ends."""
+    width, height = size
+    w = make_window()
+    w.resize(width, height)
+    w.apply_default_layout()
+    _import_and_open(qtbot, w, dicom_folder)
+    qtbot.wait(50)
+    docks = (w.browser_dock, w.form_dock)
+    before = [(d.isVisible(), d.width()) for d in docks]
+    single = w.viewer.current_view().size()
+    fold = w.triple_plane_width() < w.MIN_TRIPLE_PLANE_PX
+    assert fold == (width < 2000)  # 1280 and 1920 wide windows fold, 2560 keeps the panels
+    w.viewer.triple_action.trigger()
+    qtbot.waitUntil(lambda: all(v.isVisible() for v in w.viewer.views.values()), timeout=5000)
+    qtbot.wait(50)
+    views = list(w.viewer.views.values())
+    for v in views:
+        assert v.width() >= w.MIN_TRIPLE_PLANE_PX, (v.plane, v.width())
+        assert v.height() > 0.85 * height, (v.plane, v.height())
+    # the image is the largest thing on screen: the three planes take most of the window
+    share = sum(v.width() * v.height() for v in views) / (width * height)
+    assert share > (0.8 if fold else 0.45), share
+    assert any(d.isVisible() for d in docks) is not fold
+    if fold:
+        # F11 brings the panels back within 1×3, and opening the series again keeps them
+        w.image_only_action.trigger()
+        assert all(d.isVisible() for d in docks)
+        with qtbot.waitSignal(w.session.volume_changed, timeout=30_000):
+            w.open_series(w.series_uid)
+        assert all(d.isVisible() for d in docks) and w.viewer.model.triple
+        w.image_only_action.trigger()  # image only again, by hand
+    w.viewer.triple_action.trigger()  # back to one plane: the panels are as they were
+    qtbot.wait(50)
+    if fold:
+        w.image_only_action.trigger()
+    qtbot.waitUntil(lambda: w.viewer.current_view().size() == single, timeout=5000)
+    assert [(d.isVisible(), d.width()) for d in docks] == before
