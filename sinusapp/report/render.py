@@ -471,6 +471,13 @@ def _summary_box(ctx: ReportContext, styles: dict[str, ParagraphStyle], width: f
         styles["base"],
     )
     rows = [[prob], [risk], [facts]]
+    from sinusapp.case import UNSUITABLE_SERIES
+
+    # a series opened although it is no sinus-capable CT: said in the box itself (the GUI
+    # shows it above the result too), not only as one row of the Input quality table
+    for f in ctx.findings:
+        if f.code == UNSUITABLE_SERIES:
+            rows.append([_p(f"⚠ {f.message}", styles["warn"])])
     n_problems = sum(str(f.severity) in ("warning", "error") for f in ctx.findings)
     if n_problems or not ctx.quality_checked:
         # next to the number it qualifies, not only in the Input quality section

@@ -185,3 +185,27 @@ def test_unwritable_folder_is_a_clear_error(
         render_pdf(context, target)
     assert "choose a folder you can write to" in str(err.value)
     assert target.read_bytes() == b"old report"
+
+
+def test_series_opened_anyway_is_said_in_the_probability_box(result: AnalysisResult) -> None:
+    """Issue 12: a series that is no sinus-capable CT, opened at the user's request, says
+    so next to the probability (page 1), with the CI read as words ("59 % to >99 %")."""
+    import dataclasses
+
+    from sinusapp.case import unsuitable_series_finding
+
+    finding = unsuitable_series_finding(
+        description="SmartScore - Gated", reasons=("only 5 slices: cannot cover the sinuses",)
+    )
+    forced = dataclasses.replace(
+        result,
+        warnings=(*result.warnings, finding),
+        probability=0.97,
+        probability_ci95=(0.59, 0.9996),
+    )
+    ctx = ReportContext.from_result(forced)
+    first = _flat(_pages(render_pdf_bytes(ctx))[0][0])
+    assert "Probability of recurrence: 97 % (95 % CI 59 % to >99 %)" in first
+    box = first.index("Probability of recurrence")
+    said = first.index("'SmartScore - Gated' is not a sinus-capable CT")
+    assert box < said < first.index("Patient and study")
