@@ -378,8 +378,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.nomogram_dock,
         )
         if on:
-            # every open panel, also the tabs behind the front one (hiding only the front
-            # tab brought the next one forward: the right column stayed)
+            # every panel that is open (its View-menu entry checked); the layout before is
+            # kept so that ending "image only" puts each one back where and as large as it was
             self._state_before_image_only = self.saveState(_STATE_VERSION)
             self._image_only_hidden = [d for d in docks if d.toggleViewAction().isChecked()]
             for d in self._image_only_hidden:

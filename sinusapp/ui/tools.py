@@ -235,7 +235,7 @@ class UnsuitableSeriesDialog(QtWidgets.QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("No sinus-capable CT in this folder")
-        self.resize(720, 380)
+        self.resize(900, 440)  # the reasons are long; each is whole in its tooltip
         n = len(series)
         self.text = QtWidgets.QLabel(
             f"<b>None of the {n} series in {_html(Path(source).name or source)} is a "
