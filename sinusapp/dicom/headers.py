@@ -204,6 +204,8 @@ _FAST_TAGS: dict[str, tuple[int, str]] = {
 _PLAIN = re.compile(rb"[\x20-\x5b\x5d-\x7e]*")
 #: printable ASCII, backslashes allowed
 _PLAIN_MULTI = re.compile(rb"[\x20-\x7e]*")
+#: the same and NUL (the numbers of the one-pass read)
+_PLAIN_MULTI_NUL = re.compile(rb"[\x00\x20-\x7e]*")
 _DS_ITEM = re.compile(r" *[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)? *")
 _IS_ITEM = re.compile(r" *[-+]?[0-9]+ *")
 _TEXT_VRS = ("SH", "LO", "PN")
@@ -224,11 +226,11 @@ def _fast_ok() -> bool:
 def _fast_settings() -> bool:
     global _pd
     if _pd is None:
-        from pydicom.dataelem import RawDataElement
+        from pydicom.dataelem import DataElement, RawDataElement
 
         from sinusapp.dicom._pydicom import pydicom
 
-        _pd = (pydicom.config, RawDataElement)
+        _pd = (pydicom.config, RawDataElement, DataElement)
     cfg = _pd[0]
     return FAST_VALUES and not (
         cfg.use_DS_numpy or cfg.use_IS_numpy or cfg.datetime_conversion or cfg.use_DS_decimal
@@ -510,6 +512,232 @@ def _kernel_and_image_type(ds: Dataset) -> tuple[str, tuple[str, ...]]:
     return kernel, itype
 
 
+# --------------------------------------------------------------------------------------------
+# One pass over the elements (issue 15): each value is looked up once, by plain int tag, and
+# converted by one small function per kind, exactly as the helpers above convert it (the
+# ``_fast_str`` / ``_i`` / ``_f`` / ``_floats_of`` branches); an element that is not plain
+# falls back to the pydicom conversion of that one value.
+
+
+def _raw_of(elem: Any, vr: str) -> bytes | object | None:
+    """:func:`_raw_bytes` of an element already looked up (None when absent)."""
+    if elem is None:
+        return None
+    if not isinstance(elem, _pd[1]) or elem.VR not in (None, vr):
+        return _MISSING
+    value = elem.value
+    if not isinstance(value, bytes) or getattr(elem, "is_buffered", False):
+        return _MISSING
+    if vr == "US" and not elem.is_little_endian:
+        return _MISSING
+    return value
+
+
+def _conv_text(elem: Any, vr: str) -> Any:
+    """:func:`_fast_str` of an SH / LO / PN element."""
+    raw = _raw_of(elem, vr)
+    if raw is None:
+        return ""
+    if raw is _MISSING:
+        return _MISSING
+    stripped = raw.rstrip(b"\x00 ")  # type: ignore[union-attr]
+    if _PLAIN.fullmatch(stripped) is None:
+        return _MISSING
+    return stripped.decode("ascii").strip()
+
+
+def _conv_multi(elem: Any, vr: str) -> Any:
+    """:func:`_fast_str` of a UI / CS / DA / TM element."""
+    raw = _raw_of(elem, vr)
+    if raw is None:
+        return ""
+    if raw is _MISSING:
+        return _MISSING
+    stripped = raw.rstrip(b"\x00 ")  # type: ignore[union-attr]
+    if _PLAIN_MULTI.fullmatch(stripped) is None:
+        return _MISSING
+    text = stripped.decode("ascii")
+    return text if "\\" in text else text.strip()
+
+
+def _number_items(elem: Any, vr: str) -> Any:
+    """:func:`_fast_number_items` of a DS / IS element."""
+    raw = _raw_of(elem, vr)
+    if raw is None or raw == b"":
+        return None
+    if raw is _MISSING:
+        return _MISSING
+    # NULs allowed too (GDCM pads with one): ASCII decodes alike in pydicom's default
+    # encoding, the strips below are pydicom's own, and one left inside fails the item test
+    if _PLAIN_MULTI_NUL.fullmatch(raw) is None:  # type: ignore[arg-type]
+        return _MISSING
+    text = raw.decode("ascii")  # type: ignore[union-attr]
+    if vr == "DS":
+        text = text.strip()
+        pattern = _DS_ITEM
+    else:
+        pattern = _IS_ITEM
+    items = text.rstrip(" \x00").split("\\")
+    for x in items:
+        if pattern.fullmatch(x) is None:
+            return _MISSING
+    return items
+
+
+def _conv_us(elem: Any, vr: str) -> Any:
+    """The fast branch of :func:`_i` for a US element."""
+    raw = _raw_of(elem, vr)
+    if raw is None or raw == b"":
+        return None
+    if isinstance(raw, bytes) and len(raw) == 2:
+        return int.from_bytes(raw, "little")
+    return _MISSING
+
+
+def _conv_is(elem: Any, vr: str) -> Any:
+    """The fast branch of :func:`_i` for an IS element."""
+    items = _number_items(elem, vr)
+    if items is None:
+        return None
+    if isinstance(items, list) and len(items) == 1:
+        return int(items[0])
+    return _MISSING
+
+
+def _conv_ds(elem: Any, vr: str) -> Any:
+    """The fast branch of :func:`_f`."""
+    items = _number_items(elem, vr)
+    if items is None:
+        return None
+    if isinstance(items, list) and len(items) == 1:
+        return float(items[0])
+    return _MISSING
+
+
+def _conv_floats(elem: Any, n: int) -> Any:
+    """The fast branch of :func:`_floats_of` (``n`` values)."""
+    items = _number_items(elem, "DS")
+    if items is None:
+        return None
+    if isinstance(items, list):
+        return tuple(float(x) for x in items) if len(items) == n and n > 1 else None
+    return _MISSING
+
+
+def _i_pydicom(ds: Dataset, keyword: str) -> int | None:
+    v = ds.get(keyword, None)
+    try:
+        return int(v) if v not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _f_pydicom(ds: Dataset, keyword: str) -> float | None:
+    v = ds.get(keyword, None)
+    try:
+        return float(v) if v not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+_CONVERTERS: dict[str, tuple[Any, Any]] = {
+    "SH": (_conv_text, _s_pydicom),
+    "LO": (_conv_text, _s_pydicom),
+    "PN": (_conv_text, _s_pydicom),
+    "UI": (_conv_multi, _s_pydicom),
+    "CS": (_conv_multi, _s_pydicom),
+    "DA": (_conv_multi, _s_pydicom),
+    "TM": (_conv_multi, _s_pydicom),
+    "US": (_conv_us, _i_pydicom),
+    "IS": (_conv_is, _i_pydicom),
+    "DS": (_conv_ds, _f_pydicom),
+}
+#: InstanceHeader field → keyword, for the values read in one pass (kernel, image type,
+#: frames and the others are handled separately)
+_ONE_PASS_FIELDS = {
+    "sop_instance_uid": "SOPInstanceUID",
+    "modality": "Modality",
+    "patient_name": "PatientName",
+    "patient_id": "PatientID",
+    "patient_birth_date": "PatientBirthDate",
+    "patient_sex": "PatientSex",
+    "study_uid": "StudyInstanceUID",
+    "study_date": "StudyDate",
+    "study_time": "StudyTime",
+    "study_description": "StudyDescription",
+    "accession_number": "AccessionNumber",
+    "series_uid": "SeriesInstanceUID",
+    "series_number": "SeriesNumber",
+    "series_description": "SeriesDescription",
+    "body_part": "BodyPartExamined",
+    "manufacturer": "Manufacturer",
+    "manufacturer_model": "ManufacturerModelName",
+    "frame_of_reference_uid": "FrameOfReferenceUID",
+    "rows": "Rows",
+    "columns": "Columns",
+    "samples_per_pixel": "SamplesPerPixel",
+    "photometric": "PhotometricInterpretation",
+    "bits_allocated": "BitsAllocated",
+    "number_of_frames": "NumberOfFrames",
+    "instance_number": "InstanceNumber",
+    "acquisition_number": "AcquisitionNumber",
+    "gantry_tilt_deg": "GantryDetectorTilt",
+    "kvp": "KVP",
+    "bits_stored": "BitsStored",
+    "pixel_representation": "PixelRepresentation",
+    "high_bit": "HighBit",
+}
+#: (field, keyword, tag, VR, fast conversion, pydicom conversion)
+_ONE_PASS = tuple(
+    (name, kw, _FAST_TAGS[kw][0], _FAST_TAGS[kw][1], *_CONVERTERS[_FAST_TAGS[kw][1]])
+    for name, kw in _ONE_PASS_FIELDS.items()
+)
+
+
+def _one_pass_values(ds: Dataset, elements: dict[int, Any]) -> dict[str, Any]:
+    """The :data:`_ONE_PASS_FIELDS` values as :func:`_s` / :func:`_i` / :func:`_f` give them."""
+    get = elements.get
+    out: dict[str, Any] = {}
+    for name, kw, tag, vr, fast, slow in _ONE_PASS:
+        v = fast(get(tag), vr)
+        out[name] = slow(ds, kw) if v is _MISSING else v
+    return out
+
+
+def _plain_geometry(
+    ds: Dataset, elements: dict[int, Any], n_frames: int
+) -> tuple[FrameGeometry, ...]:
+    """:func:`_frame_geometries` of a dataset without functional groups, one look-up each."""
+    get = elements.get
+    position = _conv_floats(get(0x00200032), 3)
+    if position is _MISSING:
+        position = _floats(ds.get("ImagePositionPatient"), 3)
+    orientation = _conv_floats(get(0x00200037), 6)
+    if orientation is _MISSING:
+        orientation = _floats(ds.get("ImageOrientationPatient"), 6)
+    spacing = _conv_floats(get(0x00280030), 2)
+    if spacing is _MISSING:
+        spacing = _floats(ds.get("PixelSpacing"), 2)
+    thickness = _conv_ds(get(0x00180050), "DS")
+    if thickness is _MISSING:
+        thickness = _f_pydicom(ds, "SliceThickness")
+    slope = _conv_ds(get(0x00281053), "DS")
+    if slope is _MISSING:
+        slope = _f_pydicom(ds, "RescaleSlope")
+    intercept = _conv_ds(get(0x00281052), "DS")
+    if intercept is _MISSING:
+        intercept = _f_pydicom(ds, "RescaleIntercept")
+    g = FrameGeometry(
+        position=position,
+        orientation=orientation,
+        pixel_spacing=spacing,
+        slice_thickness=thickness,
+        rescale_slope=slope if slope is not None else 1.0,
+        rescale_intercept=intercept if intercept is not None else 0.0,
+    )
+    return (g,) * n_frames if n_frames > 1 else (g,)
+
+
 def header_from_dataset(
     ds: Dataset, *, path: str, size: int, mtime: float, pixel_offset: int = -1
 ) -> InstanceHeader:
@@ -523,6 +751,113 @@ def header_from_dataset(
 def _header_from_dataset(
     ds: Dataset, *, path: str, size: int, mtime: float, pixel_offset: int
 ) -> InstanceHeader:
+    if _fast_ok():
+        return _header_one_pass(ds, path=path, size=size, mtime=mtime, pixel_offset=pixel_offset)
+    return _header_by_helpers(ds, path=path, size=size, mtime=mtime, pixel_offset=pixel_offset)
+
+
+def _meta_value(meta: Dataset, elements: dict[int, Any], keyword: str) -> str:
+    """:func:`_meta_uid` with the file meta's elements already by int tag."""
+    tag, vr = _FAST_TAGS[keyword]
+    elem = elements.get(tag)
+    raw = _raw_of(elem, vr)
+    if raw is None:
+        return ""
+    if raw is _MISSING and type(elem) is _pd[2] and vr == elem.VR:
+        # converted while pydicom read the meta (the transfer syntax): ``meta.get`` gives
+        # the element's value, a UID (a str)
+        value = elem.value
+        if isinstance(value, str):
+            return str(value)
+    if isinstance(raw, bytes):
+        stripped = raw.rstrip(b"\x00 ")
+        if _PLAIN.fullmatch(stripped):
+            return stripped.decode("ascii")
+    return str(meta.get(keyword, ""))
+
+
+def _header_one_pass(
+    ds: Dataset, *, path: str, size: int, mtime: float, pixel_offset: int
+) -> InstanceHeader:
+    """:func:`_header_by_helpers` with one look-up per element (the fast values are on)."""
+    elements = _elements(ds)
+    meta = getattr(ds, "file_meta", None)
+    meta_elements = _elements(meta) if meta is not None else {}
+    tsyntax = _meta_value(meta, meta_elements, "TransferSyntaxUID") if meta is not None else ""
+    sop_class = _conv_multi(elements.get(0x00080016), "UI")
+    if sop_class is _MISSING:
+        sop_class = _s_pydicom(ds, "SOPClassUID")
+    if not sop_class and meta is not None:
+        sop_class = _meta_value(meta, meta_elements, "MediaStorageSOPClassUID")
+    kernel, image_type = _kernel_and_image_type(ds)
+    has_pixels = 0x7FE00010 in elements or 0x7FE00008 in elements or 0x7FE00009 in elements
+    # With stop_before_pixels the element is absent; Rows/Columns tell an image apart.
+    if (
+        not has_pixels
+        and 0x00280010 in elements
+        and 0x00280011 in elements
+        and sop_class != MEDIA_STORAGE_DIRECTORY
+    ):
+        has_pixels = True
+    v = _one_pass_values(ds, elements)
+    n_frames = v["number_of_frames"] or 1
+    if not has_pixels:
+        frames: tuple[FrameGeometry, ...] = ()
+    elif 0x52009229 in elements or 0x52009230 in elements:  # functional groups
+        frames = frame_geometries(ds)
+    else:
+        frames = _plain_geometry(ds, elements, n_frames)
+    high_bit = v["high_bit"]
+    return InstanceHeader(
+        path=path,
+        size=size,
+        mtime=mtime,
+        sop_class_uid=sop_class,
+        sop_instance_uid=v["sop_instance_uid"],
+        transfer_syntax_uid=tsyntax,
+        modality=v["modality"].upper(),
+        patient_name=v["patient_name"],
+        patient_id=v["patient_id"],
+        patient_birth_date=v["patient_birth_date"],
+        patient_sex=v["patient_sex"],
+        study_uid=v["study_uid"],
+        study_date=v["study_date"],
+        study_time=v["study_time"],
+        study_description=v["study_description"],
+        accession_number=v["accession_number"],
+        series_uid=v["series_uid"],
+        series_number=v["series_number"],
+        series_description=v["series_description"],
+        body_part=v["body_part"],
+        image_type=image_type,
+        convolution_kernel=kernel,
+        manufacturer=v["manufacturer"],
+        manufacturer_model=v["manufacturer_model"],
+        frame_of_reference_uid=v["frame_of_reference_uid"],
+        rows=v["rows"] or 0,
+        columns=v["columns"] or 0,
+        samples_per_pixel=v["samples_per_pixel"] or 1,
+        photometric=v["photometric"],
+        bits_allocated=v["bits_allocated"] or 0,
+        number_of_frames=n_frames,
+        instance_number=v["instance_number"],
+        acquisition_number=v["acquisition_number"],
+        gantry_tilt_deg=v["gantry_tilt_deg"],
+        kvp=v["kvp"],
+        has_pixels=has_pixels,
+        frames=frames,
+        bits_stored=v["bits_stored"] or 0,
+        pixel_representation=v["pixel_representation"] or 0,
+        high_bit=-1 if high_bit is None else high_bit,
+        pixel_offset=pixel_offset,
+    )
+
+
+def _header_by_helpers(
+    ds: Dataset, *, path: str, size: int, mtime: float, pixel_offset: int
+) -> InstanceHeader:
+    """The header value by value through :func:`_s` / :func:`_i` / :func:`_f` (which go
+    through pydicom when the fast values are off)."""
     meta = getattr(ds, "file_meta", None)
     tsyntax = _meta_uid(meta, "TransferSyntaxUID")
     sop_class = _s(ds, "SOPClassUID") or (_meta_uid(meta, "MediaStorageSOPClassUID"))
@@ -582,11 +917,35 @@ def read_header(path: str | os.PathLike[str]) -> InstanceHeader | SkippedFile:
 
     Never raises for a bad file: returns a :class:`SkippedFile` with the reason instead.
     """
+    return _read_header(str(path), None)
+
+
+def _resolved(p: str, is_link: bool, dirs: dict[str, str] | None) -> str:
+    """``str(Path(p).resolve())`` of an existing file, with its folder resolved once per
+    folder in ``dirs`` (resolving costs a system call per path component, per file).
+
+    Only a file that is not a symbolic link is joined to its resolved folder (that is what
+    ``resolve`` gives for it); a link, or no ``dirs``, or Windows (where resolving also
+    normalises the case of the name) is resolved whole."""
+    if dirs is None or is_link or os.name == "nt":
+        return str(Path(p).resolve())
+    head, tail = os.path.split(p)
+    real = dirs.get(head)
+    if real is None:
+        real = dirs[head] = str(Path(head or os.curdir).resolve())
+    return os.path.join(real, tail)
+
+
+def _read_header(p: str, dirs: dict[str, str] | None) -> InstanceHeader | SkippedFile:
+    """:func:`read_header`; ``dirs`` keeps resolved folders between the calls of one scan
+    (see :func:`_resolved`), None resolves every path whole."""
     from sinusapp.dicom._pydicom import InvalidDicomError, pydicom
 
-    p = str(path)
     try:
-        st = os.stat(p)
+        st = os.lstat(p)  # == os.stat for anything but a link, which is followed below
+        is_link = stat.S_ISLNK(st.st_mode)
+        if is_link:
+            st = os.stat(p)
     except OSError as exc:
         return SkippedFile(p, f"cannot open file: {exc.strerror}", "missing")
     if not stat.S_ISREG(st.st_mode):
@@ -608,21 +967,45 @@ def read_header(path: str | os.PathLike[str]) -> InstanceHeader | SkippedFile:
         return SkippedFile(p, f"malformed DICOM header ({type(exc).__name__}: {exc})", "malformed")
     try:
         with _fast_scope(ds):
-            return _interpret(ds, p=p, st=st, pixel_offset=pixel_offset)
+            return _interpret(ds, p=p, st=st, pixel_offset=pixel_offset, is_link=is_link, dirs=dirs)
     except Exception as exc:
         log.debug("failed to interpret %s", p, exc_info=True)
         return SkippedFile(p, f"malformed DICOM header ({type(exc).__name__}: {exc})", "malformed")
 
 
 def _interpret(
-    ds: Dataset, *, p: str, st: os.stat_result, pixel_offset: int
+    ds: Dataset,
+    *,
+    p: str,
+    st: os.stat_result,
+    pixel_offset: int,
+    is_link: bool = True,
+    dirs: dict[str, str] | None = None,
 ) -> InstanceHeader | SkippedFile:
     """The second half of :func:`read_header`: a parsed dataset → header or skipped file."""
     meta = getattr(ds, "file_meta", None)
-    msc = _meta_uid(meta, "MediaStorageSOPClassUID")
-    if msc == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
+    if _fast_ok():  # the same tests, one look-up each
+        elements = _elements(ds)
+        msc = (
+            _meta_value(meta, _elements(meta), "MediaStorageSOPClassUID")
+            if meta is not None
+            else ""
+        )
+        directory = msc == MEDIA_STORAGE_DIRECTORY or 0x00041220 in elements
+        series = _conv_multi(elements.get(0x0020000E), "UI")
+        if series is _MISSING:
+            series = _s_pydicom(ds, "SeriesInstanceUID")
+        sop = _conv_multi(elements.get(0x00080018), "UI")
+        if sop is _MISSING:
+            sop = _s_pydicom(ds, "SOPInstanceUID")
+        no_uid = not series or not sop
+    else:
+        msc = _meta_uid(meta, "MediaStorageSOPClassUID")
+        directory = msc == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds
+        no_uid = not _s(ds, "SeriesInstanceUID") or not _s(ds, "SOPInstanceUID")
+    if directory:
         return SkippedFile(p, "DICOM directory (DICOMDIR / DIRFILE), not an image", "directory")
-    if not _s(ds, "SeriesInstanceUID") or not _s(ds, "SOPInstanceUID"):
+    if no_uid:
         if len(ds) == 0:
             if meta is not None and len(meta) > 0:
                 return SkippedFile(
@@ -636,7 +1019,7 @@ def _interpret(
         )
     return header_from_dataset(
         ds,
-        path=str(Path(p).resolve()),
+        path=_resolved(p, is_link, dirs),
         size=st.st_size,
         mtime=st.st_mtime,
         pixel_offset=pixel_offset,

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from sinusapp.dicom.dicomdir import is_dicomdir, read_dicomdir
 from sinusapp.dicom.geometry import assess_geometry, frames_of
-from sinusapp.dicom.headers import InstanceHeader, SkippedFile, read_header
+from sinusapp.dicom.headers import InstanceHeader, SkippedFile, _read_header
 from sinusapp.errors import InputError
 from sinusapp.findings import Finding
 
@@ -312,7 +312,8 @@ def _not_regular(path: Path) -> SkippedFile:
 
 
 def _read_chunk(paths: list[str]) -> list[InstanceHeader | SkippedFile]:
-    return [read_header(p) for p in paths]
+    dirs: dict[str, str] = {}  # each folder resolved once per chunk (issue 15)
+    return [_read_header(p, dirs) for p in paths]
 
 
 _STOP_SIGNALS = {signal.SIGINT, getattr(signal, "SIGTERM", signal.SIGINT)}
@@ -357,8 +358,9 @@ def read_headers(
         return
     n_workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
     if n < _PARALLEL_MIN_FILES or n_workers <= 1:
+        dirs: dict[str, str] = {}  # each folder resolved once per call (issue 15)
         for i, p in enumerate(paths):
-            yield read_header(p)
+            yield _read_header(p, dirs)
             if progress is not None and (i % 16 == 0 or i == n - 1):
                 progress((i + 1) / n, "reading headers")
         return

@@ -167,3 +167,63 @@ def test_every_real_file_reads_alike(realct: Path, monkeypatch: pytest.MonkeyPat
         assert repr(fast) == repr(slow), f
         n += 1
     assert n > 400
+
+
+def _save_with_nuls(ds: Dataset, path: Path, n: int) -> None:
+    """Save ``ds`` with each ``~`` of its values made a NUL (pydicom's writer turns a NUL
+    padding into a space); ``n``: how many there are (so that no other byte changes)."""
+    ds.save_as(path, enforce_file_format=True)
+    data = path.read_bytes()
+    assert data.count(b"~") == n
+    path.write_bytes(data.replace(b"~", b"\x00"))
+
+
+def test_nul_padded_numbers_fast_and_as_pydicom(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Numbers padded with NULs (as GDCM writes them) are read the fast way (issue 15) and
+    equal pydicom's conversion; a NUL inside a value still goes to pydicom."""
+    ds = _base()
+    _raw(ds, "SeriesNumber", "IS", b"1~")
+    _raw(ds, "InstanceNumber", "IS", b" 12 ~ ")
+    _raw(ds, "RescaleSlope", "DS", b"1~")
+    _raw(ds, "RescaleIntercept", "DS", b"-1024~")
+    _raw(ds, "SliceThickness", "DS", b" 0.625~")
+    _raw(ds, "PixelSpacing", "DS", b"0.5\\0.25 ~")
+    _raw(ds, "ImageOrientationPatient", "DS", b"1.000000\\0\\0\\0\\1.000000\\0.000000~")
+    p = tmp_path / "nul.dcm"
+    _save_with_nuls(ds, p, 7)
+    slow_calls: list[str] = []
+    for name in ("_i_pydicom", "_f_pydicom"):
+        orig = getattr(headers_mod, name)
+
+        def spy(d, kw, _orig=orig):  # type: ignore[no-untyped-def]
+            slow_calls.append(kw)
+            return _orig(d, kw)
+
+        monkeypatch.setattr(headers_mod, name, spy)
+    monkeypatch.setattr(  # the one-pass table holds the conversions themselves
+        headers_mod,
+        "_ONE_PASS",
+        tuple((*row[:5], getattr(headers_mod, row[5].__name__)) for row in headers_mod._ONE_PASS),
+    )
+    fast, slow = both_ways(p, monkeypatch)
+    assert repr(fast) == repr(slow)
+    assert isinstance(fast, headers_mod.InstanceHeader)
+    assert fast.series_number == 1 and fast.instance_number == 12
+    g = fast.frames[0]
+    assert (g.rescale_slope, g.rescale_intercept, g.slice_thickness) == (1.0, -1024.0, 0.625)
+    assert g.pixel_spacing == (0.5, 0.25) and g.orientation == (1.0, 0, 0, 0, 1.0, 0)
+    # the NUL-padded values took the fast way (the spies saw only the slow read above)
+    slow_calls.clear()
+    headers_mod.read_header(p)
+    assert slow_calls == []
+    # a NUL inside a number: pydicom decides (and both ways agree)
+    _raw(ds, "InstanceNumber", "IS", b"1~2 ")
+    _raw(ds, "SliceThickness", "DS", b"0.6~25")
+    _save_with_nuls(ds, p, 7)
+    fast, slow = both_ways(p, monkeypatch)
+    assert repr(fast) == repr(slow)
+    slow_calls.clear()
+    headers_mod.read_header(p)
+    assert sorted(slow_calls) == ["InstanceNumber", "SliceThickness"]
