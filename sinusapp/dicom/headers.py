@@ -9,6 +9,7 @@ files carry their per-frame geometry from the functional groups.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import re
@@ -936,6 +937,41 @@ def _resolved(p: str, is_link: bool, dirs: dict[str, str] | None) -> str:
     return os.path.join(real, tail)
 
 
+#: bytes read at once for a header (a CT slice's header is 1-40 KiB)
+_HEAD_CHUNK = 64 * 1024
+#: (7FE0,0010) Pixel Data, little endian
+_PIXEL_TAG_LE = b"\xe0\x7f\x10\x00"
+
+
+def _parse_header(fh: io.BufferedReader, p: str, pydicom: Any) -> tuple[Dataset, int]:
+    """``dcmread(fh, stop_before_pixels=True)`` and the offset where it stopped (the Pixel
+    Data tag, if any).
+
+    pydicom reads a header in many small reads and tells; from memory they cost a quarter
+    less CPU than from a file object. So the first :data:`_HEAD_CHUNK` bytes are read at
+    once and parsed from memory when they hold the whole file or a Pixel Data tag; a parse
+    that stops inside them read exactly the bytes the file read would have (pydicom's parse
+    depends only on the bytes it has read), so it gives the same dataset. One that ran into
+    their end, or failed, while the file is longer is done again from the file, as is a
+    chunk without the tag (pixel data further on)."""
+    data = fh.read(_HEAD_CHUNK)
+    whole = len(data) < _HEAD_CHUNK
+    if whole or _PIXEL_TAG_LE in data:
+        buf = io.BytesIO(data)
+        buf.name = p  # pydicom names the file in its warnings, as for the file object
+        if whole:
+            return pydicom.dcmread(buf, stop_before_pixels=True), buf.tell()
+        try:
+            ds = pydicom.dcmread(buf, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 (cut short by the chunk: the file read decides)
+            ds = None
+        if ds is not None and buf.tell() < len(data):
+            return ds, buf.tell()
+    fh.seek(0)
+    ds = pydicom.dcmread(fh, stop_before_pixels=True)
+    return ds, fh.tell()
+
+
 def _read_header(p: str, dirs: dict[str, str] | None) -> InstanceHeader | SkippedFile:
     """:func:`read_header`; ``dirs`` keeps resolved folders between the calls of one scan
     (see :func:`_resolved`), None resolves every path whole."""
@@ -955,9 +991,7 @@ def _read_header(p: str, dirs: dict[str, str] | None) -> InstanceHeader | Skippe
         )
     try:
         with open(p, "rb") as fh:
-            ds = pydicom.dcmread(fh, stop_before_pixels=True)
-            # pydicom stops with the file positioned at the Pixel Data tag (if any)
-            pixel_offset = fh.tell()
+            ds, pixel_offset = _parse_header(fh, p, pydicom)
     except InvalidDicomError:
         return SkippedFile(p, "not a DICOM file (no DICM preamble or valid header)", "not_dicom")
     except (EOFError, OSError) as exc:
