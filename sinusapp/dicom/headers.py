@@ -953,7 +953,9 @@ def _parse_header(fh: io.BufferedReader, p: str, pydicom: Any) -> tuple[Dataset,
     that stops inside them read exactly the bytes the file read would have (pydicom's parse
     depends only on the bytes it has read), so it gives the same dataset. One that ran into
     their end, or failed, while the file is longer is done again from the file, as is a
-    chunk without the tag (pixel data further on)."""
+    chunk without the tag (pixel data further on). (Only a header longer than the chunk with
+    the tag's four bytes inside an earlier value is parsed twice, and may then log a pydicom
+    warning twice.)"""
     data = fh.read(_HEAD_CHUNK)
     whole = len(data) < _HEAD_CHUNK
     if whole or _PIXEL_TAG_LE in data:
