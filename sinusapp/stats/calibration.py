@@ -40,6 +40,7 @@ __all__ = [
     "OptimismCorrectedCalibration",
     "bootstrap_calibration",
     "calibration",
+    "calibration_intercept",
     "hosmer_lemeshow",
     "logit",
 ]
@@ -158,6 +159,36 @@ def _logistic_fit(
     return np.asarray(res.params, dtype=float)
 
 
+def calibration_intercept(y: NDArray[np.bool_], lp: NDArray[np.float64]) -> float:
+    """Calibration-in-the-large: the intercept ``a`` of ``logit P(y) = a + lp`` (``lp`` the
+    model's logit as offset), by the maximum-likelihood equation ``sum(expit(a + lp)) =
+    sum(y)`` solved with Brent's method; NaN when every patient or none had the outcome.
+
+    The equation is monotone in ``a`` and always has one root otherwise, but IRLS (a GLM
+    with an offset) loses it when some predictions are extreme: a bootstrap refit that gives
+    an event a probability of 1e-12 made statsmodels report "converged" at a = -9e14. The
+    root is the same number IRLS finds when it does converge.
+    """
+    from scipy.optimize import brentq
+    from scipy.special import expit
+
+    y = np.asarray(y, dtype=bool)
+    lp = np.asarray(lp, dtype=float)
+    events = float(np.count_nonzero(y))
+    if events == 0 or events == y.size or not np.all(np.isfinite(lp)):
+        return float("nan")
+
+    def excess(a: float) -> float:
+        return float(np.sum(expit(a + lp))) - events
+
+    lo, hi = -1.0, 1.0
+    while excess(lo) > 0:
+        lo *= 2
+    while excess(hi) < 0:
+        hi *= 2
+    return float(brentq(excess, lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=500))
+
+
 def calibration(y_true: ArrayLike, prob: ArrayLike, *, bins: int = 10) -> CalibrationResult:
     """Calibration slope, intercept, Brier score, c and the curves (see the module docstring)."""
     y = as_outcome(y_true)
@@ -168,7 +199,7 @@ def calibration(y_true: ArrayLike, prob: ArrayLike, *, bins: int = 10) -> Calibr
         raise ValueError(f"bins must be ≥ 1, got {bins}")
     lp = logit(p)
     slope = float(_logistic_fit(y, lp, None)[1])
-    intercept = float(_logistic_fit(y, None, lp)[0])
+    intercept = calibration_intercept(y, lp)
     brier = float(np.mean((p - y) ** 2))
     c = auc_ci(y, p).auc
 
@@ -299,8 +330,14 @@ def _lowess_at(y: NDArray, p: NDArray, grid: NDArray) -> NDArray[np.float64]:
 def _slope_intercept_c(y: NDArray, p: NDArray) -> tuple[float, float, float]:
     lp = logit(p)
     slope = float(_logistic_fit(y, lp, None, quiet=True)[1])
-    intercept = float(_logistic_fit(y, None, lp, quiet=True)[0])
+    intercept = calibration_intercept(y, lp)
     return slope, intercept, auc_ci(y, p).auc
+
+
+def _strictly_probabilities(p: NDArray) -> bool:
+    """All finite and strictly between 0 and 1 (so their logits are finite)."""
+    p = np.asarray(p, dtype=float)
+    return bool(np.all(np.isfinite(p)) and np.all((p > 0.0) & (p < 1.0)))
 
 
 def bootstrap_calibration(
@@ -322,8 +359,9 @@ def bootstrap_calibration(
     curve (and slope, intercept, c) on the bootstrap sample (apparent_b) and, with the same
     model, on the original patients (test_b); optimism = mean(apparent_b − test_b); the
     corrected value is the apparent one minus the optimism. The grid spans the 1st–99th
-    percentiles of ``prob``. A replicate whose refit raises (e.g. too few events drawn) is
-    skipped and counted in ``n_failed``.
+    percentiles of ``prob``. A replicate whose refit raises (e.g. too few events drawn) or
+    diverges (predicts exactly 0 or 1 for some patient) is skipped and counted in
+    ``n_failed``, as ``rms`` drops divergent fits.
     """
     y = as_outcome(y_true)
     p = as_scores(prob, n=y.size, name="prob")
@@ -348,6 +386,13 @@ def bootstrap_calibration(
             pb, po = predict(idx), predict(everyone)
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             log.debug("bootstrap replicate skipped: %s", exc)
+            failed += 1
+            continue
+        if not (_strictly_probabilities(pb) and _strictly_probabilities(po)):
+            # A refit that diverged (quasi-separation in the bootstrap sample) predicts 0 or 1
+            # exactly: its logit is infinite and its calibration intercept meaningless (one
+            # such replicate put the corrected intercept at 3e10). rms drops divergent fits.
+            log.debug("bootstrap replicate skipped: predictions of exactly 0 or 1")
             failed += 1
             continue
         diffs.append(_lowess_at(yb, pb, grid) - _lowess_at(y, po, grid))

@@ -165,3 +165,54 @@ def test_bootstrap_calibration_shrinks_an_overfitted_model():
     large = run(1500, 2, 1)
     assert large.slope_corrected == pytest.approx(1.0, abs=0.08)
     assert large.n_boot + large.n_failed == 60
+
+
+def test_bootstrap_refits_that_diverge_are_skipped_not_averaged():
+    """A refit that predicts exactly 0 or 1 (it diverged on a quasi-separated bootstrap
+    sample) has infinite logits; averaged in, it put the 40-case cohort's corrected intercept
+    at 3e10. It is skipped and counted as failed, as rms drops divergent fits."""
+    from sinusapp.stats import bootstrap_calibration
+
+    rng = np.random.default_rng(3)
+    p = np.clip(rng.beta(2, 2, 60), 0.05, 0.95)
+    y = rng.random(60) < p
+    calls = {"n": 0}
+
+    def refit(idx):
+        calls["n"] += 1
+        if calls["n"] % 3 == 0:  # every third refit diverges
+            out = np.where(y, 1.0, 0.0)
+        else:
+            out = np.clip(p + rng.normal(0, 0.02, p.size), 0.01, 0.99)
+        return lambda which: out[which]
+
+    res = bootstrap_calibration(y, p, refit=refit, n_boot=30, seed=0)
+    assert res.n_failed >= 9 and res.n_boot + res.n_failed == 30
+    for value in (res.intercept_corrected, res.slope_corrected, res.c_corrected):
+        assert np.isfinite(value)
+    assert abs(res.intercept_corrected - res.intercept_apparent) < 1.0
+    assert abs(res.slope_corrected - res.slope_apparent) < 1.0
+
+
+def test_calibration_intercept_is_the_ml_root_even_with_extreme_predictions():
+    """Calibration-in-the-large solves sum(expit(a + lp)) = sum(y). With an event predicted at
+    1e-12 (a diverged bootstrap refit of the 40-case cohort) IRLS reported a = -9e14 as
+    converged; the root is finite and satisfies the equation."""
+    import statsmodels.api as sm
+    from scipy.special import expit
+
+    from sinusapp.stats.calibration import calibration_intercept, logit
+
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.1, 0.9, 40)
+    y = rng.random(40) < p
+    lp = logit(p)
+    ref = sm.GLM(y.astype(float), np.ones((40, 1)), family=sm.families.Binomial(), offset=lp)
+    assert calibration_intercept(y, lp) == pytest.approx(float(ref.fit().params[0]), abs=1e-10)
+
+    p2 = np.array([1e-12, 1e-12, 0.9, 0.2, 0.3, 0.05, 0.6, 0.999998, 1e-9, 0.4] * 2)
+    y2 = np.array([1, 1, 0, 0, 1, 0, 0, 1, 0, 0] * 2, bool)
+    a = calibration_intercept(y2, logit(p2))
+    assert np.isfinite(a) and abs(a) < 50
+    assert float(np.sum(expit(a + logit(p2)))) == pytest.approx(y2.sum(), abs=1e-8)
+    assert np.isnan(calibration_intercept(np.ones(5, bool), np.zeros(5)))
