@@ -210,6 +210,11 @@ def _read_scores(path: Path, dataset: Any) -> list[dict[str, Any]]:
                 hint=hint,
             )
         fold_text = (r.get("fold") or "").strip()
+        if fold_text.lower() == "holdout":
+            # `sinusapp train` on a cohort with held-out cases (a generated cohort's
+            # validation backgrounds): scored by the final model, which never trained on
+            # them, so an independent score of no CV fold
+            fold_text = ""
         try:
             fold = int(float(fold_text)) if fold_text else None
         except ValueError as exc:

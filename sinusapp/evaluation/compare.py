@@ -256,7 +256,14 @@ def compare_models(
             estimate = "validation"
             if cohort == "train":
                 oof = m.folds is not None and all(c in m.folds for c in ids)
-                estimate = "out-of-fold" if oof else "source not stated"
+                held = oof and all(str(m.folds[c]).lower() == "holdout" for c in ids)
+                estimate = (
+                    "held out (no model trained on them)"
+                    if held
+                    else "out-of-fold"
+                    if oof
+                    else "source not stated"
+                )
             ok = np.isfinite(s)
             if not ok.any():
                 auc_rows.append(AucRow(cohort, m.label, 0, estimate, None, None, "no DLR-score"))

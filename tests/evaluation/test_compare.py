@@ -183,3 +183,23 @@ def test_ablation_code_path_on_a_tiny_cohort(tmp_path) -> None:
     assert cmp.dsc_grid == ""  # training's predictions.csv: the model's grid, said so
     write_comparison(cmp, tmp_path / "cmp")
     assert "the model's grid" in (tmp_path / "cmp" / "comparison.md").read_text()
+
+
+def test_held_out_training_rows_are_labelled_so(tmp_path) -> None:
+    """Rows whose fold is "holdout" (no model trained on them) are not called out-of-fold."""
+    ids = [f"c{i}" for i in range(8)]
+    y = [i % 2 == 1 for i in range(8)]
+    rows = [
+        {"case_id": c, "dlr_score": f"{0.3 + 0.4 * yy:.2f}", "dsc": "0.7", "fold": "holdout"}
+        for c, yy in zip(ids, y, strict=True)
+    ]
+    m = read_model_scores(_write(tmp_path / "m.csv", rows), label="multi-task")
+    for r in rows:
+        r["fold"] = str(int(r["case_id"][1:]) % 2)
+    cv = read_model_scores(_write(tmp_path / "cv.csv", rows), label="cv")
+    outcomes = {c: ("train", yy) for c, yy in zip(ids, y, strict=True)}
+    cmp = compare_models([m, cv], outcomes=outcomes)
+    assert {r.model: r.estimate for r in cmp.auc} == {
+        "multi-task": "held out (no model trained on them)",
+        "cv": "out-of-fold",
+    }

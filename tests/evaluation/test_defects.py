@@ -231,6 +231,27 @@ def test_only_ct_grid_dsc_is_read_from_a_scores_file(tmp_path):
     assert all(r["dsc"] == pytest.approx(0.7) and r["dsc_grid"] == CT_GRID for r in again)
 
 
+def test_held_out_scores_of_a_training_run_are_read(tmp_path):
+    """`sinusapp train --folds 0` on a cohort with held-out cases writes fold "holdout" for
+    them (scored by a model that never trained on them); evaluate read that as a bad fold."""
+    recs = synthetic_records(6, 4)
+    ds = fake_dataset(recs)
+    path = tmp_path / "predictions.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["cohort", "case_id", "fold", "recurrence", "dlr_score", "dsc"])
+        for r in recs:
+            fold = "holdout" if r["cohort"] == "train" else ""
+            w.writerow([r["cohort"], r["case_id"], fold, int(r["recurrence"]), 0.4, 0.7])
+    got = _read_scores(path, ds)
+    assert len(got) == len(recs) and all(r["fold"] is None for r in got)
+    assert all(r["dlr_score"] == pytest.approx(0.4) for r in got)
+    bad = tmp_path / "bad.csv"  # any other word is still refused
+    bad.write_text(path.read_text().replace("holdout", "fold-a"))
+    with pytest.raises(InputError, match="fold 'fold-a'"):
+        _read_scores(bad, ds)
+
+
 # ----------------------------------------------------------------------------- 6. eosinophils
 def test_generator_stays_inside_the_validated_eosinophil_range():
     from sinusapp.clinical import EOSINOPHILS_MAX_PER_UL
