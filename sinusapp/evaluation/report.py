@@ -472,7 +472,9 @@ def _new_figure(width: float, height: float) -> Any:
 
 
 def _panel_title(ax: Any, letter: str, text: str) -> None:
-    ax.set_title(f"({letter}) {text}", loc="left", fontsize=11, fontweight="bold")
+    """Bold left title; ``letter`` "" for a figure of one panel (no lone "(A)")."""
+    ax.set_title(f"({letter}) {text}" if letter else text, loc="left", fontsize=11,
+                 fontweight="bold")  # fmt: skip
 
 
 def _roc_figure(
@@ -586,7 +588,8 @@ def _cv_roc_figure(cvs: Mapping[str, CrossValidation]) -> Any:
     fig = _new_figure(6.2 * len(cvs), 5.8)
     axes = np.atleast_1d(fig.subplots(1, len(cvs)))
     colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"]
-    for ax, letter, (m, cv) in zip(axes, "ABCDEF", cvs.items(), strict=False):
+    letters = "ABCDEF" if len(cvs) > 1 else [""]
+    for ax, letter, (m, cv) in zip(axes, letters, cvs.items(), strict=False):
         ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
         for i, (k, curve, a) in enumerate(zip(cv.folds, cv.curves, cv.aucs, strict=True)):
             ax.plot(curve.fpr, curve.sensitivities, color=colours[i % len(colours)], lw=1.1,

@@ -224,6 +224,13 @@ def test_tables_content(evaluated):
     cal_rows = (out / "report.md").read_text()
     assert "(8) |" in cal_rows and "(10) |" in cal_rows
     assert s.optimism is not None and s.optimism.slope_corrected < 1.0
+    # Fig. 3A: panels lettered when there are several, no lone "(A)" for one model
+    from sinusapp.evaluation.report import _cv_roc_figure
+
+    titles = [ax.get_title(loc="left") for ax in _cv_roc_figure(cvs).axes]
+    assert [t[:3] for t in titles] == ["(A)", "(B)", "(C)"]
+    one = _cv_roc_figure({"dlr": cvs["dlr"]}).axes[0].get_title(loc="left")
+    assert one.startswith("DLR model, 5-fold CV: mean AUC"), one
 
 
 def test_bad_records_and_unwritable_folder(tmp_path):
