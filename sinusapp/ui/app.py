@@ -171,6 +171,51 @@ def other_instance_text() -> str:
     )
 
 
+#: How often the Qt event loop hands control back to Python so that a pending SIGTERM /
+#: SIGINT handler runs (Python runs signal handlers only between bytecodes, and a GUI idle in
+#: ``app.exec()`` executes none).
+SIGNAL_POLL_MS = 250
+
+
+class _QuitOnSignals:
+    """Close the main window (its normal close: analysis cancelled, case saved, lock released)
+    on SIGTERM or SIGINT while the event loop runs, and remember which signal it was.
+
+    Without it the GUI ignored both: the CLI's SIGTERM handler raises in Python, which an idle
+    event loop never reaches, so ``kill PID``, Ctrl-C in the terminal and a session logout's
+    SIGTERM left the window running until SIGKILL.
+    """
+
+    def __init__(self, window: QtWidgets.QWidget) -> None:
+        import signal
+
+        self._window = window
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[sig] = signal.signal(sig, self._on_signal)
+            except (ValueError, OSError):  # not the main thread / not supported here
+                continue
+        self._timer = QtCore.QTimer()
+        self._timer.setInterval(SIGNAL_POLL_MS)
+        self._timer.timeout.connect(lambda: None)  # lets the handler run
+        self._timer.start()
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        log.warning("signal %d received: closing the window", signum)
+        self.received = signum
+        QtCore.QTimer.singleShot(0, self._window.close)
+
+    def restore(self) -> None:
+        import signal
+
+        self._timer.stop()
+        for sig, handler in self._previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
 def run_app(
     *,
     import_path: str | Path | None = None,
@@ -190,7 +235,11 @@ def run_app(
         window.import_path(import_path, open_after=True)
     elif open_demo:
         open_demo_study(window, demo_dir=demo_dir)
+    signals = _QuitOnSignals(window)
     try:
-        return int(app.exec())
+        code = int(app.exec())
     finally:
+        signals.restore()
         lock.unlock()
+    # 128 + the signal, as the CLI's other commands (130 Ctrl-C, 143 SIGTERM)
+    return 128 + signals.received if signals.received is not None else code

@@ -103,3 +103,36 @@ def test_second_instance_on_the_same_data_is_refused(qtbot, monkeypatch):
     again = app_mod.acquire_instance_lock()
     assert again is not None
     again.unlock()
+
+
+@pytest.mark.parametrize("signame, code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_the_window_closes_on_sigterm_and_sigint(tmp_path, signame, code):
+    """`kill PID`, Ctrl-C and a logout's SIGTERM close the window the normal way (settings
+    saved, lock released) and exit 128 + signal; before, an idle event loop never ran the
+    Python handler and the window stayed until SIGKILL."""
+    import signal
+    import time
+
+    env = dict(os.environ, SINUSAPP_HOME=str(tmp_path), QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sinusapp", "-v", "gui"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        for line in proc.stderr:  # the window is up when it says so
+            if "main window shown" in line or time.monotonic() > deadline:
+                break
+        assert proc.poll() is None, "the GUI exited before it was signalled"
+        proc.send_signal(getattr(signal, signame))
+        assert proc.wait(timeout=20) == code
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lock = tmp_path / "sinusapp.lock"
+    assert not lock.exists()  # released: QLockFile removes its file on unlock
