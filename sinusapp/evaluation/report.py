@@ -588,7 +588,7 @@ def _cv_roc_figure(cvs: Mapping[str, CrossValidation]) -> Any:
     fig = _new_figure(6.2 * len(cvs), 5.8)
     axes = np.atleast_1d(fig.subplots(1, len(cvs)))
     colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"]
-    letters = "ABCDEF" if len(cvs) > 1 else [""]
+    letters = "ABCDEF" if len(cvs) > 1 else ("",)
     for ax, letter, (m, cv) in zip(axes, letters, cvs.items(), strict=False):
         ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
         for i, (k, curve, a) in enumerate(zip(cv.folds, cv.curves, cv.aucs, strict=True)):

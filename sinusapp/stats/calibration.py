@@ -390,8 +390,9 @@ def bootstrap_calibration(
             continue
         if not (_strictly_probabilities(pb) and _strictly_probabilities(po)):
             # A refit that diverged (quasi-separation in the bootstrap sample) predicts 0 or 1
-            # exactly: its logit is infinite and its calibration intercept meaningless (one
-            # such replicate put the corrected intercept at 3e10). rms drops divergent fits.
+            # exactly; logit() clips those to ±18.4, so its slope and intercept would measure
+            # the clip, not the model. rms drops divergent fits. (The 3e10 intercept of the
+            # 40-case cohort came from IRLS, fixed in calibration_intercept, not from these.)
             log.debug("bootstrap replicate skipped: predictions of exactly 0 or 1")
             failed += 1
             continue
