@@ -74,6 +74,41 @@ def excluded_patients() -> dict[str, str]:
     return dict(_split_doc().get("excluded", {}))
 
 
+def recorded_duplicates() -> list[list[str]]:
+    """Groups of NasalSeg ids whose CT is the same image (``duplicates`` of the split file)."""
+    return [list(g) for g in _split_doc().get("duplicates", [])]
+
+
+def pixel_digest(series: Path) -> str:
+    """SHA-256 of a DICOM series' pixel data, slice files in name order (header ignored).
+
+    Two NasalSeg ids with the same digest hold the same scan: the re-upload repeats some
+    scans under new ids with another origin (P078 / P079 differ by 5 mm in y and 15 mm in z),
+    so geometry and UIDs cannot tell them apart. Reads the stored (compressed) bytes without
+    decoding: 90 crops in about 1.5 s.
+    """
+    import hashlib
+
+    import pydicom
+
+    h = hashlib.sha256()
+    files = sorted(Path(series).glob("*.dcm"))
+    if not files:
+        raise FileNotFoundError(f"{series}: no .dcm files; expected a NasalSeg 'ct' series folder")
+    for f in files:
+        h.update(pydicom.dcmread(f, specific_tags=["PixelData"]).PixelData)
+    return h.hexdigest()
+
+
+def duplicate_images(root: Path) -> list[list[str]]:
+    """Groups (sorted, of two or more) of the patients under ``root`` whose CT pixel data are
+    identical (:func:`pixel_digest`); the split must never put one group in two splits."""
+    by_digest: dict[str, list[str]] = {}
+    for folder in sorted(p for p in Path(root).iterdir() if (p / "ct").is_dir()):
+        by_digest.setdefault(pixel_digest(folder / "ct"), []).append(folder.name)
+    return sorted(sorted(g) for g in by_digest.values() if len(g) > 1)
+
+
 def _split_doc() -> dict[str, Any]:
     text = resources.files("sinusapp.synth").joinpath("nasalseg_split.json").read_text("utf-8")
     return json.loads(text)

@@ -55,11 +55,61 @@ def test_split_disjoint_complete() -> None:
     assert not set(split) & set(excluded)
     assert all(reason for reason in excluded.values())
     counts = {s: sum(v == s for v in split.values()) for s in ("train", "val", "test")}
-    n_out = {"train": 3, "val": 0, "test": 3}  # P037 P053 P089 / P056 P083 P096 (labels)
+    # labels: P037 P053 P089 (train), P056 P083 P096 (test); the same image as another id:
+    # P084 (train, = P083), P031 P061 P062 (val, = train P030 / P060), P079 (test, = P078)
+    n_out = {"train": 4, "val": 3, "test": 4}
     assert counts == {s: n - n_out[s] for s, n in (("train", 60), ("val", 15), ("test", 15))}
     if NASALSEG.exists():
         present = {p.name for p in NASALSEG.iterdir() if p.name.startswith("P")}
         assert set(split) | set(excluded) == present
+
+
+def test_no_image_is_in_two_splits() -> None:
+    """NasalSeg repeats scans under new ids (79 distinct images in 90): a validation or test
+    patient whose CT is a training patient's image would measure memorised anatomy."""
+    from sinusapp.synth.realanat import recorded_duplicates
+
+    split, excluded = load_split(), excluded_patients()
+    for group in recorded_duplicates():
+        used = {split[p] for p in group if p in split}
+        assert len(used) <= 1, (group, {p: split.get(p, "excluded") for p in group})
+        assert all(p in split or p in excluded for p in group)
+
+
+@pytest.mark.skipif(not NASALSEG.exists(), reason=f"NasalSeg not found at {NASALSEG}")
+def test_recorded_duplicates_are_the_identical_images() -> None:
+    from sinusapp.synth.realanat import duplicate_images, recorded_duplicates
+
+    assert duplicate_images(NASALSEG) == sorted(sorted(g) for g in recorded_duplicates())
+
+
+def test_pixel_digest_ignores_the_header_and_sees_one_changed_pixel(tmp_path: Path) -> None:
+    import shutil
+
+    import pydicom
+
+    from sinusapp.synth.realanat import pixel_digest
+    from tests._dicomgen import write_series
+
+    a = tmp_path / "a"
+    write_series(a, n=3, rows=8, cols=8, names=lambda k: f"IM{k:04d}.dcm")
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    for f in sorted(b.glob("*.dcm")):
+        ds = pydicom.dcmread(f)
+        ds.ImagePositionPatient = [v + 15.0 for v in ds.ImagePositionPatient]
+        ds.PatientID = "other"
+        ds.save_as(f)
+    assert pixel_digest(a) == pixel_digest(b)  # another origin and id: the same image
+    f = sorted(b.glob("*.dcm"))[1]
+    ds = pydicom.dcmread(f)
+    arr = ds.pixel_array.copy()
+    arr[0, 0] += 1
+    ds.PixelData = arr.tobytes()
+    ds.save_as(f)
+    assert pixel_digest(a) != pixel_digest(b)
+    with pytest.raises(FileNotFoundError, match=r"no \.dcm"):
+        pixel_digest(tmp_path / "empty")
 
 
 def test_background_labels_and_sides(bg: Background) -> None:
