@@ -130,8 +130,9 @@ def _volumes(volume: Any, labels: np.ndarray) -> dict[str, float]:
 def held_out_cases(cohort: Path, predictor: Any) -> dict[str, Any]:
     """Dice and opacification error on the cohort's test cases (placed disease).
 
-    Cases on a background excluded for incomplete labels (``excluded_patients``) are skipped:
-    their reference would score a correct labelling as wrong.
+    Cases on a background left out of the split (``excluded_patients``) are skipped: with
+    incomplete labels their reference would score a correct labelling as wrong, and a
+    background that is the same image as a training patient's is not held out.
     """
     from sinusapp.dataset import Dataset, load_case
     from sinusapp.synth.realanat import excluded_patients

@@ -307,11 +307,28 @@ class Postprocessing:
         one voxel thin, which on real CT is the partial-volume edge of normal mucosa.
     min_component_vox:
         Lesion components smaller than this many block voxels are dropped (0: keep all).
+    mirror_average:
+        Average the lesion probability with that of the left-right mirrored block, mirrored
+        back (test-time augmentation: a second network pass; the DLR-score and the sinus head
+        are left as they are). On real anatomy this halves the false lesion on healthy
+        sinuses at the same threshold.
+    grow_mm:
+        After mapping back to the CT grid, grow the lesion by up to this distance (mm) into
+        CT voxels of soft-tissue density (HU ≥ ``grow_min_hu``) that lie inside the model's
+        sinus cavities (its sinus head), connected to the lesion (0: no growth). The network
+        sees the CT at ``spacing_mm``; this puts the lesion edge where the CT's own finer grid
+        shows it, and it never leaves the cavities nor enters air. Needs a sinus head.
+    grow_min_hu:
+        The HU a voxel needs to be grown into: well above partial-volume air (-1000 HU air
+        and about 40 HU soft tissue have their half-way point near -480).
     """
 
     lesion_threshold: float = 0.5
     opening: bool = False
     min_component_vox: int = 0
+    mirror_average: bool = False
+    grow_mm: float = 0.0
+    grow_min_hu: float = -300.0
 
     def __post_init__(self) -> None:
         t = self.lesion_threshold
@@ -322,7 +339,19 @@ class Postprocessing:
         v = self.min_component_vox
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise ValueError(f"min_component_vox must be an integer ≥ 0, got {v!r}")
+        if not isinstance(self.mirror_average, bool):
+            raise ValueError(f"mirror_average must be true or false, got {self.mirror_average!r}")
+        g = self.grow_mm
+        if isinstance(g, bool) or not isinstance(g, int | float) or not 0.0 <= float(g) <= 10.0:
+            raise ValueError(f"grow_mm must be a distance in mm from 0 to 10, got {g!r}")
+        h = self.grow_min_hu
+        if isinstance(h, bool) or not isinstance(h, int | float) or not -1000.0 < float(h) < 300.0:
+            raise ValueError(
+                f"grow_min_hu must be between -1000 (air) and 300 (bone) HU, got {h!r}"
+            )
         object.__setattr__(self, "lesion_threshold", float(t))
+        object.__setattr__(self, "grow_mm", float(g))
+        object.__setattr__(self, "grow_min_hu", float(h))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict (the manifest's ``postprocessing``)."""

@@ -129,3 +129,44 @@ def test_bundled_model_finds_the_lesions() -> None:
     centre = vol.index_to_lps(np.argwhere(res.mask).mean(0))
     true_centre = vol.index_to_lps(np.argwhere(truth).mean(0))
     assert np.linalg.norm(centre - true_centre) < 15.0
+
+
+def test_mirror_average_is_the_mean_of_both_passes(tiny_bundle: Path, tmp_path: Path) -> None:
+    """``postprocessing.mirror_average``: the lesion comes from the mean of the plain and the
+    left-right mirrored pass (mirrored back); the DLR-score is the plain pass's."""
+    import shutil
+
+    import torch
+
+    from sinusapp.model import preprocess as pp
+    from sinusapp.model.bundle import set_postprocessing
+    from sinusapp.model.config import Postprocessing
+    from sinusapp.model.refine import lesion_mask
+
+    folder = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, folder)
+    post = Postprocessing(lesion_threshold=0.5, mirror_average=True)
+    set_postprocessing(folder, post)
+    plain, mirrored = Predictor(tiny_bundle, device="cpu"), Predictor(folder, device="cpu")
+    vol, _ = make_sinus_phantom(shape=(60, 80, 80), severity=(0.9, 0.1), seed=5)
+    a, b = plain.predict(vol), mirrored.predict(vol)
+    assert b.dlr_score == pytest.approx(a.dlr_score)
+
+    block = pp.prepare_block(vol, config=mirrored.bundle.preprocess)
+    x = torch.from_numpy(block.image)[None, None]
+    net = mirrored._model
+    with torch.inference_mode():  # both in one batch, as the Predictor runs them
+        both = net(torch.cat([x, torch.flip(x, [4])]), classify=False).seg_logits
+        p = torch.sigmoid(both[0, 0])
+        q = torch.flip(torch.sigmoid(both[1, 0]), [2])
+        alone = torch.sigmoid(net(x, classify=False).seg_logits[0, 0])
+    assert float((alone - p).abs().max()) < 1e-3  # the batch does not mix its two blocks
+    expect = lesion_mask(
+        (0.5 * (p + q)).numpy(),
+        block_affine=block.affine,
+        volume=vol,
+        postprocessing=post,
+        cavities=None,
+    )
+    assert np.array_equal(b.mask, expect)
+    assert not np.array_equal(a.mask, b.mask)  # the second pass changed something

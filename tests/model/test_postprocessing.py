@@ -1,4 +1,5 @@
-"""The bundle's lesion post-processing: threshold, opening, small components."""
+"""The bundle's lesion post-processing: threshold, opening, small components, the mirrored
+pass and the growth into the cavities on the CT grid."""
 
 from __future__ import annotations
 
@@ -56,8 +57,110 @@ def test_kept_lesions_keep_their_soft_edges() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [{"lesion_threshold": 1.0}, {"opening": "yes"}, {"min_component_vox": -1}, {"x": 1}]
+    "bad",
+    [
+        {"lesion_threshold": 1.0},
+        {"opening": "yes"},
+        {"min_component_vox": -1},
+        {"x": 1},
+        {"mirror_average": 1},
+        {"grow_mm": -1.0},
+        {"grow_mm": 25.0},
+        {"grow_min_hu": -1000.0},
+        {"grow_min_hu": 400.0},
+    ],
 )
 def test_invalid_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError):
         Postprocessing.from_dict(bad)
+
+
+def test_older_manifests_read_as_no_mirror_and_no_growth() -> None:
+    post = Postprocessing.from_dict({"lesion_threshold": 0.75, "opening": False})
+    assert post.mirror_average is False and post.grow_mm == 0.0
+    assert Postprocessing.from_dict(post.to_dict()) == post
+
+
+def _sinus(shape=(20, 40, 40), spacing=(1.0, 0.5, 0.5)):  # type: ignore[no-untyped-def]
+    """A CT with one air-filled cavity (x 10-30, y 10-30) walled by bone; a 2 mm-thick
+    soft-tissue lining on its left wall (x 10-13) and muscle outside the wall."""
+    from sinusapp.imaging.volume import Volume
+
+    hu = np.full(shape, 40, np.int16)  # muscle / soft tissue outside
+    hu[:, 8:32, 8:32] = 900  # bone wall
+    hu[:, 10:30, 10:30] = -1000  # air
+    hu[:, 10:30, 10:14] = 35  # mucosal thickening, 4 voxels = 2 mm thick
+    cav = np.zeros(shape, np.uint8)
+    cav[:, 10:30, 10:30] = 1
+    aff = np.zeros((4, 4))  # slice → S, row → P, column → L
+    aff[0, 2], aff[1, 1], aff[2, 0], aff[3, 3] = spacing[2], spacing[1], spacing[0], 1.0
+    return Volume(array=hu, affine=aff), cav
+
+
+def test_growth_fills_the_lining_and_stops_at_air_bone_and_the_cavity_wall() -> None:
+    from sinusapp.model.refine import grow_into_cavities
+
+    vol, cav = _sinus()
+    truth = (vol.array == 35) & (cav > 0)
+    mask = np.zeros(vol.shape, np.uint8)
+    mask[:, 10:30, 11:13] = 1  # the network found the lining's middle, short of both edges
+    grown = grow_into_cavities(mask, volume=vol, cavities=cav, max_mm=1.0, min_hu=-300.0)
+    assert grown.dtype == np.uint8 and grown.shape == vol.shape
+    assert np.array_equal(grown.astype(bool), truth)  # the edges the CT shows
+    assert not grown[vol.array == -1000].any()  # never air
+    assert not grown[vol.array == 900].any()  # never the bone (outside the cavities)
+    assert not grown[:, :, :8].any()  # never the muscle outside
+
+
+def test_growth_is_limited_in_mm_and_needs_a_connection() -> None:
+    from sinusapp.imaging.volume import Volume
+    from sinusapp.model.refine import grow_into_cavities
+
+    vol, cav = _sinus()
+    hu = vol.array.copy()
+    hu[:, 10:30, 14:24] = 35  # soft tissue across the cavity to column 24
+    vol = Volume(array=hu, affine=vol.affine)
+    mask = np.zeros(vol.shape, np.uint8)
+    mask[:, 10:30, 10:12] = 1
+    grown = grow_into_cavities(mask, volume=vol, cavities=cav, max_mm=2.0, min_hu=-300.0)
+    # 2 mm at 0.5 mm per column: 4 columns beyond column 11, no further
+    assert grown[:, 10:30, 12:16].all() and not grown[:, :, 16:].any()
+    # soft tissue not connected to the lesion is never joined
+    hu2 = vol.array.copy()
+    hu2[:, 10:30, 12:24] = -1000
+    hu2[:, 20:22, 13:15] = 35  # an island one air column away from the lesion
+    vol2 = Volume(array=hu2, affine=vol.affine)
+    island = grow_into_cavities(mask, volume=vol2, cavities=cav, max_mm=2.0, min_hu=-300.0)
+    assert np.array_equal(island, mask)
+
+
+def test_no_growth_without_distance_and_the_right_shapes() -> None:
+    from sinusapp.model.refine import grow_into_cavities
+
+    vol, cav = _sinus()
+    mask = np.zeros(vol.shape, np.uint8)
+    mask[:, 10:30, 11:13] = 1
+    same = grow_into_cavities(mask, volume=vol, cavities=cav, max_mm=0.0, min_hu=-300.0)
+    assert np.array_equal(same, mask)
+    with pytest.raises(ValueError, match="shape"):
+        grow_into_cavities(mask[1:], volume=vol, cavities=cav, max_mm=1.0, min_hu=-300.0)
+
+
+def test_lesion_mask_grows_only_when_asked_and_with_cavities() -> None:
+    """:func:`lesion_mask` (what the Predictor runs) applies the growth of the bundle."""
+    from sinusapp.model.refine import lesion_mask
+
+    vol, cav = _sinus()
+    prob = np.zeros(vol.shape, np.float32)
+    prob[:, 10:30, 11:13] = 0.9
+    # the block is the CT grid itself here: map_back is then an identity at the voxel centres
+    plain = Postprocessing(lesion_threshold=0.5)
+    grow = Postprocessing(lesion_threshold=0.5, grow_mm=1.0)
+    args = {"block_affine": vol.affine, "volume": vol}
+    base = lesion_mask(prob, postprocessing=plain, cavities=cav, **args)
+    assert int(base.sum()) == int((prob >= 0.5).sum())
+    assert int(lesion_mask(prob, postprocessing=grow, cavities=None, **args).sum()) == base.sum()
+    grown = lesion_mask(prob, postprocessing=grow, cavities=cav, **args)
+    assert grown.sum() > base.sum() and np.array_equal(
+        grown.astype(bool), (vol.array == 35) & (cav > 0)
+    )

@@ -92,9 +92,10 @@ def test_placed_disease_on_a_held_out_patient_is_segmented(
         pred = predictor.predict(Volume(array=case.hu, affine=case.affine))
         mask, truth = pred.mask.astype(bool), case.lesion.astype(bool)
         precision = float((mask & truth).sum()) / max(1, int(mask.sum()))
-        # bundle 2.1.0 (threshold 0.75): Dice 0.63 / 0.68, precision 0.78 / 0.83 on these
-        # two cases (P018); 2.0.0's median Dice on the held-out benchmark cases was 0.32.
-        assert _dice(mask, truth) >= 0.50, (spec.case_id, _dice(mask, truth))
+        # bundle 2.1.0 with the mirrored pass and the growth on the CT grid: Dice 0.71 / 0.77,
+        # precision 0.73 / 0.77 on these two cases (P018); threshold 0.75 alone gave Dice
+        # 0.63 / 0.68; 2.0.0's median Dice on the held-out benchmark cases was 0.30.
+        assert _dice(mask, truth) >= 0.65, (spec.case_id, _dice(mask, truth))
         assert precision >= 0.60, (spec.case_id, precision)
 
 
@@ -107,7 +108,7 @@ def test_real_whole_head_gets_both_maxillary_sinuses_and_little_false_lesion(
     volume = load_volume(VHF)
     pred = predictor.predict(volume)
     # This cadaver's nasal airway is filled with soft tissue, which a model trained on nasal
-    # swelling reads as disease (bundle 2.1.0: 13.8 of 16.7 mL there); its maxillary sinuses
+    # swelling reads as disease (bundle 2.1.0: 20.6 of 22.5 mL there); its maxillary sinuses
     # are clear (air), and so must be the rest of the head.
     nasal = pred.sinus_labels == LABEL_IDS["nasal_cavity"]
     maxillary = np.isin(pred.sinus_labels, (LABEL_IDS["maxillary_L"], LABEL_IDS["maxillary_R"]))
