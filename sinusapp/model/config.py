@@ -321,6 +321,10 @@ class Postprocessing:
     grow_min_hu:
         The HU a voxel needs to be grown into: well above partial-volume air (-1000 HU air
         and about 40 HU soft tissue have their half-way point near -480).
+    grow_min_probability:
+        With ``grow_mm``: also grow into voxels outside the sinus head's cavities where the
+        lesion probability interpolated onto the CT is at least this (a hysteresis below
+        ``lesion_threshold``; the same HU and distance limits). ``None``: cavities only.
     """
 
     lesion_threshold: float = 0.5
@@ -329,6 +333,7 @@ class Postprocessing:
     mirror_average: bool = False
     grow_mm: float = 0.0
     grow_min_hu: float = -300.0
+    grow_min_probability: float | None = None
 
     def __post_init__(self) -> None:
         t = self.lesion_threshold
@@ -349,6 +354,18 @@ class Postprocessing:
             raise ValueError(
                 f"grow_min_hu must be between -1000 (air) and 300 (bone) HU, got {h!r}"
             )
+        q = self.grow_min_probability
+        if q is not None:
+            if (
+                isinstance(q, bool)
+                or not isinstance(q, int | float)
+                or not 0.0 < float(q) < float(t)
+            ):
+                raise ValueError(
+                    f"grow_min_probability must be null or between 0 and lesion_threshold "
+                    f"({float(t)}), got {q!r}"
+                )
+            object.__setattr__(self, "grow_min_probability", float(q))
         object.__setattr__(self, "lesion_threshold", float(t))
         object.__setattr__(self, "grow_mm", float(g))
         object.__setattr__(self, "grow_min_hu", float(h))

@@ -7,7 +7,10 @@ real-anatomy validation crops the missed voxels were the reference lesion's oute
 :func:`grow_into_cavities` moves the edge onto the CT's own grid: the lesion grows, by at most
 a few millimetres and only through connected voxels, into soft-tissue density inside the
 model's sinus cavities. It never enters air (the lesion stops at the air-mucosa surface the CT
-shows) and never leaves the cavities (bone, muscle and the turbinates stay out).
+shows) and never leaves the cavities (bone, muscle and the turbinates stay out), except, with
+``grow_min_probability``, into soft tissue where the network itself gives the lesion at least
+that probability (hysteresis: a confident lesion extends into its less confident rim, which
+the sinus head misses where disease fills a cavity to its wall).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ def grow_into_cavities(
     cavities: np.ndarray,
     max_mm: float,
     min_hu: float,
+    also: tuple[np.ndarray, tuple[slice, slice, slice]] | None = None,
 ) -> np.ndarray:
     """The lesion ``mask`` grown into the soft tissue of the ``cavities`` it touches.
 
@@ -44,6 +48,10 @@ def grow_into_cavities(
         The farthest a grown voxel may lie from the original lesion, in mm along each axis.
     min_hu:
         The least HU a voxel needs to be grown into.
+    also:
+        ``(bool array, box)``: more voxels that may be grown into as if they were cavity (the
+        array covers ``volume.array[box]``; :func:`~sinusapp.model.preprocess.map_back_box`'s
+        output for the lesion probability at ``grow_min_probability``).
 
     Returns
     -------
@@ -69,13 +77,32 @@ def grow_into_cavities(
     # ~20x cheaper than a Euclidean distance map of the box (0.03 s vs 0.75 s on a 4.7 M-voxel
     # crop); the grown voxels must also connect to the lesion through allowed voxels
     near = ndimage.maximum_filter(base, size=tuple(int(2 * r + 1) for r in reach))
-    allow = near & ~base & (cavities[box] != 0) & (volume.array[box] >= min_hu)
-    del near
+    region = cavities[box] != 0
+    if also is not None:
+        _paste(region, also, origin=lo)
+    allow = near & ~base & region & (volume.array[box] >= min_hu)
+    del near, region
     # the mask is all zero outside the box: a fresh zero array (its pages are only touched
     # inside the box) instead of a copy of the CT-sized mask
     out = np.zeros(volume.shape, np.uint8)
     out[box] = ndimage.binary_propagation(base, mask=base | allow) if allow.any() else base
     return out
+
+
+def _paste(
+    region: np.ndarray, also: tuple[np.ndarray, tuple[slice, slice, slice]], *, origin: np.ndarray
+) -> None:
+    """OR ``also`` (an array on ``volume.array[box]``) into ``region`` (which starts at CT
+    index ``origin``), where the two boxes overlap."""
+    sub, box = also
+    starts = np.asarray([b.start for b in box])
+    lo = np.maximum(starts, origin)
+    hi = np.minimum(starts + np.asarray(sub.shape), origin + np.asarray(region.shape))
+    if np.any(hi <= lo):
+        return
+    dst = tuple(slice(int(a - o), int(b - o)) for a, b, o in zip(lo, hi, origin, strict=True))
+    src = tuple(slice(int(a - t), int(b - t)) for a, b, t in zip(lo, hi, starts, strict=True))
+    region[dst] |= sub[src].astype(bool)
 
 
 def _bounding_box(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -107,21 +134,34 @@ def lesion_mask(
     The bundle's post-processing in order: its component filter / opening on the block
     (:meth:`Postprocessing.apply`), the trilinear map back at ``lesion_threshold``
     (:func:`~sinusapp.model.preprocess.map_back`), then the growth into the ``cavities`` (the
-    sinus head's labels on the CT grid) when ``grow_mm`` is set and there are cavities. The
+    sinus head's labels on the CT grid) when ``grow_mm`` is set and there are cavities (and,
+    with ``grow_min_probability``, into the voxels where the interpolated probability reaches
+    it). The
     Predictor and the benchmark that chooses the post-processing both call this, so what is
     chosen is what runs. (``mirror_average`` acts before: on ``probability``.)
     """
-    from sinusapp.model.preprocess import map_back
+    from sinusapp.model.preprocess import map_back, map_back_box
 
     post = postprocessing
+    kept = post.apply(probability)
     mask = map_back(
-        post.apply(probability),
+        kept,
         block_affine=block_affine,
         volume=volume,
         threshold=post.lesion_threshold,
     )
     if post.grow_mm > 0 and cavities is not None:
+        also = None
+        if post.grow_min_probability is not None:
+            also = map_back_box(
+                kept, block_affine=block_affine, volume=volume, threshold=post.grow_min_probability
+            )
         mask = grow_into_cavities(
-            mask, volume=volume, cavities=cavities, max_mm=post.grow_mm, min_hu=post.grow_min_hu
+            mask,
+            volume=volume,
+            cavities=cavities,
+            max_mm=post.grow_mm,
+            min_hu=post.grow_min_hu,
+            also=also,
         )
     return mask

@@ -68,6 +68,9 @@ def test_kept_lesions_keep_their_soft_edges() -> None:
         {"grow_mm": 25.0},
         {"grow_min_hu": -1000.0},
         {"grow_min_hu": 400.0},
+        {"grow_min_probability": 0.0},
+        {"grow_min_probability": 0.6, "lesion_threshold": 0.5},
+        {"grow_min_probability": True},
     ],
 )
 def test_invalid_settings_are_refused(bad: dict) -> None:
@@ -164,3 +167,31 @@ def test_lesion_mask_grows_only_when_asked_and_with_cavities() -> None:
     assert grown.sum() > base.sum() and np.array_equal(
         grown.astype(bool), (vol.array == 35) & (cav > 0)
     )
+
+
+def test_growth_outside_the_cavities_only_where_the_probability_reaches_the_floor() -> None:
+    """``grow_min_probability``: the lesion also grows into soft tissue outside the sinus
+    head's cavities where the network's own probability reaches it, nowhere else."""
+    from sinusapp.model.refine import lesion_mask
+
+    vol, cav = _sinus()
+    cav_small = cav.copy()
+    cav_small[:, :, 10:12] = 0  # the sinus head misses the lining's outer two columns
+    prob = np.zeros(vol.shape, np.float32)
+    prob[:, 10:30, 12:14] = 0.9  # confident core
+    prob[:, 10:30, 10:12] = 0.45  # the less confident rim, outside the cavities found
+    prob[:, 10:30, 5:8] = 0.45  # the same probability on the muscle: not connected (bone)
+    args = {"block_affine": vol.affine, "volume": vol, "cavities": cav_small}
+    cav_only = Postprocessing(lesion_threshold=0.5, grow_mm=2.0)
+    hyst = Postprocessing(lesion_threshold=0.5, grow_mm=2.0, grow_min_probability=0.4)
+    high = Postprocessing(lesion_threshold=0.5, grow_mm=2.0, grow_min_probability=0.49)
+    a = lesion_mask(prob, postprocessing=cav_only, **args).astype(bool)
+    b = lesion_mask(prob, postprocessing=hyst, **args).astype(bool)
+    c = lesion_mask(prob, postprocessing=high, **args).astype(bool)
+    assert not a[:, :, 10:12].any()  # outside the cavities: not without the floor
+    assert b[:, 10:30, 10:12].all()  # the rim at 0.45 >= 0.4 joins
+    assert np.array_equal(c, a)  # 0.45 < 0.49: nothing more
+    # the wall (900 HU passes the HU floor) has probability 0 and is no cavity: never grown
+    # into, so the 0.45 on the muscle beyond it is never reached
+    assert not b[:, :, :10].any()
+    assert np.array_equal(b, (vol.array == 35) & (cav > 0))
