@@ -55,8 +55,9 @@ _HU_MIN, _HU_MAX = -1024, 3071
 def load_split() -> dict[str, str]:
     """Patient id → ``train`` / ``val`` / ``test`` for the usable NasalSeg cases (package data).
 
-    The split of all 90 cases is fixed; patients listed under ``excluded`` (maxillary labels
-    that miss most of an aerated sinus, :func:`excluded_patients`) are left out.
+    The split of all 90 cases is fixed; patients listed under ``excluded``
+    (:func:`excluded_patients`: incomplete or misaligned labels, or a validation / test id
+    whose CT is a training id's scan) are left out.
     """
     doc = _split_doc()
     excluded = set(doc.get("excluded", {}))
@@ -70,7 +71,8 @@ def load_split() -> dict[str, str]:
 
 
 def excluded_patients() -> dict[str, str]:
-    """NasalSeg patients left out of every split, with the reason (incomplete labels)."""
+    """NasalSeg patients left out of every split, with the reason (incomplete or misaligned
+    labels, or the same scan as another id's: :func:`duplicate_images`)."""
     return dict(_split_doc().get("excluded", {}))
 
 

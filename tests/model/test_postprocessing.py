@@ -113,6 +113,11 @@ def test_growth_fills_the_lining_and_stops_at_air_bone_and_the_cavity_wall() -> 
     assert not grown[vol.array == -1000].any()  # never air
     assert not grown[vol.array == 900].any()  # never the bone (outside the cavities)
     assert not grown[:, :, :8].any()  # never the muscle outside
+    assert not mask[:, :, 10].any()  # the input is left alone ...
+    same = grow_into_cavities(
+        mask, volume=vol, cavities=cav, max_mm=1.0, min_hu=-300.0, in_place=True
+    )
+    assert same is mask and np.array_equal(same, grown)  # ... unless grown in place
 
 
 def test_growth_is_limited_in_mm_and_needs_a_connection() -> None:
