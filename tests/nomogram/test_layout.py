@@ -116,3 +116,22 @@ def test_reference_plot_renders(nomogram, tmp_path):
     fig.savefig(out)
     assert out.stat().st_size > 10_000
     assert math.isfinite(pred.probability)
+
+
+def test_a_short_axis_labels_both_its_ends() -> None:
+    """No round step lands on both ends of a short DLR-score axis (0.1-0.6 over 21 % of the
+    page: the bundled nomogram after its refit); the ends are labelled anyway, in place of a
+    tick too close to them, and a label always reads its own value."""
+    from sinusapp.nomogram._ticks import format_tick
+    from sinusapp.nomogram.layout import MIN_TICK_GAP, _factor_tick_values
+
+    values, step = _factor_tick_values(0.1, 0.6, 0.21)
+    assert values[0] == pytest.approx(0.1) and values[-1] == pytest.approx(0.6)
+    xs = [0.21 * (v - 0.1) / 0.5 for v in values]
+    assert all(b - a >= MIN_TICK_GAP for a, b in itertools.pairwise(xs))
+    assert [float(format_tick(v, step)) for v in values] == pytest.approx(values)
+    # an end that its step cannot label truly (0.133 at step 0.1 would read "0.1") is left out
+    values, step = _factor_tick_values(0.133, 0.571, 0.3)
+    assert [float(format_tick(v, step)) for v in values] == pytest.approx(values)
+    # a long axis keeps its plain round ticks
+    assert _factor_tick_values(0.0, 800.0, 1.0)[0] == [float(v) for v in range(0, 801, 100)]
