@@ -197,6 +197,14 @@ class Predictor:
             ) from exc
         self._model = model.to(self.device).eval()
         self._torch = torch
+        post = self.bundle.postprocessing
+        if post.grow_mm > 0 and not self.bundle.network.sinus_classes:
+            log.warning(
+                "model bundle %s: postprocessing grow_mm %.1f needs a sinus head, which this "
+                "network has none of; the lesion is not grown (set grow_mm 0 to silence this)",
+                self.bundle.name,
+                post.grow_mm,
+            )
         log.info(
             "model %s %s loaded on %s (%d parameters)",
             self.bundle.name,

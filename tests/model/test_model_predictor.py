@@ -170,3 +170,24 @@ def test_mirror_average_is_the_mean_of_both_passes(tiny_bundle: Path, tmp_path: 
     )
     assert np.array_equal(b.mask, expect)
     assert not np.array_equal(a.mask, b.mask)  # the second pass changed something
+
+
+def test_growth_without_a_sinus_head_is_said_not_silently_skipped(
+    tiny_bundle: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import shutil
+
+    from sinusapp.model.bundle import set_postprocessing
+    from sinusapp.model.config import Postprocessing
+
+    folder = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, folder)
+    set_postprocessing(folder, Postprocessing(grow_mm=2.0))
+    with caplog.at_level(logging.WARNING, logger="sinusapp.model.predictor"):
+        Predictor(folder, device="cpu")
+    assert "needs a sinus head" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sinusapp.model.predictor"):
+        Predictor(tiny_bundle, device="cpu")
+    assert "needs a sinus head" not in caplog.text
