@@ -74,11 +74,10 @@ def main() -> int:
         aff = pp.make_block_affine(region.center_lps, cfg)
         hu = pp.resample_to_block(volume, block_affine=aff, config=cfg)
         x = torch.from_numpy(pp.normalise_hu(hu, config=cfg))[None, None]
-        with torch.inference_mode():
-            out = net(x, classify=False)
-            mirrored = net(torch.flip(x, dims=[4]), classify=False).seg_logits
+        with torch.inference_mode():  # one batch of two, as the Predictor runs it
+            out = net(torch.cat([x, torch.flip(x, dims=[4])]), classify=False)
         prob = torch.sigmoid(out.seg_logits[0, 0].float())
-        both = 0.5 * (prob + torch.flip(torch.sigmoid(mirrored[0, 0].float()), dims=[2]))
+        both = 0.5 * (prob + torch.flip(torch.sigmoid(out.seg_logits[1, 0].float()), dims=[2]))
         labels = None
         if out.sinus_logits is not None:
             labels = head_probabilities_to_labels(

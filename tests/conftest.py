@@ -31,6 +31,15 @@ def realct() -> Path:
     return require(REALCT)
 
 
+@pytest.fixture(scope="session")
+def realct_files() -> list[Path]:
+    """Every DICOM file under ../shared/data/realct (SOURCE.txt files left out), sorted."""
+    realct = require(REALCT)
+    files = [f for f in sorted(realct.rglob("*")) if f.is_file() and f.suffix != ".txt"]
+    assert len(files) > 400, f"expected the real-CT collection under {realct}"
+    return files
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

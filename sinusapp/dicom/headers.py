@@ -15,7 +15,7 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Iterator, MutableSequence
+from collections.abc import Callable, Iterator, MutableSequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -595,24 +595,23 @@ def _conv_us(elem: Any, vr: str) -> Any:
     return _MISSING
 
 
-def _conv_is(elem: Any, vr: str) -> Any:
-    """The fast branch of :func:`_i` for an IS element."""
-    items = _number_items(elem, vr)
-    if items is None:
-        return None
-    if isinstance(items, list) and len(items) == 1:
-        return int(items[0])
-    return _MISSING
+def _one_number(cast: Callable[[str], Any]) -> Callable[[Any, str], Any]:
+    """The fast branch for a one-valued IS (``cast=int``, :func:`_i`) or DS (``float``,
+    :func:`_f`) element: None when empty, ``_MISSING`` when the slow path must decide."""
+
+    def convert(elem: Any, vr: str) -> Any:
+        items = _number_items(elem, vr)
+        if items is None:
+            return None
+        if isinstance(items, list) and len(items) == 1:
+            return cast(items[0])
+        return _MISSING
+
+    return convert
 
 
-def _conv_ds(elem: Any, vr: str) -> Any:
-    """The fast branch of :func:`_f`."""
-    items = _number_items(elem, vr)
-    if items is None:
-        return None
-    if isinstance(items, list) and len(items) == 1:
-        return float(items[0])
-    return _MISSING
+_conv_is = _one_number(int)
+_conv_ds = _one_number(float)
 
 
 def _conv_floats(elem: Any, n: int) -> Any:

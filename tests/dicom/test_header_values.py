@@ -158,15 +158,12 @@ def test_generated_series_read_alike(
 
 
 @pytest.mark.realdata
-def test_every_real_file_reads_alike(realct: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    n = 0
-    for f in sorted(realct.rglob("*")):
-        if not f.is_file() or f.suffix == ".txt":
-            continue
+def test_every_real_file_reads_alike(
+    realct_files: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for f in realct_files:
         fast, slow = both_ways(f, monkeypatch)
         assert repr(fast) == repr(slow), f
-        n += 1
-    assert n > 400
 
 
 def _save_with_nuls(ds: Dataset, path: Path, n: int) -> None:

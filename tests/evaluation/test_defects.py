@@ -209,17 +209,22 @@ def test_shipped_nomogram_is_paired_with_the_shipped_bundle():
 
 
 # ----------------------------------------------------------------------------- 5. one DSC
+def _write_predictions(path, recs, folds, *, dlr_score, dsc):
+    """A training run's predictions.csv for ``recs``: one fold value per case."""
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["cohort", "case_id", "fold", "recurrence", "dlr_score", "dsc"])
+        for r, fold in zip(recs, folds, strict=True):
+            w.writerow([r["cohort"], r["case_id"], fold, int(r["recurrence"]), dlr_score, dsc])
+
+
 def test_only_ct_grid_dsc_is_read_from_a_scores_file(tmp_path):
     recs = synthetic_records(6, 4)
     ds = fake_dataset(recs)
     # training's predictions.csv: DSC on the model's 2 mm grid, fold per training case
     train_csv = tmp_path / "predictions.csv"
-    with train_csv.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["cohort", "case_id", "fold", "recurrence", "dlr_score", "dsc"])
-        for i, r in enumerate(recs):
-            fold = i % 2 if r["cohort"] == "train" else ""
-            w.writerow([r["cohort"], r["case_id"], fold, int(r["recurrence"]), 0.5, 0.75])
+    folds = [i % 2 if r["cohort"] == "train" else "" for i, r in enumerate(recs)]
+    _write_predictions(train_csv, recs, folds, dlr_score=0.5, dsc=0.75)
     got = _read_scores(train_csv, ds)
     assert all(math.isnan(r["dsc"]) for r in got)
     assert [r["fold"] for r in got if r["cohort"] == "train"] == [0, 1, 0, 1, 0, 1]
@@ -237,12 +242,8 @@ def test_held_out_scores_of_a_training_run_are_read(tmp_path):
     recs = synthetic_records(6, 4)
     ds = fake_dataset(recs)
     path = tmp_path / "predictions.csv"
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["cohort", "case_id", "fold", "recurrence", "dlr_score", "dsc"])
-        for r in recs:
-            fold = "holdout" if r["cohort"] == "train" else ""
-            w.writerow([r["cohort"], r["case_id"], fold, int(r["recurrence"]), 0.4, 0.7])
+    folds = ["holdout" if r["cohort"] == "train" else "" for r in recs]
+    _write_predictions(path, recs, folds, dlr_score=0.4, dsc=0.7)
     got = _read_scores(path, ds)
     assert len(got) == len(recs) and all(r["fold"] is None for r in got)
     assert all(r["dlr_score"] == pytest.approx(0.4) for r in got)
