@@ -13,10 +13,19 @@ other exception raised after the cancel is logged with its traceback, then repor
 ``cancelled``.
 :meth:`JobRunner.shutdown` cancels every job and waits for its thread (call it on quit).
 Widgets are never touched from the worker thread: handlers run on the GUI thread.
+
+Python's cyclic garbage collector runs in whichever thread happens to allocate when a
+generation fills up, so a job allocating on its worker thread would free Qt objects that live
+on the GUI thread (a redrawn nomogram's old text items, a finished :class:`Job`) there, while
+the GUI thread paints: a use-after-free that crashes at random (a segfault in pyqtgraph's
+``TextItem.updateTransform`` on CI). :class:`GuiThreadGarbageCollector`, installed by the
+first :class:`JobRunner` and by the app's start-up, turns automatic collection off and
+collects on a timer in the GUI thread instead (pyqtgraph's ``GarbageCollector`` recipe).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -26,13 +35,69 @@ from PySide6 import QtCore
 
 from sinusapp.errors import Cancelled
 
-__all__ = ["Job", "JobCancelled", "JobRunner"]
+__all__ = ["GuiThreadGarbageCollector", "Job", "JobCancelled", "JobRunner"]
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
 JobFn = Callable[[ProgressFn, CancelFn], Any]
+
+
+class GuiThreadGarbageCollector(QtCore.QObject):
+    """Cyclic garbage collection on the GUI thread only (see the module docstring).
+
+    Automatic collection is disabled; every ``interval_ms`` a timer on the GUI thread collects
+    the generations whose allocation counts passed the thresholds Python had configured, as
+    the automatic collector would have. Reference counting (most frees) is untouched. One
+    instance per application, a child of the QApplication; :meth:`install` is idempotent.
+    """
+
+    def __init__(self, app: QtCore.QCoreApplication, *, interval_ms: int = 500) -> None:
+        super().__init__(app)
+        self.setObjectName("sinusapp-gui-thread-gc")
+        # thresholds as configured; gen 0 at least 1 so an empty count never collects
+        t0, t1, t2 = gc.get_threshold()
+        self.thresholds = (max(int(t0), 1), int(t1), int(t2))
+        self.collections = 0
+        self._timer = QtCore.QTimer(self)
+        self._timer.setInterval(int(interval_ms))
+        self._timer.timeout.connect(self.check)
+        gc.disable()
+        self._timer.start()
+        log.debug("cyclic garbage collection moved to the GUI thread (every %d ms)", interval_ms)
+
+    @classmethod
+    def install(cls, *, interval_ms: int = 500) -> GuiThreadGarbageCollector | None:
+        """The application's collector, created on first call; None without a Qt application.
+
+        Call it on the GUI thread (the timer belongs to the thread that creates it)."""
+        app = QtCore.QCoreApplication.instance()
+        if app is None:
+            return None
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError(
+                "GuiThreadGarbageCollector.install() was called from the worker thread "
+                f"{threading.current_thread().name!r}; call it on the GUI (main) thread"
+            )
+        existing = app.findChild(cls, "sinusapp-gui-thread-gc")
+        if existing is not None:
+            if gc.isenabled():  # somebody switched it back on: collection would leave again
+                gc.disable()
+            return existing
+        return cls(app, interval_ms=interval_ms)
+
+    def check(self) -> None:
+        """Collect the generations that are due (the oldest due one collects the younger)."""
+        c0, c1, c2 = gc.get_count()
+        t0, t1, t2 = self.thresholds
+        if c0 <= t0:
+            return
+        generation = 0
+        if c1 > t1:
+            generation = 2 if c2 > t2 else 1
+        gc.collect(generation)
+        self.collections += 1
 
 
 class JobCancelled(Cancelled):
@@ -158,6 +223,8 @@ class JobRunner(QtCore.QObject):
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
         self._jobs: list[Job] = []
+        # jobs allocate on worker threads: garbage collection must not follow them there
+        GuiThreadGarbageCollector.install()
 
     def start(
         self,

@@ -134,3 +134,44 @@ def test_error_after_cancel_is_logged_with_traceback(qtbot, runner, caplog):
         job.cancel()
     logged = [r for r in caplog.records if r.exc_info and r.exc_info[0] is ValueError]
     assert logged and "after it was cancelled" in logged[0].getMessage()
+
+
+class _Cycle:
+    """A self-referencing object that records the thread its finaliser runs on."""
+
+    def __init__(self, seen: list[int]) -> None:
+        self.me = self
+        self._seen = seen
+
+    def __del__(self) -> None:
+        self._seen.append(threading.get_ident())
+
+
+def test_garbage_made_by_a_job_is_collected_on_the_gui_thread(qtbot, runner):
+    """Cyclic garbage left by a job is freed on the GUI thread, never on the worker: a cycle
+    holding Qt objects freed there crashes the GUI (the CI segfault in pyqtgraph). Without
+    the GUI-thread collector the job's own allocations trigger collections on its thread."""
+    import gc
+
+    from sinusapp.ui.worker import GuiThreadGarbageCollector
+
+    assert not gc.isenabled()
+    collector = GuiThreadGarbageCollector.install()
+    assert collector is GuiThreadGarbageCollector.install()  # one per application
+    main = threading.get_ident()
+    finalised: list[int] = []
+    n = 20 * gc.get_threshold()[0]  # far more than one generation-0 fill
+
+    def fn(report, should_cancel):
+        for _ in range(n):
+            _Cycle(finalised)
+        return threading.get_ident()
+
+    job = runner.start(fn, name="garbage")
+    with qtbot.waitSignal(job.finished, timeout=10_000) as blocker:
+        pass
+    worker = blocker.args[0]
+    qtbot.waitUntil(lambda: len(finalised) == n, timeout=10_000)
+    assert worker != main
+    assert set(finalised) == {main}, "garbage was collected on the worker thread"
+    assert collector.collections > 0
