@@ -73,7 +73,9 @@ LABELS: dict[str, Any] = {
         "1": "lesion: soft-tissue disease of the nasal cavity and paranasal sinuses "
         "(thickened mucosa, polyps, fluid, opacification)",
     },
-    "segmentation_output": "sigmoid of one logit per voxel; lesion where probability >= 0.5",
+    "segmentation_output": "sigmoid of one logit per voxel; the lesion mask is made from it "
+    "as the manifest's postprocessing says (threshold, smallest component, mirrored pass, "
+    "growth on the CT grid)",
     "classification": {"0": "no recurrence", "1": "recurrence after endoscopic sinus surgery"},
     "dlr_score": "softmax probability of class 1 (the paper's deep learning radiomic score)",
 }

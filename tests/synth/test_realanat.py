@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sinusapp.synth import realanat
 from sinusapp.synth.realanat import (
     MAX_L,
     MAX_R,
@@ -51,8 +52,16 @@ def _centroid_x(labels: np.ndarray, value: int, affine: np.ndarray) -> float:
 def test_split_disjoint_complete() -> None:
     split = load_split()
     excluded = excluded_patients()
-    assert len(split) + len(excluded) == 90
-    assert not set(split) & set(excluded)
+    # the split file assigns each of the 90 ids to exactly one split, excluded ones included
+    # (exclusion never moves a patient: the split was fixed before anything was fitted)
+    doc = json.loads(
+        (Path(realanat.__file__).with_name("nasalseg_split.json")).read_text(encoding="utf-8")
+    )
+    assigned = [p for s in ("train", "val", "test") for p in doc[s]]
+    assert len(assigned) == len(set(assigned)) == 90
+    assert set(excluded) <= set(assigned)
+    assert set(split) == set(assigned) - set(excluded)
+    assert all(p in doc[split[p]] for p in split)
     assert all(reason for reason in excluded.values())
     counts = {s: sum(v == s for v in split.values()) for s in ("train", "val", "test")}
     # labels: P037 P053 P089 (train), P056 P083 P096 (test); the same image as another id:
