@@ -364,37 +364,34 @@ def _s_pydicom(ds: Dataset, keyword: str) -> str:
 
 
 def _i(ds: Dataset, keyword: str) -> int | None:
-    if keyword in _FAST_TAGS and _fast_ok():
-        vr = _FAST_TAGS[keyword][1]
-        if vr == "US":
-            raw = _raw_bytes(ds, keyword)
-            if raw is None or raw == b"":
-                return None
-            if isinstance(raw, bytes) and len(raw) == 2:
-                return int.from_bytes(raw, "little")
-        else:
-            items = _fast_number_items(ds, keyword)
-            if items is None:
-                return None
-            if isinstance(items, list) and len(items) == 1:
-                return int(items[0])
-    v = ds.get(keyword, None)
-    try:
-        return int(v) if v not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
+    if keyword in _FAST_TAGS and _fast_ok() and _FAST_TAGS[keyword][1] == "US":
+        raw = _raw_bytes(ds, keyword)
+        if raw is None or raw == b"":
+            return None
+        if isinstance(raw, bytes) and len(raw) == 2:
+            return int.from_bytes(raw, "little")
+        return _number_of(ds, keyword, int, fast=False)
+    return _number_of(ds, keyword, int)
 
 
 def _f(ds: Dataset, keyword: str) -> float | None:
-    if keyword in _FAST_TAGS and _fast_ok():
+    return _number_of(ds, keyword, float)
+
+
+def _number_of(
+    ds: Dataset, keyword: str, kind: type[int] | type[float], *, fast: bool = True
+) -> int | float | None:
+    """A one-valued IS / DS element as ``kind`` (the raw bytes when plain, else pydicom's
+    value); None when absent, empty, multi-valued or not a number."""
+    if fast and keyword in _FAST_TAGS and _fast_ok():
         items = _fast_number_items(ds, keyword)
         if items is None:
             return None
         if isinstance(items, list) and len(items) == 1:
-            return float(items[0])
+            return kind(items[0])
     v = ds.get(keyword, None)
     try:
-        return float(v) if v not in (None, "") else None
+        return kind(v) if v not in (None, "") else None
     except (TypeError, ValueError):
         return None
 
