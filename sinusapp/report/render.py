@@ -355,8 +355,9 @@ class _NomogramFlowable(Flowable):
             if bottom is not None:
                 c.line(to_x(total.x), y_of["total_points"], to_x(total.x), y_of[bottom])
         c.setDash()
-        for r in rows:
+        for i, r in enumerate(rows):
             y = y_of[r.key]
+            band = PANEL if i % 2 == 0 else colors.white
             c.setFillColor(INK)
             c.setFont(f["bold"] if r.role != "factor" else f["regular"], 8.5)
             c.drawRightString(label_w, y - 3, r.label)
@@ -369,6 +370,10 @@ class _NomogramFlowable(Flowable):
                 c.line(to_x(t.x), y, to_x(t.x), y + 3)
                 half = pdfmetrics.stringWidth(t.label, f["regular"], 7) / 2
                 if to_x(t.x) - half >= last_right + 2:  # never print overlapping labels
+                    # on a patch of the row's own band: a projection line passes under it
+                    c.setFillColor(band)
+                    c.rect(to_x(t.x) - half - 1, y + 4, 2 * half + 2, 7.5, stroke=0, fill=1)
+                    c.setFillColor(INK)
                     c.drawCentredString(to_x(t.x), y + 5, t.label)
                     last_right = to_x(t.x) + half
             if r.role == "probability" and lay.cutoff_x is not None:
