@@ -50,8 +50,8 @@ REALCT = Path(os.environ.get("SINUSAPP_REALCT", ROOT.parent / "shared" / "data" 
 def write_12bit_series(folder: Path, *, n: int, compress: str) -> None:
     """A 300×512×512 head phantom written with 12 bits stored, intercept -1024."""
     import pydicom
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+    from _dicomgen import ct_slice_dataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     from sinusapp.model.testing import make_sinus_phantom
 
@@ -68,28 +68,22 @@ def write_12bit_series(folder: Path, *, n: int, compress: str) -> None:
     }[compress]
     plugin = {"jpegls": "pyjpegls", "j2k": "pylibjpeg"}.get(compress, "")
     for k in range(n):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        sop = generate_uid()
-        meta.MediaStorageSOPInstanceUID = sop
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop
-        ds.Modality = "CT"
-        ds.PatientName, ds.PatientID = "BENCH^TWELVE", "B0012"
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.SeriesNumber, ds.InstanceNumber = 3, k + 1
-        ds.SeriesDescription = "SINUS BONE 0.625"
-        ds.ImageType = "ORIGINAL\\PRIMARY\\AXIAL"
+        ds = ct_slice_dataset(
+            study=study,
+            series=series,
+            frame=frame,
+            instance=k + 1,
+            position=(-102.4, -102.4, 10.0 + 0.625 * k),
+            rows=512,
+            cols=512,
+            patient=("BENCH^TWELVE", "B0012"),
+            description="SINUS BONE 0.625",
+            pixel_spacing=(0.4, 0.4),
+            thickness=0.625,
+            bits_stored=12,
+        )
         ds.ConvolutionKernel = "BONE"
-        ds.ImagePositionPatient = [-102.4, -102.4, 10.0 + 0.625 * k]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing = [0.4, 0.4]
-        ds.SliceThickness = 0.625
-        ds.Rows, ds.Columns = 512, 512
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.PixelRepresentation = 0
         ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = 1, -1024, "HU"
         ds.PixelData = stored[k].tobytes()
         if compress != "none":

@@ -36,28 +36,21 @@ def write_series(
     hu = rng.integers(-1000, 1500, size=(len(zs), rows, cols)).astype(np.int16)
     study, series, frame = generate_uid(), series_uid or generate_uid(), generate_uid()
     for k, z in enumerate(zs):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        sop = generate_uid()
-        meta.MediaStorageSOPInstanceUID = sop
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop
-        ds.Modality = modality
-        ds.PatientName, ds.PatientID = "TEST^SERIES", "T0001"
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.SeriesNumber, ds.InstanceNumber = 3, k + 1
-        ds.SeriesDescription = "TEST BONE"
-        ds.ImageType = image_type
+        ds = ct_slice_dataset(
+            study=study,
+            series=series,
+            frame=frame,
+            instance=k + 1,
+            position=(-10.0, -20.0 + k * tilt_shift_mm, float(z)),
+            rows=rows,
+            cols=cols,
+            description="TEST BONE",
+            modality=modality,
+            image_type=image_type,
+            pixel_spacing=pixel_spacing,
+            thickness=spacing,
+        )
         ds.ConvolutionKernel = "BONE"
-        ds.ImagePositionPatient = [-10.0, -20.0 + k * tilt_shift_mm, float(z)]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing = list(pixel_spacing)
-        ds.SliceThickness = spacing
-        ds.Rows, ds.Columns = rows, cols
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
         ds.RescaleSlope, ds.RescaleIntercept = 1, intercept
         stored = hu[k] - int(intercept)
         if signed:
@@ -69,6 +62,53 @@ def write_series(
         name = names(k) if names else f"IM{k:04d}.dcm"
         pydicom.dcmwrite(folder / name, ds, enforce_file_format=True)
     return series, hu
+
+
+def ct_slice_dataset(
+    *,
+    study: str,
+    series: str,
+    frame: str,
+    instance: int,
+    position: Sequence[float],
+    rows: int,
+    cols: int,
+    patient: tuple[str, str] = ("TEST^SERIES", "T0001"),
+    series_number: int = 3,
+    description: str | None = None,
+    modality: str = "CT",
+    image_type: str = "ORIGINAL\\PRIMARY\\AXIAL",
+    pixel_spacing: Sequence[float] = (0.5, 0.5),
+    thickness: float = 1.0,
+    bits_stored: int = 16,
+    transfer_syntax: str = ExplicitVRLittleEndian,
+) -> Dataset:
+    """One axial CT Image Storage slice with its file meta: identity, geometry and the image
+    pixel module up to ``HighBit``; the caller sets PixelRepresentation, rescale and
+    PixelData (and anything odd the test is about)."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    sop = generate_uid()
+    meta.MediaStorageSOPInstanceUID = sop
+    meta.TransferSyntaxUID = transfer_syntax
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop
+    ds.Modality = modality
+    ds.PatientName, ds.PatientID = patient
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
+    ds.SeriesNumber, ds.InstanceNumber = series_number, instance
+    if description is not None:
+        ds.SeriesDescription = description
+    ds.ImageType = image_type
+    ds.ImagePositionPatient = [float(x) for x in position]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.PixelSpacing = list(pixel_spacing)
+    ds.SliceThickness = thickness
+    ds.Rows, ds.Columns = rows, cols
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, bits_stored, bits_stored - 1
+    return ds
 
 
 def write_volume_series(

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from _dicomgen import ct_slice_dataset
+from pydicom.uid import generate_uid
 
 from sinusapp.dicom import load_volume, scan
 from sinusapp.dicom import series as series_mod
@@ -71,24 +71,18 @@ def write_12bit(
             raw = rng.integers(0, 4096, size=(24, 20)).astype(np.uint16)
         if junk_high_bits:
             raw = raw | (rng.integers(0, 16, size=raw.shape).astype(np.uint16) << 12)
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        sop = generate_uid()
-        meta.MediaStorageSOPInstanceUID = sop
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop
-        ds.Modality, ds.PatientName, ds.PatientID = "CT", "TEST^TWELVE", "T12"
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.SeriesNumber, ds.InstanceNumber, ds.SeriesDescription = 3, k + 1, "TWELVE BIT"
-        ds.ImageType = "ORIGINAL\\PRIMARY\\AXIAL"
-        ds.ImagePositionPatient = [0.0, 0.0, 1.0 * k]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing, ds.SliceThickness = [0.5, 0.5], 1.0
-        ds.Rows, ds.Columns = raw.shape
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+        ds = ct_slice_dataset(
+            study=study,
+            series=series,
+            frame=frame,
+            instance=k + 1,
+            position=(0.0, 0.0, 1.0 * k),
+            rows=raw.shape[0],
+            cols=raw.shape[1],
+            patient=("TEST^TWELVE", "T12"),
+            description="TWELVE BIT",
+            bits_stored=12,
+        )
         ds.PixelRepresentation = 1 if signed else 0
         ds.RescaleSlope, ds.RescaleIntercept = 1, (0 if signed else -1024)
         ds.PixelData = raw.tobytes()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
+from _dicomgen import ct_slice_dataset
+from pydicom.dataset import Dataset
 from pydicom.uid import (
-    CTImageStorage,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -32,26 +32,20 @@ def both_ways(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[object, obje
 
 
 def _base(tsyntax=ExplicitVRLittleEndian) -> Dataset:  # type: ignore[no-untyped-def]
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    sop = generate_uid()
-    meta.MediaStorageSOPInstanceUID = sop
-    meta.TransferSyntaxUID = tsyntax
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop
-    ds.Modality = "CT"
-    ds.PatientName, ds.PatientID = "ODD^VALUES", "ODD1"
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.FrameOfReferenceUID = generate_uid()
-    ds.SeriesNumber, ds.InstanceNumber = 4, 1
-    ds.ImageType = "ORIGINAL\\PRIMARY\\AXIAL"
-    ds.ImagePositionPatient = [0.0, 0.0, 1.0]
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.PixelSpacing, ds.SliceThickness = [0.5, 0.5], 1.0
-    ds.Rows, ds.Columns = 4, 4
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds = ct_slice_dataset(
+        study=generate_uid(),
+        series=generate_uid(),
+        frame=generate_uid(),
+        instance=1,
+        position=(0.0, 0.0, 1.0),
+        rows=4,
+        cols=4,
+        patient=("ODD^VALUES", "ODD1"),
+        series_number=4,
+        bits_stored=12,
+        transfer_syntax=tsyntax,
+    )
+    ds.PixelRepresentation = 0
     ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
     ds.PixelData = b"\0" * 32
     return ds
