@@ -38,6 +38,12 @@ def _no_leaked_windows(qapp):
     leaked = [w for w in qapp.topLevelWidgets() if w.isVisible() and id(w) not in before]
     for w in leaked:
         w.close()
+    # delete the test's closed (deleteLater'd) windows now, between tests, instead of inside
+    # a later test's event loop while that test builds its own scenes (cyclic garbage is
+    # collected on the GUI thread by sinusapp.ui.worker.GuiThreadGarbageCollector)
+    from PySide6 import QtCore
+
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
     assert not leaked, f"test left windows open: {[type(w).__name__ for w in leaked]}"
 
 
