@@ -372,7 +372,7 @@ class _NomogramFlowable(Flowable):
                 if to_x(t.x) - half >= last_right + 2:  # never print overlapping labels
                     # on a patch of the row's own band: a projection line passes under it
                     c.setFillColor(band)
-                    c.rect(to_x(t.x) - half - 1, y + 4, 2 * half + 2, 7.5, stroke=0, fill=1)
+                    c.rect(to_x(t.x) - half - 1, y + 4, 2 * half + 2, 6.5, stroke=0, fill=1)
                     c.setFillColor(INK)
                     c.drawCentredString(to_x(t.x), y + 5, t.label)
                     last_right = to_x(t.x) + half

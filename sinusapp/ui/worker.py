@@ -28,6 +28,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -48,21 +49,38 @@ class GuiThreadGarbageCollector(QtCore.QObject):
     """Cyclic garbage collection on the GUI thread only (see the module docstring).
 
     Automatic collection is disabled; every ``interval_ms`` a timer on the GUI thread collects
-    the generations whose allocation counts passed the thresholds Python had configured, as
-    the automatic collector would have. Reference counting (most frees) is untouched. One
-    instance per application, a child of the QApplication; :meth:`install` is idempotent.
+    what the automatic collector would have collected since the last tick, by the thresholds
+    Python had configured: the young generation when enough allocations piled up, the middle
+    one after as many young collections as CPython would have run (a busy job's tick counts
+    ``allocations // threshold0`` of them), the whole heap after as many middle ones, but at
+    most once per ``min_full_interval_s`` (CPython likewise defers full collections; a full
+    pass over a large heap is a visible pause on the GUI thread). Reference counting (most
+    frees) is untouched. Garbage waits while the GUI thread does not run its event loop.
+    One instance per application, a child of the QApplication; :meth:`install` is idempotent
+    and :meth:`uninstall` (connected to ``aboutToQuit``) gives collection back to Python.
     """
 
-    def __init__(self, app: QtCore.QCoreApplication, *, interval_ms: int = 500) -> None:
+    def __init__(
+        self,
+        app: QtCore.QCoreApplication,
+        *,
+        interval_ms: int = 500,
+        min_full_interval_s: float = 10.0,
+    ) -> None:
         super().__init__(app)
-        self.setObjectName("sinusapp-gui-thread-gc")
+        self.setObjectName(_GC_NAME)
         # thresholds as configured; gen 0 at least 1 so an empty count never collects
         t0, t1, t2 = gc.get_threshold()
         self.thresholds = (max(int(t0), 1), int(t1), int(t2))
+        self.min_full_interval_s = float(min_full_interval_s)
         self.collections = 0
+        self._young_runs = 0  # young collections CPython would have run since a middle one
+        self._middle_runs = 0  # middle collections since a full one
+        self._last_full = time.monotonic()
         self._timer = QtCore.QTimer(self)
         self._timer.setInterval(int(interval_ms))
         self._timer.timeout.connect(self.check)
+        app.aboutToQuit.connect(self.uninstall)
         gc.disable()
         self._timer.start()
         log.debug("cyclic garbage collection moved to the GUI thread (every %d ms)", interval_ms)
@@ -80,7 +98,7 @@ class GuiThreadGarbageCollector(QtCore.QObject):
                 "GuiThreadGarbageCollector.install() was called from the worker thread "
                 f"{threading.current_thread().name!r}; call it on the GUI (main) thread"
             )
-        existing = app.findChild(cls, "sinusapp-gui-thread-gc")
+        existing = app.findChild(cls, _GC_NAME)
         if existing is not None:
             if gc.isenabled():  # somebody switched it back on: collection would leave again
                 gc.disable()
@@ -88,16 +106,36 @@ class GuiThreadGarbageCollector(QtCore.QObject):
         return cls(app, interval_ms=interval_ms)
 
     def check(self) -> None:
-        """Collect the generations that are due (the oldest due one collects the younger)."""
-        c0, c1, c2 = gc.get_count()
+        """Run the collection that is due, if any (an older generation includes the younger)."""
         t0, t1, t2 = self.thresholds
-        if c0 <= t0:
+        due = gc.get_count()[0] // t0
+        if due == 0:
             return
+        self._young_runs += due
         generation = 0
-        if c1 > t1:
-            generation = 2 if c2 > t2 else 1
+        if self._young_runs > t1:
+            self._middle_runs += self._young_runs // (t1 + 1)
+            self._young_runs = 0
+            generation = 1
+            now = time.monotonic()
+            if self._middle_runs > t2 and now - self._last_full >= self.min_full_interval_s:
+                self._middle_runs = 0
+                self._last_full = now
+                generation = 2
         gc.collect(generation)
         self.collections += 1
+
+    def uninstall(self) -> None:
+        """Stop the timer and switch Python's automatic collection back on (at quit)."""
+        self._timer.stop()
+        gc.enable()
+        self.setObjectName("")  # a later install() makes a fresh collector
+        self.deleteLater()
+        log.debug("cyclic garbage collection handed back to Python")
+
+
+#: objectName that :meth:`GuiThreadGarbageCollector.install` finds the instance by
+_GC_NAME = "sinusapp-gui-thread-gc"
 
 
 class JobCancelled(Cancelled):
