@@ -66,26 +66,19 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     predictor = Predictor(args.bundle, device="cpu")
     cfg = predictor.bundle.preprocess
-    net = predictor._model  # the network only: the post-processing is what is varied
 
     def block_probabilities(volume):  # type: ignore[no-untyped-def]
-        """(plain probability, mirror-averaged probability, sinus labels, block affine)."""
-        region = pp.locate_sinus_region(volume)
-        aff = pp.make_block_affine(region.center_lps, cfg)
-        hu = pp.resample_to_block(volume, block_affine=aff, config=cfg)
-        x = torch.from_numpy(pp.normalise_hu(hu, config=cfg))[None, None]
-        with torch.inference_mode():  # one batch of two, as the Predictor runs it
-            out = net(torch.cat([x, torch.flip(x, dims=[4])]), classify=False)
-        prob = torch.sigmoid(out.seg_logits[0, 0].float())
-        both = 0.5 * (prob + torch.flip(torch.sigmoid(out.seg_logits[1, 0].float()), dims=[2]))
+        """(plain probability, mirror-averaged probability, sinus labels, block affine), from
+        the Predictor's own network call (one batch of two, as it runs it)."""
+        block = pp.prepare_block(volume, config=cfg)
+        outputs = predictor.block_outputs(block.image, mirror=True, classify=False)
         labels = None
-        if out.sinus_logits is not None:
+        if outputs.sinus is not None:
             labels = head_probabilities_to_labels(
-                torch.softmax(out.sinus_logits[0].float(), dim=0).numpy(),
-                block_affine=aff,
-                volume=volume,
+                outputs.sinus, block_affine=block.affine, volume=volume
             )
-        return prob.numpy(), both.numpy(), labels, aff
+        both = outputs.lesion_probability(mirror_average=True)
+        return outputs.lesion, both, labels, block.affine
 
     candidates = [
         Postprocessing(lesion_threshold=t, min_component_vox=m, mirror_average=mir, grow_mm=g)

@@ -53,9 +53,6 @@ def ensure_app() -> QtWidgets.QApplication:
         app.setOrganizationName("SinusApp")
         app.setApplicationVersion(__version__)
         _apply_style(app)
-    from sinusapp.ui.worker import GuiThreadGarbageCollector
-
-    GuiThreadGarbageCollector.install()
     return app  # type: ignore[return-value]
 
 

@@ -18,9 +18,10 @@ Python's cyclic garbage collector runs in whichever thread happens to allocate w
 generation fills up, so a job allocating on its worker thread would free Qt objects that live
 on the GUI thread (a redrawn nomogram's old text items, a finished :class:`Job`) there, while
 the GUI thread paints: a use-after-free that crashes at random (a segfault in pyqtgraph's
-``TextItem.updateTransform`` on CI). :class:`GuiThreadGarbageCollector`, installed by the
-first :class:`JobRunner` and by the app's start-up, turns automatic collection off and
-collects on a timer in the GUI thread instead (pyqtgraph's ``GarbageCollector`` recipe).
+``TextItem.updateTransform`` on CI). :class:`GuiThreadGarbageCollector` turns automatic
+collection off and collects on a timer in the GUI thread instead (pyqtgraph's
+``GarbageCollector`` recipe). Every worker thread of the GUI starts here, so the first
+:class:`JobRunner` installs it.
 """
 
 from __future__ import annotations

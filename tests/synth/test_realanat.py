@@ -54,9 +54,7 @@ def test_split_disjoint_complete() -> None:
     excluded = excluded_patients()
     # the split file assigns each of the 90 ids to exactly one split, excluded ones included
     # (exclusion never moves a patient: the split was fixed before anything was fitted)
-    doc = json.loads(
-        (Path(realanat.__file__).with_name("nasalseg_split.json")).read_text(encoding="utf-8")
-    )
+    doc = realanat._split_doc()  # the package's split file as it is
     assigned = [p for s in ("train", "val", "test") for p in doc[s]]
     assert len(assigned) == len(set(assigned)) == 90
     assert set(excluded) <= set(assigned)
