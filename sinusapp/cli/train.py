@@ -134,6 +134,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="use only the first N cases of each cohort (smoke tests)",
     )
     parser.add_argument(
+        "--seg-only",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of segmentation-only cases (real backgrounds without an outcome, e.g. "
+        "whole heads with or without placed disease; one sub-folder each with ct/, an optional "
+        "lesion mask and unlabelled.nii.gz, see docs/dataset_format.md): added to every "
+        "model's training set; they train the segmentation heads only and are never scored",
+    )
+    parser.add_argument(
         "--data-note",
         default="",
         help="appended to the data description in the manifest and model card (e.g. the "
@@ -213,6 +223,15 @@ def run(args: argparse.Namespace) -> int:
 
         load_bundle(args.init_weights)  # a bad bundle fails now, not after preprocessing
     cases, description = cases_from_dataset(args.dataset, max_cases=args.max_cases)
+    seg_only = []
+    if args.seg_only is not None:
+        from sinusapp.model.dataset_adapter import seg_only_cases_from_folder
+
+        seg_only = seg_only_cases_from_folder(args.seg_only)
+        description += (
+            f" Plus {len(seg_only)} segmentation-only case(s) from '{args.seg_only.name}' "
+            "(real backgrounds without an outcome; segmentation heads only)."
+        )
     if args.data_note:
         description += " " + args.data_note
     work = args.work_dir or args.out.with_name(args.out.name + ".work")
@@ -244,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
             command=command,
             trained_on_synthetic=description.startswith("Synthetic"),
             only_jobs=args.job,
+            seg_only=seg_only,
         )
     finally:
         distributed.shutdown()

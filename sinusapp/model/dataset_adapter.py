@@ -16,7 +16,12 @@ import numpy as np
 
 from sinusapp.imaging.volume import Volume
 
-__all__ = ["ORACLE_COLUMNS", "cases_from_dataset"]
+__all__ = [
+    "ORACLE_COLUMNS",
+    "UNLABELLED_NAMES",
+    "cases_from_dataset",
+    "seg_only_cases_from_folder",
+]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +31,9 @@ ORACLE_COLUMNS: tuple[str, ...] = (
     "probability_imaging_only",
     "probability_clinical_only",
 )
+
+#: A segmentation-only case's region of unknown reference, on its CT (non-zero; first found).
+UNLABELLED_NAMES: tuple[str, ...] = ("unlabelled.nii.gz", "unlabelled.nrrd")
 
 
 def _load(case: Any) -> tuple[Volume, np.ndarray, np.ndarray | None]:
@@ -122,3 +130,120 @@ def cases_from_dataset(path: str | Path, *, max_cases: int | None = None) -> tup
         + "."
     )
     return out, description
+
+
+def _seg_only_volume(folder: Path, series_uid: str | None) -> Volume:
+    """The named series of a case's ``ct/``; else the proposed one; else the CT image series
+    with the most slices (a whole-head brain series is never proposed)."""
+    from sinusapp.dicom import load_volume, scan
+    from sinusapp.errors import InputError
+
+    result = scan(folder)
+    if series_uid is None:
+        cts = [e for e in result.series if e.kind == "image" and e.modality == "CT"]
+        entry = result.proposed or (max(cts, key=lambda e: e.n_frames) if cts else None)
+        if entry is None:
+            raise InputError(
+                "the segmentation-only case's ct/ holds no CT image series",
+                path=folder,
+                hint="put the background's CT series (DICOM) in the case's ct/ folder",
+            )
+        series_uid = entry.series_uid
+    return load_volume(folder, series_uid=series_uid, scan_result=result)
+
+
+def _load_seg_only(
+    ct: Path, lesion: Path | None, unlabelled: Path | None, series_uid: str | None
+) -> tuple[Volume, np.ndarray, np.ndarray, np.ndarray | None]:
+    """A segmentation-only case: its CT, its lesion mask (empty without one), an
+    all-background sinus map and the unknown-reference region (top-level: picklable)."""
+    from sinusapp.imaging.masks import load_reference_mask
+
+    volume = _seg_only_volume(ct, series_uid)
+    mask = (
+        (load_reference_mask(lesion, volume=volume) > 0).astype(np.uint8)
+        if lesion is not None
+        else np.zeros(volume.shape, np.uint8)
+    )
+    unknown = (
+        (load_reference_mask(unlabelled, volume=volume) > 0).astype(np.uint8)
+        if unlabelled is not None
+        else None
+    )
+    return volume, mask, np.zeros(volume.shape, np.uint8), unknown
+
+
+def seg_only_cases_from_folder(path: str | Path) -> list[Any]:
+    """Read a folder of segmentation-only cases (``sinusapp train --seg-only``).
+
+    A segmentation-only case is a real background without an outcome: a whole head with no
+    disease (a *negative*: its brain, temporal muscle and orbits the segmentation heads must
+    leave alone) or with disease placed in cavities the dataset's crops lack (ethmoid,
+    frontal, sphenoid). Each sub-folder holds ``ct/`` (the CT series; a symbolic link to it
+    is fine), optionally a lesion mask (the dataset's names, e.g. ``lesion.nrrd``; none: no
+    lesion), ``unlabelled.nii.gz`` / ``unlabelled.nrrd`` (non-zero: the reference is
+    unknown there, e.g. the sinonasal box of a head whose sinuses nobody labelled) and
+    ``case.json`` with ``sinus_centre_lps_mm`` (where to centre the block; else the
+    locator, as at inference) and ``series_uid``. Everywhere outside ``unlabelled`` the
+    case holds its lesion mask and no cavity of the sinus head's classes.
+
+    Returns
+    -------
+    list[sinusapp.model.train.TrainingCase]
+        Cohort ``seg_only``, recurrence :data:`~sinusapp.model.train.NO_OUTCOME`.
+
+    Raises
+    ------
+    sinusapp.errors.InputError
+        The folder does not exist, holds no case, or a case lacks ``ct/``.
+    """
+    from sinusapp.dataset import MASK_NAMES
+    from sinusapp.errors import InputError
+    from sinusapp.model.train import NO_OUTCOME, TrainingCase
+
+    root = Path(path)
+    if not root.is_dir():
+        raise InputError(
+            "the segmentation-only folder does not exist",
+            path=root,
+            hint="give a folder with one sub-folder (ct/, unlabelled.nii.gz) per case",
+        )
+    out = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        ct = folder / "ct"
+        if not ct.is_dir():
+            raise InputError(
+                f"segmentation-only case {folder.name!r} has no ct/ folder",
+                path=folder,
+                hint="put the background's CT series in ct/ (a symbolic link is fine)",
+            )
+        lesion = next((folder / n for n in MASK_NAMES if (folder / n).is_file()), None)
+        unlabelled = next((folder / n for n in UNLABELLED_NAMES if (folder / n).is_file()), None)
+        series_uid = None
+        meta = folder / "case.json"
+        if meta.is_file():
+            try:
+                value = json.loads(meta.read_text(encoding="utf-8")).get("series_uid")
+            except (OSError, ValueError) as exc:
+                raise InputError(
+                    f"segmentation-only case {folder.name!r}: case.json is unreadable ({exc})",
+                    path=meta,
+                ) from exc
+            series_uid = str(value) if value else None
+        out.append(
+            TrainingCase(
+                case_id=folder.name,
+                cohort="seg_only",
+                recurrence=NO_OUTCOME,
+                load=functools.partial(_load_seg_only, ct, lesion, unlabelled, series_uid),
+                center_lps=_reference_centre(folder),
+            )
+        )
+    if not out:
+        raise InputError(
+            "the segmentation-only folder holds no case folder",
+            path=root,
+            hint="one sub-folder per case, each with a ct/ folder",
+        )
+    log.info("segmentation-only cases %s: %d", root, len(out))
+    return out

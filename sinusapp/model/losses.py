@@ -27,14 +27,24 @@ __all__ = [
 ]
 
 
-def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, *, eps: float = 1.0) -> torch.Tensor:
+def soft_dice_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    eps: float = 1.0,
+    weight: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Soft Dice loss of the foreground, per sample then averaged (1 − DSC).
 
     ``logits``/``target``: ``(N, 1, D, H, W)``; target in {0, 1}. ``eps`` smooths empty masks
-    (a sample without lesion predicted empty scores ~0 loss).
+    (a sample without lesion predicted empty scores ~0 loss). ``weight`` (same shape, 0–1):
+    voxels with weight 0 (reference unknown) count for nothing.
     """
     p = torch.sigmoid(logits.float()).flatten(1)
     t = target.float().flatten(1)
+    if weight is not None:
+        w = weight.float().flatten(1)
+        p, t = p * w, t * w
     inter = (p * t).sum(1)
     denom = p.sum(1) + t.sum(1)
     return (1.0 - (2.0 * inter + eps) / (denom + eps)).mean()
@@ -60,16 +70,33 @@ def generalised_dice_loss(
 
 
 def segmentation_loss(
-    logits: torch.Tensor, target: torch.Tensor, *, dice: str = "soft"
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    dice: str = "soft",
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Dice-type loss (``soft`` or ``generalised``) + binary cross-entropy."""
+    """Dice-type loss (``soft`` or ``generalised``) + binary cross-entropy.
+
+    ``weight`` (``(N, 1, D, H, W)``, 0–1): per-voxel weight of a partly labelled batch
+    (``sinusapp train --negatives``: 0 where the reference is unknown); soft Dice only.
+    """
+    if weight is not None and dice != "soft":
+        raise ValueError(f"a voxel weight needs dice='soft', got {dice!r}")
     if dice == "soft":
-        d = soft_dice_loss(logits, target)
+        d = soft_dice_loss(logits, target, weight=weight)
     elif dice == "generalised":
         d = generalised_dice_loss(logits, target)
     else:
         raise ValueError(f"dice must be 'soft' or 'generalised', got {dice!r}")
-    bce = F.binary_cross_entropy_with_logits(logits.float(), target.float())
+    if weight is None:
+        bce = F.binary_cross_entropy_with_logits(logits.float(), target.float())
+    else:
+        w = weight.float()
+        per_voxel = F.binary_cross_entropy_with_logits(
+            logits.float(), target.float(), reduction="none"
+        )
+        bce = (per_voxel * w).sum() / w.sum().clamp_min(1.0)
     return d + bce
 
 
@@ -157,34 +184,45 @@ class MultiTaskLoss(nn.Module):
         seg_target: torch.Tensor | None,
         cls_target: torch.Tensor | None,
         sinus_target: torch.Tensor | None = None,
+        seg_weight: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Return the total loss and a dict of the parts (floats, for logging).
 
         ``cls_target=None`` in ``multi`` mode skips the classification term for this step
         (patch steps that train the segmentation only); a term that is skipped keeps its
-        learned weight untouched.
+        learned weight untouched. Samples whose ``cls_target`` is negative (negative cases
+        without an outcome) are left out of the classification term; a batch of only such
+        samples skips it. ``seg_weight``: per-voxel weight of the segmentation loss.
         """
         parts: dict[str, float] = {}
         losses: dict[str, torch.Tensor] = {}
         if self.task in ("multi", "seg"):
             if out.seg_logits is None or seg_target is None:
                 raise ValueError("segmentation logits and target are required for this task")
-            ls = segmentation_loss(out.seg_logits, seg_target, dice=self.dice)
+            ls = segmentation_loss(out.seg_logits, seg_target, dice=self.dice, weight=seg_weight)
             parts["seg"] = float(ls.detach())
             losses["seg"] = ls
         if self.task in ("multi", "cls") and (self.task == "cls" or cls_target is not None):
             if out.cls_logits is None or cls_target is None:
                 raise ValueError("classification logits and target are required for this task")
-            lc = F.cross_entropy(out.cls_logits.float(), cls_target.long())
-            parts["cls"] = float(lc.detach())
-            losses["cls"] = lc
+            known = cls_target >= 0
+            if bool(known.any()):
+                lc = F.cross_entropy(out.cls_logits.float()[known], cls_target[known].long())
+                parts["cls"] = float(lc.detach())
+                losses["cls"] = lc
         if self.sinus and sinus_target is not None and out.sinus_logits is not None:
             lsin = sinus_label_loss(out.sinus_logits, sinus_target)
             if lsin is not None:
                 parts["sinus"] = float(lsin.detach())
                 losses["sinus"] = lsin
         if self.weighting is None:
-            total = losses[self.tasks[0]]
+            total = losses.get(self.tasks[0])
+            if total is None:  # a cls-only batch of negative cases: nothing to learn
+                total = (
+                    out.cls_logits.float().sum() * 0.0
+                    if out.cls_logits is not None
+                    else (torch.zeros(()))
+                )
         else:
             s = self.weighting.log_vars
             total = torch.zeros((), device=s.device)

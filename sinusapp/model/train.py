@@ -75,6 +75,7 @@ from sinusapp.model.sinus_head import (
 )
 
 __all__ = [
+    "NO_OUTCOME",
     "PreparedCase",
     "TrainConfig",
     "TrainingCase",
@@ -86,6 +87,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: ``TrainingCase.recurrence`` of a segmentation-only case (a real background without an
+#: outcome, ``sinusapp train --seg-only``): the classification loss ignores it.
+NO_OUTCOME = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +105,15 @@ class TrainingCase:
         ``train``, ``holdout`` (a training-cohort case kept out of every model, scored by the
         final one) or ``test``.
     recurrence:
-        0 / 1 outcome.
+        0 / 1 outcome; :data:`NO_OUTCOME` for a segmentation-only case (it trains the
+        segmentation heads only, never the DLR-score).
     load:
-        Returns ``(Volume, lesion mask on the CT grid)`` or ``(Volume, lesion mask, sinus
+        Returns ``(Volume, lesion mask on the CT grid)``, ``(Volume, lesion mask, sinus
         label map | None)`` (:data:`~sinusapp.imaging.quantify.SINUS_LABELS` values on the
-        CT grid); must be picklable (a top-level function or :func:`functools.partial` of
-        one) to preprocess in parallel.
+        CT grid) or ``(Volume, lesion mask, sinus label map | None, unlabelled | None)``,
+        where ``unlabelled`` (non-zero) marks voxels whose reference is unknown: neither
+        the lesion loss nor the sinus-head loss counts them. Must be picklable (a
+        top-level function or :func:`functools.partial` of one) to preprocess in parallel.
     extra:
         Other per-case values kept for reporting (e.g. the synthetic cohort's true risk).
     center_lps:
@@ -133,6 +141,7 @@ class PreparedCase:
     located: bool  # False when the locator failed and the mask's centre was used
     extra: dict[str, float] = field(default_factory=dict)
     sinus: np.ndarray | None = None  # uint8 block of sinus-head classes, 255 = unknown
+    seg_valid: np.ndarray | None = None  # uint8 block, 1 where the lesion reference is known
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,10 +206,12 @@ def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) ->
                 located=bool(z["located"]),
                 extra=case.extra,
                 sinus=z["sinus"] if "sinus" in z.files else None,
+                seg_valid=z["seg_valid"] if "seg_valid" in z.files else None,
             )
     loaded = case.load()
     volume, mask = loaded[0], loaded[1]
     labels = loaded[2] if len(loaded) > 2 else None
+    unlabelled = loaded[3] if len(loaded) > 3 else None
     located = True
     try:
         if case.center_lps is not None:
@@ -239,8 +250,25 @@ def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) ->
             block_affine=block.affine,
             config=cfg,
         )
+    seg_valid = None
+    if unlabelled is not None:
+        # outside the CT the block is air the CT never showed: known to hold no lesion
+        unknown = (
+            resample_labels_to_block(
+                (np.asarray(unlabelled) > 0).astype(np.uint8),
+                volume=volume,
+                block_affine=block.affine,
+                config=cfg,
+            )
+            > 0
+        )
+        seg_valid = (~unknown).astype(np.uint8)
+        if sinus is not None:
+            sinus = np.where(unknown, np.uint8(SINUS_IGNORE), sinus).astype(np.uint8)
     tmp = cache_path.with_suffix(f".{os.getpid()}.tmp.npz")  # jobs may share the cache
     extra_arrays = {} if sinus is None else {"sinus": sinus}
+    if seg_valid is not None:
+        extra_arrays["seg_valid"] = seg_valid
     np.savez_compressed(tmp, image=image, mask=bmask, located=np.array(located), **extra_arrays)
     os.replace(tmp, cache_path)
     return PreparedCase(
@@ -252,6 +280,7 @@ def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) ->
         located=located,
         extra=case.extra,
         sinus=sinus,
+        seg_valid=seg_valid,
     )
 
 
@@ -403,8 +432,24 @@ def _lr_at(epoch: int, tcfg: TrainConfig) -> float:
 
 
 def _stack(cases: Sequence[PreparedCase]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images ``(N, 1, D, H, W)``, targets and outcomes of ``cases``.
+
+    Targets are uint8 ``(N, 1, ...)`` lesion fractions × 255, or ``(N, 2, ...)`` with the
+    known-reference weight (× 255) as the second channel when any case is partly unlabelled
+    (the channels move together through patch cutting and augmentation).
+    """
     x = torch.from_numpy(np.stack([c.image for c in cases])[:, None])
     y = torch.from_numpy(np.stack([c.mask for c in cases])[:, None])  # uint8, fraction × 255
+    if any(c.seg_valid is not None for c in cases):
+        w = np.stack(
+            [
+                c.seg_valid * np.uint8(255)
+                if c.seg_valid is not None
+                else np.full(c.mask.shape, 255, np.uint8)
+                for c in cases
+            ]
+        )
+        y = torch.cat([y, torch.from_numpy(w)[:, None]], dim=1)
     lab = torch.tensor([c.recurrence for c in cases], dtype=torch.long)
     return x, y, lab
 
@@ -590,12 +635,16 @@ def train_model(
                     xb, yb, sb = augment_batch(  # type: ignore[misc]
                         xb, yb, generator=gen, sinus=sb, lr_only=True
                     )
+            seg_weight = None
+            if yb.shape[1] == 2:  # partly unlabelled cases: the second channel is the weight
+                yb, seg_weight = yb[:, :1], yb[:, 1:]
             if world > 1:
                 # every rank drew the whole batch (same random numbers as one process);
                 # each trains on its share, DDP averages the gradients
                 lo, hi = _shard(xb.shape[0], rank=rank, world=world)
                 xb, yb, lb = xb[lo:hi], yb[lo:hi], lb[lo:hi]
                 sb = None if sb is None else sb[lo:hi]
+                seg_weight = None if seg_weight is None else seg_weight[lo:hi]
             with torch.autocast(
                 device_type="cuda", dtype=torch.bfloat16, enabled=on_cuda and tcfg.amp
             ):
@@ -605,6 +654,7 @@ def train_model(
                 seg_target=yb,
                 cls_target=lb,
                 sinus_target=None if sb is None else sb.long(),
+                seg_weight=seg_weight,
             )
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -809,6 +859,14 @@ def _model_card(
             "\n- Classification head: besides the pooled bottleneck it reads the mean lesion "
             "probability over its field of view (gradients stopped: segmentation-guided)."
         )
+    n_seg = len(training.get("seg_only_case_ids") or ())
+    if n_seg:
+        sinus_text += (
+            f"\n- Segmentation-only cases: {n_seg} real backgrounds without an outcome (whole "
+            "heads, with or without placed disease) trained both segmentation heads outside "
+            "their unlabelled region (brain, muscle, orbit; upper-sinus disease); they never "
+            "trained the classification head."
+        )
     init = (training.get("settings") or {}).get("init_weights")
     if init:
         sinus_text += f"\n- Fine-tuned: every model started from the weights of `{init}`."
@@ -907,6 +965,7 @@ def _load_cached(folder: Path, items: Sequence[tuple[str, int]]) -> list[Prepare
                     mask=z["mask"],
                     located=bool(z["located"]),
                     sinus=z["sinus"] if "sinus" in z.files else None,
+                    seg_valid=z["seg_valid"] if "seg_valid" in z.files else None,
                 )
             )
     return out
@@ -1006,24 +1065,17 @@ def run_training(
     command: str = "",
     trained_on_synthetic: bool = True,
     only_jobs: Sequence[str] | None = None,
+    seg_only: Sequence[TrainingCase] = (),
 ) -> Bundle | None:
     """CV on the train cohort, final fit, external scoring, bundle. Returns the bundle.
 
-    ``workers`` processes preprocess the cases; ``parallel`` > 1 trains that many models
-    (folds and the final model, which are independent) at once in separate processes.
-
-    ``only_jobs`` (``fold0`` ... ``fold{k-1}``, ``final``): train only these models, as one of
-    several independent jobs sharing ``work_dir`` (other jobs' checkpoints are kept, as with
-    ``resume``) and returns ``None``: a last run without ``only_jobs`` and with ``resume``
-    finds every model done and writes the bundle. Under torchrun
-    (:mod:`sinusapp.model.distributed`) every rank calls this; rank 0 writes, the others
-    return the bundle rank 0 wrote.
-
-    Raises
-    ------
-    InputError
-        No training cases, too few per outcome for the folds, an unavailable device, an
-        unknown job name, ``parallel`` > 1 under torchrun.
+    ``seg_only``: segmentation-only cases (real backgrounds without an outcome, recurrence
+    :data:`NO_OUTCOME`, usually with an ``unlabelled`` region;
+    :func:`~sinusapp.model.dataset_adapter.seg_only_cases_from_folder`), e.g. whole heads
+    without disease (negatives) or with disease in the upper sinuses, added to the training
+    set of every model (folds and final). They train both segmentation heads where they are
+    labelled and never enter the DLR-score loss, a fold's validation, the evaluation or the
+    outcome counts.
     """
     t_start = time.perf_counter()
     preprocess.check_divisible(network.divisor)
@@ -1055,27 +1107,38 @@ def run_training(
             "The dataset has no case in the 'train' cohort.",
             hint="Check clinical.csv's cohort column.",
         )
+    seg_only = list(seg_only)
+    if seg_only and network.task == "cls":
+        raise InputError(
+            f"{len(seg_only)} segmentation-only case(s) were given to a classification-only "
+            "network",
+            hint="they train the segmentation heads; use --task multi or seg, or drop --seg-only",
+        )
+    clash = sorted({c.case_id for c in seg_only} & {c.case_id for c in cases})
+    if clash:
+        raise InputError(
+            f"segmentation-only case id(s) {clash[:5]} are also dataset cases",
+            hint="rename the segmentation-only case folders",
+        )
     log.info(
-        "training on %s: %d train, %d held-out, %d test cases",
+        "training on %s: %d train, %d held-out, %d test, %d segmentation-only cases",
         dev,
         len(train_cases),
         len(holdout_cases),
         len(test_cases),
+        len(seg_only),
     )
+    everything = list(train_cases) + list(holdout_cases) + list(test_cases) + seg_only
     prepared: Sequence[PreparedCase | TrainingCase]
     if rank == 0:
-        prepared = prepare_cases(
-            list(train_cases) + list(holdout_cases) + list(test_cases),
-            cache_dir=work_dir,
-            config=preprocess,
-            workers=workers,
-        )
+        prepared = prepare_cases(everything, cache_dir=work_dir, config=preprocess, workers=workers)
     else:  # the ids and labels; the arrays are read from the cache rank 0 writes
-        prepared = list(train_cases) + list(holdout_cases) + list(test_cases)
+        prepared = everything
     barrier()
     train_p = prepared[: len(train_cases)]
     holdout_p = prepared[len(train_cases) : len(train_cases) + len(holdout_cases)]
-    test_p = prepared[len(train_cases) + len(holdout_cases) :]
+    test_p = prepared[len(train_cases) + len(holdout_cases) : len(prepared) - len(seg_only)]
+    seg_items = tuple((c.case_id, NO_OUTCOME) for c in seg_only)
     labels = np.array([c.recurrence for c in train_p])
 
     cache_folder = _cache_folder(work_dir, preprocess)
@@ -1086,7 +1149,7 @@ def run_training(
             _Job(
                 name=f"fold{f}",
                 desc=f"fold {f + 1}/{tcfg.folds}",
-                train=tuple((train_p[i].case_id, train_p[i].recurrence) for i in tr),
+                train=tuple((train_p[i].case_id, train_p[i].recurrence) for i in tr) + seg_items,
                 val=tuple((train_p[i].case_id, train_p[i].recurrence) for i in va),
                 run_seed=tcfg.seed * 100 + f + 1,
                 cache_folder=str(cache_folder),
@@ -1101,7 +1164,7 @@ def run_training(
         _Job(
             name="final",
             desc="final model",
-            train=tuple((c.case_id, c.recurrence) for c in train_p),
+            train=tuple((c.case_id, c.recurrence) for c in train_p) + seg_items,
             val=(),
             run_seed=tcfg.seed * 100,
             cache_folder=str(cache_folder),
@@ -1248,6 +1311,7 @@ def run_training(
         # `sinusapp evaluate` refuses to score these cases with this bundle (in-sample)
         "case_ids": sorted(c.case_id for c in train_p),
         "test_case_ids": sorted(c.case_id for c in test_p),
+        "seg_only_case_ids": sorted(c.case_id for c in seg_only),
         "epochs": tcfg.epochs,
         "folds": tcfg.folds,
         "seed": tcfg.seed,

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 #: NasalSeg label value → SinusApp label (SINUS_LABELS: 1 maxillary L, 2 maxillary R, 9 nasal).
 _NASALSEG_TO_SINUSAPP = {1: 2, 2: 1, 3: 9, 4: 9, 5: 15}
 MAX_L, MAX_R, NASAL = 1, 2, 9
+#: SINUS_LABELS pairs that swap in a left-right mirror (maxillary, anterior / posterior
+#: ethmoid; whole-head backgrounds carry the ethmoids too)
+_LEFT_RIGHT_PAIRS = ((1, 2), (3, 4), (5, 6))
 #: nasopharynx, kept while rendering (so no cavity grows into it) and written as 0
 _NASOPHARYNX_TMP = 15
 _HU_MIN, _HU_MAX = -1024, 3071
@@ -205,9 +208,11 @@ def mirror_background(bg: Background) -> Background:
     """
     if not bg.affine[0, 2] > 0:
         raise ValueError("mirror_background needs columns along +x (an axial LPS series)")
-    lab = bg.labels[:, :, ::-1].copy()
-    left, right = lab == MAX_L, lab == MAX_R
-    lab[left], lab[right] = MAX_R, MAX_L
+    flipped = bg.labels[:, :, ::-1]
+    swap = np.arange(256, dtype=np.uint8)
+    for a, b in _LEFT_RIGHT_PAIRS:
+        swap[a], swap[b] = b, a
+    lab = swap[flipped]
     return Background(
         patient=bg.patient,
         hu=np.ascontiguousarray(bg.hu[:, :, ::-1]),
@@ -217,13 +222,18 @@ def mirror_background(bg: Background) -> Background:
 
 
 def augment_background(
-    bg: Background, *, rng: np.random.Generator
+    bg: Background,
+    *,
+    rng: np.random.Generator,
+    pixel_range_mm: tuple[float, float] = (0.4, 0.8),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """Mirror, deform elastically and resample ``bg``; returns ``(hu, labels, affine, params)``.
 
     Mirroring flips the array along the patient x axis and swaps the L/R labels, keeping the
     affine (so the geometry stays valid). The output grid covers the same extent at the new
-    spacing; HU are interpolated linearly, labels by nearest neighbour through the same map.
+    spacing (pixels drawn from ``pixel_range_mm``: a whole-head crop is several times a
+    NasalSeg crop, so its callers draw coarser pixels); HU are interpolated linearly, labels
+    by nearest neighbour through the same map.
     """
     mirror = bool(rng.uniform() < 0.5)
     if mirror:
@@ -231,7 +241,7 @@ def augment_background(
     hu, lab = bg.hu, bg.labels
     a = bg.affine
     sp_in = np.linalg.norm(a[:3, :3], axis=0)
-    pixel = float(rng.uniform(0.4, 0.8))
+    pixel = float(rng.uniform(*pixel_range_mm))
     slice_mm = float(rng.choice([0.625, 0.75, 1.0, 1.25, 1.5]))
     sp_out = np.array([slice_mm, pixel, pixel])
     extent = (np.array(hu.shape) - 1) * sp_in

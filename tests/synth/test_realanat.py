@@ -136,6 +136,18 @@ def test_mirror_swaps_sides_keeps_geometry(bg: Background) -> None:
     assert _centroid_x(m.labels, MAX_L, m.affine) > _centroid_x(m.labels, MAX_R, m.affine)
 
 
+def test_mirror_swaps_the_ethmoid_sides_of_a_whole_head_background() -> None:
+    # whole-head backgrounds (benchmarks/make_head_disease.py) carry the upper sinuses too
+    lab = np.zeros((2, 3, 8), np.uint8)
+    lab[0, 0, :4] = [3, 5, 7, 8]  # ethmoid ant L, post L, frontal, sphenoid on the right half
+    lab[1, 1, 5:] = [4, 6, 9]
+    axial = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], float)
+    bg = Background(patient="x", hu=np.zeros(lab.shape, np.float32), labels=lab, affine=axial)
+    m = mirror_background(bg).labels
+    assert m[0, 0, 4:].tolist() == [8, 7, 6, 4]  # sides swap, midline regions keep their value
+    assert m[1, 1, :3].tolist() == [9, 5, 3]
+
+
 def test_air_fluid_level_horizontal_and_posterior(bg: Background) -> None:
     rng = np.random.default_rng(5)
     hu, lab, aff, _ = augment_background(bg, rng=rng)

@@ -1,0 +1,176 @@
+"""Segmentation-only cases (``sinusapp train --seg-only``): real backgrounds without outcome.
+
+Negatives (no disease) train both segmentation heads to mark nothing where they are
+labelled; cases with placed disease train the lesion head on it. The voxels marked
+``unlabelled`` are left out of every loss, the cases never enter the DLR-score loss, and the
+manifest records them apart from the dataset's cases.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from model_helpers import PHANTOM_GRID, TINY_NET, TINY_PRE, tiny_cases
+
+from sinusapp.errors import InputError
+from sinusapp.model.config import NetworkConfig
+from sinusapp.model.dataset_adapter import seg_only_cases_from_folder
+from sinusapp.model.losses import MultiTaskLoss, segmentation_loss
+from sinusapp.model.network import NetworkOutput
+from sinusapp.model.sinus_head import SINUS_IGNORE
+from sinusapp.model.testing import make_sinus_phantom
+from sinusapp.model.train import NO_OUTCOME, TrainConfig, prepare_cases, run_training, train_model
+from sinusapp.synth.dicomio import write_label_nifti
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _dicomgen import write_volume_series
+
+
+def test_weighted_segmentation_loss_ignores_the_unknown_voxels() -> None:
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 1, 8, 8, 8, generator=gen)
+    target = (torch.rand(2, 1, 8, 8, 8, generator=gen) > 0.7).float()
+    ones = torch.ones_like(target)
+    assert torch.allclose(
+        segmentation_loss(logits, target, weight=ones), segmentation_loss(logits, target)
+    )
+    weight = ones.clone()
+    weight[:, :, :4] = 0.0  # the upper half is unlabelled
+    base = segmentation_loss(logits, target, weight=weight)
+    changed = logits.clone()
+    changed[:, :, :4] = 25.0  # anything at all where the reference is unknown
+    assert torch.allclose(segmentation_loss(changed, target, weight=weight), base)
+    changed[:, :, 4:] += 1.0  # but the labelled half counts
+    assert not torch.allclose(segmentation_loss(changed, target, weight=weight), base)
+    # a sample that is unlabelled everywhere contributes nothing
+    empty = segmentation_loss(logits, target, weight=torch.zeros_like(target))
+    assert float(empty) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="soft"):
+        segmentation_loss(logits, target, dice="generalised", weight=weight)
+
+
+def test_classification_loss_leaves_out_samples_without_outcome() -> None:
+    loss = MultiTaskLoss(task="multi")
+    gen = torch.Generator().manual_seed(1)
+    out = NetworkOutput(
+        seg_logits=torch.randn(3, 1, 4, 4, 4, generator=gen),
+        cls_logits=torch.randn(3, 2, generator=gen),
+    )
+    seg = torch.zeros(3, 1, 4, 4, 4)
+    _, parts = loss(out, seg_target=seg, cls_target=torch.tensor([1, NO_OUTCOME, 0]))
+    expected = torch.nn.functional.cross_entropy(out.cls_logits[[0, 2]], torch.tensor([1, 0]))
+    assert parts["cls"] == pytest.approx(float(expected), rel=1e-6)
+    _, parts = loss(out, seg_target=seg, cls_target=torch.full((3,), NO_OUTCOME))
+    assert "cls" not in parts and "seg" in parts
+
+
+def _negatives_folder(
+    root: Path, *, unlabelled_slices: slice, lesion_slices: slice | None = None
+) -> Path:
+    """Two cases on one disease-free phantom CT; ``unlabelled_slices`` unknown; with
+    ``lesion_slices`` the second one carries a lesion mask there (a placed disease)."""
+    volume, _ = make_sinus_phantom(**PHANTOM_GRID, severity=(0.0, 0.0), polyp=False, seed=5)
+    series = root / "series"
+    write_volume_series(series, volume)
+    unknown = np.zeros(volume.shape, np.uint8)
+    unknown[unlabelled_slices] = 1
+    for n, shift in enumerate((0.0, 12.0)):
+        case = root / "neg" / f"NEG_{n}"
+        case.mkdir(parents=True)
+        (case / "ct").symlink_to(series, target_is_directory=True)
+        write_label_nifti(labels=unknown, affine=volume.affine, out_path=case / "unlabelled.nii.gz")
+        centre = volume.index_to_lps((np.asarray(volume.shape) - 1) / 2) + np.array([0, 0, shift])
+        (case / "case.json").write_text(json.dumps({"sinus_centre_lps_mm": centre.tolist()}))
+        if n == 1 and lesion_slices is not None:
+            lesion = np.zeros(volume.shape, np.uint8)
+            lesion[lesion_slices, 20:50, 20:60] = 1
+            write_label_nifti(labels=lesion, affine=volume.affine, out_path=case / "lesion.nii.gz")
+    return root / "neg"
+
+
+def test_seg_only_folder_is_read_and_prepared(tmp_path: Path) -> None:
+    folder = _negatives_folder(
+        tmp_path, unlabelled_slices=slice(0, 32), lesion_slices=slice(40, 50)
+    )
+    negs = seg_only_cases_from_folder(folder)
+    assert [c.case_id for c in negs] == ["NEG_0", "NEG_1"]
+    assert all(c.cohort == "seg_only" and c.recurrence == NO_OUTCOME for c in negs)
+    assert negs[1].center_lps[2] - negs[0].center_lps[2] == pytest.approx(12.0)
+    cfg = TINY_PRE
+    (prep,) = prepare_cases(negs[:1], cache_dir=tmp_path / "cache", config=cfg)
+    assert not prep.mask.any()  # no lesion anywhere
+    assert prep.seg_valid is not None and prep.sinus is not None
+    # the lower half of the CT (slices 0-31 of 64, superior is +z) is unknown to both heads
+    unknown = prep.seg_valid == 0
+    assert 0.3 < unknown.mean() < 0.7
+    assert unknown[:4].all() and not unknown[-4:].any()  # block axis 0 runs inferior → superior
+    assert np.array_equal(prep.sinus == SINUS_IGNORE, unknown)
+    assert not prep.sinus[~unknown].any()  # labelled: background of the sinus head
+    (again,) = prepare_cases(negs[:1], cache_dir=tmp_path / "cache", config=cfg)  # from cache
+    assert np.array_equal(again.seg_valid, prep.seg_valid)
+    (diseased,) = prepare_cases(negs[1:], cache_dir=tmp_path / "cache", config=cfg)
+    assert (diseased.mask >= 128).sum() > 50  # its placed lesion, in the labelled part
+    assert np.all(diseased.seg_valid[diseased.mask > 0] == 1)
+
+
+def test_seg_only_folder_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        seg_only_cases_from_folder(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no case folder"):
+        seg_only_cases_from_folder(tmp_path / "empty")
+    (tmp_path / "bad" / "NEG_0").mkdir(parents=True)
+    with pytest.raises(InputError, match="has no ct/"):
+        seg_only_cases_from_folder(tmp_path / "bad")
+
+
+def test_an_unlabelled_negative_trains_nothing_a_labelled_one_trains_the_seg_head(
+    tmp_path: Path,
+) -> None:
+    tcfg = TrainConfig(epochs=1, folds=0, batch_size=2, lr=1e-3, augment=False)
+    seg_loss = {}
+    for name, sl in (("all", slice(None)), ("half", slice(0, 32))):
+        negs = seg_only_cases_from_folder(_negatives_folder(tmp_path / name, unlabelled_slices=sl))
+        prepared = prepare_cases(negs, cache_dir=tmp_path / name / "cache", config=TINY_PRE)
+        _, _, hist = train_model(prepared, network=TINY_NET, tcfg=tcfg, device="cpu", run_seed=0)
+        assert "cls" not in hist[0]  # no outcome: the DLR-score never trains on a negative
+        seg_loss[name] = hist[0]["seg"]
+    assert seg_loss["all"] == pytest.approx(0.0, abs=1e-6)
+    assert seg_loss["half"] > 0.05
+
+
+def test_run_training_adds_seg_only_cases_to_training_only(tmp_path: Path) -> None:
+    negs = seg_only_cases_from_folder(_negatives_folder(tmp_path, unlabelled_slices=slice(0, 32)))
+    net = NetworkConfig(base_width=4, levels=3, cls_hidden=(16,), sinus_classes=4)
+    bundle = run_training(
+        tiny_cases(6, n_test=2),
+        out_dir=tmp_path / "bundle",
+        work_dir=tmp_path / "work",
+        network=net,
+        preprocess=TINY_PRE,
+        tcfg=TrainConfig(epochs=1, folds=0, batch_size=2, lr=1e-3),
+        device="cpu",
+        seg_only=negs,
+    )
+    training = bundle.manifest["training"]
+    assert training["seg_only_case_ids"] == ["NEG_0", "NEG_1"]
+    assert training["n_train"] == 4 and "NEG_0" not in training["case_ids"]
+    assert bundle.manifest["metrics"]["external"]["n"] == 2
+    final = json.loads((tmp_path / "work" / "checkpoints" / "final.json").read_text())
+    assert final["n_train"] == 6  # four dataset cases + two segmentation-only cases
+    with pytest.raises(InputError, match="classification-only"):
+        run_training(
+            tiny_cases(6),
+            out_dir=tmp_path / "b2",
+            work_dir=tmp_path / "w2",
+            network=NetworkConfig(base_width=4, levels=3, task="cls"),
+            preprocess=TINY_PRE,
+            tcfg=TrainConfig(epochs=1, folds=0),
+            device="cpu",
+            seg_only=negs,
+        )
