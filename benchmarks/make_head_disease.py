@@ -184,9 +184,7 @@ def render(bg: Background, *, spec: Any, healthy: bool) -> dict[str, Any]:
     }
 
 
-def write_cases(
-    *, heads: list[str], out: Path, n_cases: int, seed: int, bundle: Path
-) -> list[str]:
+def write_cases(*, heads: list[str], out: Path, n_cases: int, seed: int, bundle: Path) -> list[str]:
     """``n_cases`` per head; returns the case ids."""
     out.mkdir(parents=True, exist_ok=True)
     specs = sample_cohort(n_cases=n_cases * len(heads), seed=seed, center="A")
