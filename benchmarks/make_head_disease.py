@@ -40,148 +40,41 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from make_head_negatives import BOXES, SHARED, _box_mask, _write_nifti  # noqa: E402
+from make_head_negatives import BOXES, SHARED, _write_nifti  # noqa: E402
 
 from sinusapp.model.dataset_adapter import _seg_only_volume  # noqa: E402
 from sinusapp.synth.cohort import sample_cohort  # noqa: E402
 from sinusapp.synth.dicomio import CaseDicomInfo, CtSeriesOptions, write_ct_series  # noqa: E402
-from sinusapp.synth.realanat import (  # noqa: E402
-    Background,
-    _kernel_and_noise,
-    augment_background,
-    place_disease,
-)
 from sinusapp.synth.realanat_write import _write_lesion_nrrd  # noqa: E402
+from sinusapp.synth.realhead import (  # noqa: E402
+    head_background,
+    head_sinus_labels,
+    render_head_case,
+)
 
 log = logging.getLogger("make_head_disease")
 
-#: SINUS_LABELS value → CaseSpec region of the upper sinuses
-UPPER = {
-    3: "ethmoid_ant_L",
-    4: "ethmoid_ant_R",
-    5: "ethmoid_post_L",
-    6: "ethmoid_post_R",
-    7: "frontal",
-    8: "sphenoid",
-}
-#: label value of the unlabelled region while rendering (carried through the augmentation)
-_UNLABELLED = 200
-#: crop around the hand-marked box (mm each side): holds the 80 x 100 x 120 mm block
-CROP_MARGIN_MM = 28.0
 HEALTHY_FRACTION = 0.1
 
 
-def head_labels(volume: Any, *, bundle: Path) -> np.ndarray:
-    """The head's SINUS_LABELS as the app finds them: model cavities + upper sinuses."""
-    from sinusapp.imaging.upper_sinuses import label_upper_sinuses
+def load_head(name: str, *, bundle: Path) -> tuple[Any, dict[str, Any]]:
+    """Head ``name`` of ``tests/model/real_head_boxes.json`` as a rendering background."""
     from sinusapp.model.predictor import Predictor
 
-    pred = Predictor(bundle, device="cpu").predict(volume)
-    labels = np.asarray(pred.sinus_labels, np.uint8).copy()
-    found = label_upper_sinuses(hu=volume.array, affine=volume.affine, model_labels=labels)
-    if found is None:
-        raise SystemExit("no upper sinuses found: the model found no maxillary / nasal anchor")
-    upper, box = found
-    sub = labels[box]
-    sub[upper > 0] = upper[upper > 0]
-    return labels
-
-
-def head_background(name: str, *, bundle: Path) -> tuple[Background, dict[str, Any]]:
-    """Crop of head ``name`` around its hand-marked box, with upper cells and unlabelled."""
     heads = {h["name"]: h for h in json.loads(BOXES.read_text(encoding="utf-8"))["heads"]}
     head = heads[name]
-    series = SHARED / head["series"]
-    volume = _seg_only_volume(series, None)
+    volume = _seg_only_volume(SHARED / head["series"], None)
     b = head["box_lps_mm"]
-    box = np.array([b["x"], b["y"], b["z"]], float)
-    labels = head_labels(volume, bundle=bundle)
-    upper = np.isin(labels, list(UPPER)) & _box_mask(
-        volume, box + np.array([[-25.0, 25.0]] * 3)
-    )  # the model's stray labels far from the box (temporal region) are not cells
-    wide = box.copy()
-    wide[:, 0] -= 5.0
-    wide[:, 1] += 5.0
-    wide[1, 0] -= 10.0
-    unknown = _box_mask(volume, wide) & ~ndimage.binary_dilation(upper, iterations=1)
-    lab = np.where(upper, labels, np.where(unknown, _UNLABELLED, 0)).astype(np.uint8)
-    crop = box.copy()
-    crop[:, 0] -= CROP_MARGIN_MM
-    crop[:, 1] += CROP_MARGIN_MM
-    inside = np.argwhere(_box_mask(volume, crop))
-    lo, hi = inside.min(0), inside.max(0) + 1
-    sl = tuple(slice(int(a), int(c)) for a, c in zip(lo, hi, strict=True))
-    aff = volume.affine.copy()
-    aff[:3, 3] = volume.affine[:3, :3] @ lo + volume.affine[:3, 3]
-    vox_ml = float(np.prod(volume.spacing_mm)) / 1000.0
-    info = {
-        "head": name,
-        "series": head["series"],
-        "crop_index_lo": lo.tolist(),
-        "crop_shape": [int(v) for v in hi - lo],
-        "upper_cells_ml": {
-            UPPER[v]: round(float((lab == v).sum()) * vox_ml, 2) for v in sorted(UPPER)
-        },
-    }
-    bg = Background(
-        patient=name,
-        hu=volume.array[sl].astype(np.float32),
-        labels=np.ascontiguousarray(lab[sl]),
-        affine=aff,
+    labels = head_sinus_labels(volume, predictor=Predictor(bundle, device="cpu"))
+    bg, info = head_background(
+        volume, labels=labels, box_lps_mm=np.array([b["x"], b["y"], b["z"]], float), name=name
     )
-    return bg, info
-
-
-def _plan(spec: Any, *, healthy: bool) -> dict[int, dict[str, Any]]:
-    plan = {}
-    for value, region in UPPER.items():
-        d = spec.disease.get(region)
-        on = d.opacification > 0 and not healthy
-        plan[value] = {
-            "region": region,
-            "pattern": d.pattern if on else "none",
-            "opacification": float(d.opacification),
-            "polyps": int(d.polyps),
-            "hyperdense_foci": bool(d.hyperdense_foci),
-        }
-    return plan
-
-
-def render(bg: Background, *, spec: Any, healthy: bool) -> dict[str, Any]:
-    """Augment the crop and place the upper-sinus disease (deterministic in ``spec.seed``)."""
-    rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 0x4EAD]))
-    hu, lab, aff, aug = augment_background(bg, rng=rng, pixel_range_mm=(0.6, 1.0))
-    lesion_hu = float(np.clip(spec.disease.lesion_hu + rng.normal(0, 5), 10.0, 60.0))
-    cavities = np.where(lab == _UNLABELLED, 0, lab)
-    out, lesion, info = place_disease(
-        hu=hu,
-        labels=cavities,
-        affine=aff,
-        plan=_plan(spec, healthy=healthy),
-        lesion_hu=lesion_hu,
-        rng=rng,
-    )
-    out, kern = _kernel_and_noise(out, rng=rng)
-    vox_ml = float(abs(np.linalg.det(aff[:3, :3]))) / 1000.0
-    return {
-        "hu": np.clip(np.rint(out), -1024, 3071).astype(np.int16),
-        "lesion": lesion,
-        "unlabelled": (lab == _UNLABELLED).astype(np.uint8),
-        "affine": aff,
-        "meta": {
-            "augmentation": {**aug, **kern},
-            "healthy_case": healthy,
-            "lesion_hu": round(lesion_hu, 2),
-            "disease": info,
-            "lesion_volume_ml": round(float(lesion.sum()) * vox_ml, 3),
-        },
-    }
+    return bg, {**info, "series": head["series"]}
 
 
 def write_cases(*, heads: list[str], out: Path, n_cases: int, seed: int, bundle: Path) -> list[str]:
@@ -192,17 +85,17 @@ def write_cases(*, heads: list[str], out: Path, n_cases: int, seed: int, bundle:
     healthy = rng.uniform(size=len(specs)) < HEALTHY_FRACTION
     ids = []
     for h, name in enumerate(heads):
-        bg, info = head_background(name, bundle=bundle)
+        bg, info = load_head(name, bundle=bundle)
         log.info("%s: crop %s, upper cells %s", name, info["crop_shape"], info["upper_cells_ml"])
         for n in range(n_cases):
             k = h * n_cases + n
             spec = specs[k]
             case_id = f"HEAD_{name.split('_')[0]}_{seed}_{n:03d}"
-            r = render(bg, spec=spec, healthy=bool(healthy[k]))
+            r = render_head_case(bg, spec=spec, healthy=bool(healthy[k]))
             folder = out / case_id
             write_ct_series(
-                hu=r["hu"],
-                affine=r["affine"],
+                hu=r.hu,
+                affine=r.affine,
                 out_dir=folder / "ct",
                 case=CaseDicomInfo(
                     case_id=case_id,
@@ -216,17 +109,17 @@ def write_cases(*, heads: list[str], out: Path, n_cases: int, seed: int, bundle:
                     model="real head background + synthetic disease",
                 ),
             )
-            _write_lesion_nrrd(mask=r["lesion"], affine=r["affine"], path=folder / "lesion.nrrd")
-            _write_nifti(r["unlabelled"], r["affine"], folder / "unlabelled.nii.gz")
-            meta = {**r["meta"], **info, "case_id": case_id, "seed": spec.seed}
+            _write_lesion_nrrd(mask=r.lesion, affine=r.affine, path=folder / "lesion.nrrd")
+            _write_nifti(r.unlabelled, r.affine, folder / "unlabelled.nii.gz")
+            meta = {**r.meta, **info, "case_id": case_id, "seed": spec.seed}
             (folder / "case.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
             log.info(
                 "%s: lesion %.2f mL (%s)",
                 case_id,
-                r["meta"]["lesion_volume_ml"],
+                r.meta["lesion_volume_ml"],
                 {
                     k2: v.get("pattern")
-                    for k2, v in r["meta"]["disease"].items()
+                    for k2, v in r.meta["disease"].items()
                     if isinstance(v, dict) and v.get("pattern") != "none"
                 },
             )

@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO))
 from sinusapp.model.dataset_adapter import _seg_only_volume  # noqa: E402
 from sinusapp.model.preprocess import locate_sinus_region  # noqa: E402
 from sinusapp.synth.dicomio import lps_to_ras_affine  # noqa: E402
+from sinusapp.synth.realhead import box_mask  # noqa: E402
 
 log = logging.getLogger("make_head_negatives")
 
@@ -62,20 +63,6 @@ OFFSETS_MM: tuple[tuple[float, float, float], ...] = (
     (0.0, 14.0, 44.0),
     (0.0, 40.0, -4.0),
 )
-
-
-def _box_mask(volume: object, box: np.ndarray) -> np.ndarray:
-    """Voxels of ``volume`` whose centre lies in the LPS box ``box`` (3 × [lo, hi] mm),
-    slice by slice (a whole head has ~10⁸ voxels)."""
-    shape = volume.shape  # type: ignore[attr-defined]
-    j, i = np.meshgrid(np.arange(shape[1]), np.arange(shape[2]), indexing="ij")
-    ji = np.stack([np.zeros(j.size), j.ravel(), i.ravel()], axis=1).astype(float)
-    out = np.zeros(shape, bool)
-    for k in range(shape[0]):
-        ji[:, 0] = k
-        pts = volume.index_to_lps(ji)  # type: ignore[attr-defined]
-        out[k] = np.all((pts >= box[:, 0]) & (pts <= box[:, 1]), axis=1).reshape(shape[1:])
-    return out
 
 
 def _write_nifti(mask: np.ndarray, affine: np.ndarray, path: Path) -> None:
@@ -122,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         box[:, 0] -= args.margin_mm
         box[:, 1] += args.margin_mm
         box[1, 0] -= args.anterior_mm
-        unknown = _box_mask(volume, box)
+        unknown = box_mask(volume, box)
         centre = locate_sinus_region(volume).center_lps
         log.info(
             "%s: %s voxels, box %.0f%% of them, locator centre %s",
