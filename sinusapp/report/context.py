@@ -74,8 +74,9 @@ _LIMITATIONS_ALWAYS: tuple[str, ...] = (
 _LIMITATION_SYNTHETIC = (
     "The model was trained on synthetic (computer-generated) disease, clinical factors and "
     "outcomes, not on patients' disease or follow-up (the bundled model places the disease "
-    "on real sinus CT anatomy). It is NOT validated for clinical use: this report must not be "
-    "used to make treatment decisions."
+    "on real sinus CT anatomy; there it learned maxillary and nasal disease only and marks "
+    "little ethmoid, frontal or sphenoid disease, whose grades may read too low). It is NOT "
+    "validated for clinical use: this report must not be used to make treatment decisions."
 )
 _LIMITATION_UNKNOWN_MODEL = (
     "No model provenance was recorded for this analysis; the model's training data and "
