@@ -18,8 +18,9 @@ labelled the maxillary sinuses and nasal cavity of these heads, and the Visible 
 airway is filled with tissue) and ``case.json``. The upper cells themselves are labelled (the
 placed lesion, the rest clear), as is everything outside the box (no lesion).
 
-``--eval`` writes the same for held-out heads with another seed, and scores a bundle:
-lesion Dice where the reference is known (outside ``unlabelled``) per case, and the median.
+``--score BUNDLE ...`` scores bundles on a folder of such cases (written first when ``--out`` is
+empty; an existing folder is scored as it is, whatever ``--seed`` / ``--heads`` say): lesion
+Dice where the reference is known (outside ``unlabelled``) per case, and the median.
 
 Usage::
 
@@ -140,7 +141,7 @@ def score(*, folder: Path, bundle: Path) -> dict[str, Any]:
     for case in seg_only_cases_from_folder(folder):
         volume, truth, _, unknown = case.load()
         pred = predictor.predict(volume).mask > 0
-        known = unknown == 0
+        known = np.ones(truth.shape, bool) if unknown is None else unknown == 0
         p, t = pred & known, truth > 0
         denom = int(p.sum()) + int(t.sum())
         vox_ml = float(np.prod(volume.spacing_mm)) / 1000.0
@@ -177,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="write the scores here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    if not (args.out.is_dir() and any(args.out.iterdir())):
+    if args.out.is_dir() and any(args.out.iterdir()):
+        log.info("%s is not empty: scoring its cases as they are (nothing written)", args.out)
+    else:
         write_cases(
             heads=args.heads, out=args.out, n_cases=args.cases, seed=args.seed, bundle=args.bundle
         )

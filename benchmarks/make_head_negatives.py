@@ -1,4 +1,4 @@
-"""Write whole-head negative cases for ``sinusapp train --negatives`` (issue 11).
+"""Write whole-head negative cases for ``sinusapp train --seg-only`` (issue 11).
 
 The real-anatomy cohort's backgrounds are NasalSeg crops: the network never saw a brain, a
 temporal muscle or an orbit, and on whole heads it marked them (the 2.2.0 candidate put
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         box[:, 0] -= args.margin_mm
         box[:, 1] += args.margin_mm
         box[1, 0] -= args.anterior_mm
-        unknown = box_mask(volume, box)
+        unknown = box_mask(volume, box_lps_mm=box)
         centre = locate_sinus_region(volume).center_lps
         log.info(
             "%s: %s voxels, box %.0f%% of them, locator centre %s",

@@ -219,16 +219,34 @@ def seg_only_cases_from_folder(path: str | Path) -> list[Any]:
             )
         lesion = next((folder / n for n in MASK_NAMES if (folder / n).is_file()), None)
         unlabelled = next((folder / n for n in UNLABELLED_NAMES if (folder / n).is_file()), None)
+        if unlabelled is None:
+            log.warning(
+                "segmentation-only case %s has no %s: the whole CT is taken to hold no "
+                "maxillary sinus or nasal cavity%s",
+                folder.name,
+                " / ".join(UNLABELLED_NAMES),
+                "" if lesion is not None else " and no lesion",
+            )
         series_uid = None
         meta = folder / "case.json"
         if meta.is_file():
             try:
-                value = json.loads(meta.read_text(encoding="utf-8")).get("series_uid")
+                doc = json.loads(meta.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 raise InputError(
                     f"segmentation-only case {folder.name!r}: case.json is unreadable ({exc})",
                     path=meta,
+                    hint="write it as a JSON object, e.g. "
+                    '{"sinus_centre_lps_mm": [x, y, z], "series_uid": "..."}, or delete it',
                 ) from exc
+            if not isinstance(doc, dict):
+                raise InputError(
+                    f"segmentation-only case {folder.name!r}: case.json holds a "
+                    f"{type(doc).__name__}, expected a JSON object",
+                    path=meta,
+                    hint='e.g. {"sinus_centre_lps_mm": [x, y, z]}',
+                )
+            value = doc.get("series_uid")
             series_uid = str(value) if value else None
         out.append(
             TrainingCase(

@@ -79,7 +79,7 @@ def segmentation_loss(
     """Dice-type loss (``soft`` or ``generalised``) + binary cross-entropy.
 
     ``weight`` (``(N, 1, D, H, W)``, 0–1): per-voxel weight of a partly labelled batch
-    (``sinusapp train --negatives``: 0 where the reference is unknown); soft Dice only.
+    (``sinusapp train --seg-only``: 0 where the reference is unknown); soft Dice only.
     """
     if weight is not None and dice != "soft":
         raise ValueError(f"a voxel weight needs dice='soft', got {dice!r}")
@@ -190,9 +190,12 @@ class MultiTaskLoss(nn.Module):
 
         ``cls_target=None`` in ``multi`` mode skips the classification term for this step
         (patch steps that train the segmentation only); a term that is skipped keeps its
-        learned weight untouched. Samples whose ``cls_target`` is negative (negative cases
-        without an outcome) are left out of the classification term; a batch of only such
-        samples skips it. ``seg_weight``: per-voxel weight of the segmentation loss.
+        learned weight untouched. Samples whose ``cls_target`` is negative (samples without an
+        outcome, :data:`~sinusapp.model.train.NO_OUTCOME`) are left out of the classification
+        term; a batch of only such samples skips it. A skipped term still joins the graph at
+        weight zero, so every parameter gets a gradient (DistributedDataParallel needs that
+        when ranks skip different terms). ``seg_weight``: per-voxel weight of the
+        segmentation loss.
         """
         parts: dict[str, float] = {}
         losses: dict[str, torch.Tensor] = {}
@@ -217,7 +220,7 @@ class MultiTaskLoss(nn.Module):
                 losses["sinus"] = lsin
         if self.weighting is None:
             total = losses.get(self.tasks[0])
-            if total is None:  # a cls-only batch of negative cases: nothing to learn
+            if total is None:  # a cls-only batch without outcomes: nothing to learn
                 total = (
                     out.cls_logits.float().sum() * 0.0
                     if out.cls_logits is not None
@@ -229,6 +232,13 @@ class MultiTaskLoss(nn.Module):
             for i, t in enumerate(self.tasks):
                 if t in losses:
                     total = total + torch.exp(-s[i]) * losses[t] + s[i]
+        # a skipped head still takes part at weight zero: under DDP every rank must reduce the
+        # same parameters, and a rank whose batch has no outcome or no labelled sinus voxel
+        # would otherwise leave that head without a gradient
+        if "cls" in self.tasks and "cls" not in losses and out.cls_logits is not None:
+            total = total + 0.0 * out.cls_logits.float().sum()
+        if "sinus" in self.tasks and "sinus" not in losses and out.sinus_logits is not None:
+            total = total + 0.0 * out.sinus_logits.float().sum()
         parts["total"] = float(total.detach())
         return total, parts
 

@@ -340,12 +340,14 @@ def augment_batch(
 ) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random flips, scale jitter, intensity scale/shift, blur and noise.
 
-    ``x``: (N, 1, D, H, W) float images; ``y``: (N, 1, D, H, W) float masks (fractions in
-    [0, 1]; they stay fractions); ``sinus``: optional (N, D, H, W) sinus-head classes (moved
-    with the image, nearest neighbour; a left-right flip swaps the left / right maxillary
-    classes). ``lr_only``: flip left-right only (anatomy stays upright). Random parameters
-    come from the CPU ``generator`` (reproducible on any device). Returns ``(x, y)``, or
-    ``(x, y, sinus)`` when ``sinus`` is given.
+    ``x``: (N, 1, D, H, W) float images; ``y``: (N, C, D, H, W) float masks (fractions in
+    [0, 1]; they stay fractions; C = 2 carries the known-reference weight of
+    segmentation-only cases as the second channel, moved with the image; the scale jitter's
+    zero padding gives padded voxels weight 0); ``sinus``: optional (N, D, H, W) sinus-head
+    classes (moved with the image, nearest neighbour; a left-right flip swaps the left /
+    right maxillary classes). ``lr_only``: flip left-right only (anatomy stays upright).
+    Random parameters come from the CPU ``generator`` (reproducible on any device). Returns
+    ``(x, y)``, or ``(x, y, sinus)`` when ``sinus`` is given.
     """
     from sinusapp.model.config import SINUS_HEAD_REGIONS
 
@@ -861,11 +863,11 @@ def _model_card(
         )
     n_seg = len(training.get("seg_only_case_ids") or ())
     if n_seg:
+        heads = "the lesion head and the sinus head" if network.sinus_classes else "the lesion head"
         sinus_text += (
-            f"\n- Segmentation-only cases: {n_seg} real backgrounds without an outcome (whole "
-            "heads, with or without placed disease) trained both segmentation heads outside "
-            "their unlabelled region (brain, muscle, orbit; upper-sinus disease); they never "
-            "trained the classification head."
+            f"\n- Segmentation-only cases: {n_seg} real backgrounds without an outcome "
+            f"(`sinusapp train --seg-only`; listed in the manifest) trained {heads} outside "
+            "their unlabelled region; they never trained the classification head."
         )
     init = (training.get("settings") or {}).get("init_weights")
     if init:
@@ -1075,7 +1077,26 @@ def run_training(
     without disease (negatives) or with disease in the upper sinuses, added to the training
     set of every model (folds and final). They train both segmentation heads where they are
     labelled and never enter the DLR-score loss, a fold's validation, the evaluation or the
-    outcome counts.
+    outcome counts. Their cached blocks are keyed by case id: a changed ``unlabelled`` file
+    under the same id needs a fresh ``work_dir``.
+
+    ``workers`` processes preprocess the cases; ``parallel`` > 1 trains that many models
+    (folds and the final model, which are independent) at once in separate processes.
+
+    ``only_jobs`` (``fold0`` ... ``fold{k-1}``, ``final``): train only these models, as one of
+    several independent jobs sharing ``work_dir`` (other jobs' checkpoints are kept, as with
+    ``resume``) and returns ``None``: a last run without ``only_jobs`` and with ``resume``
+    finds every model done and writes the bundle. Under torchrun
+    (:mod:`sinusapp.model.distributed`) every rank calls this; rank 0 writes, the others
+    return the bundle rank 0 wrote.
+
+    Raises
+    ------
+    InputError
+        No training cases, too few per outcome for the folds, an unavailable device, an
+        unknown job name, ``parallel`` > 1 under torchrun; segmentation-only cases with a
+        classification-only network or a Dice other than ``soft``, or whose ids are also
+        dataset cases.
     """
     t_start = time.perf_counter()
     preprocess.check_divisible(network.divisor)
@@ -1113,6 +1134,12 @@ def run_training(
             f"{len(seg_only)} segmentation-only case(s) were given to a classification-only "
             "network",
             hint="they train the segmentation heads; use --task multi or seg, or drop --seg-only",
+        )
+    if seg_only and tcfg.dice != "soft":
+        raise InputError(
+            f"segmentation-only cases need the soft Dice loss, got --dice {tcfg.dice}",
+            hint="their unlabelled voxels are weighted out of the loss, which only the soft "
+            "Dice supports: use --dice soft (the default), or drop --seg-only",
         )
     clash = sorted({c.case_id for c in seg_only} & {c.case_id for c in cases})
     if clash:

@@ -66,7 +66,7 @@ ANTERIOR_MARGIN_MM = 10.0
 CELL_REACH_MM = 25.0
 
 
-def box_mask(volume: Volume, box_lps_mm: np.ndarray) -> np.ndarray:
+def box_mask(volume: Volume, *, box_lps_mm: np.ndarray) -> np.ndarray:
     """Voxels of ``volume`` whose centre lies in the LPS box (3 × [lo, hi] mm), slice by
     slice (a whole head has ~10⁸ voxels)."""
     box = np.asarray(box_lps_mm, float)
@@ -113,12 +113,14 @@ def head_background(
     """
     box = np.asarray(box_lps_mm, float)
     reach = box + np.array([[-CELL_REACH_MM, CELL_REACH_MM]] * 3)
-    upper = np.isin(labels, list(UPPER_REGIONS)) & box_mask(volume, reach)
+    upper = np.isin(labels, list(UPPER_REGIONS)) & box_mask(volume, box_lps_mm=reach)
     wide = box + np.array([[-BOX_MARGIN_MM, BOX_MARGIN_MM]] * 3)
     wide[1, 0] -= ANTERIOR_MARGIN_MM
-    unknown = box_mask(volume, wide) & ~ndimage.binary_dilation(upper, iterations=1)
+    unknown = box_mask(volume, box_lps_mm=wide) & ~ndimage.binary_dilation(upper, iterations=1)
     lab = np.where(upper, labels, np.where(unknown, _UNLABELLED, 0)).astype(np.uint8)
-    inside = np.argwhere(box_mask(volume, box + np.array([[-CROP_MARGIN_MM, CROP_MARGIN_MM]] * 3)))
+    inside = np.argwhere(
+        box_mask(volume, box_lps_mm=box + np.array([[-CROP_MARGIN_MM, CROP_MARGIN_MM]] * 3))
+    )
     lo, hi = inside.min(0), inside.max(0) + 1
     sl = tuple(slice(int(a), int(c)) for a, c in zip(lo, hi, strict=True))
     aff = volume.affine.copy()

@@ -24,7 +24,15 @@ from sinusapp.model.losses import MultiTaskLoss, segmentation_loss
 from sinusapp.model.network import NetworkOutput
 from sinusapp.model.sinus_head import SINUS_IGNORE
 from sinusapp.model.testing import make_sinus_phantom
-from sinusapp.model.train import NO_OUTCOME, TrainConfig, prepare_cases, run_training, train_model
+from sinusapp.model.train import (
+    NO_OUTCOME,
+    TrainConfig,
+    _cache_folder,
+    _load_cached,
+    prepare_cases,
+    run_training,
+    train_model,
+)
 from sinusapp.synth.dicomio import write_label_nifti
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -65,8 +73,31 @@ def test_classification_loss_leaves_out_samples_without_outcome() -> None:
     _, parts = loss(out, seg_target=seg, cls_target=torch.tensor([1, NO_OUTCOME, 0]))
     expected = torch.nn.functional.cross_entropy(out.cls_logits[[0, 2]], torch.tensor([1, 0]))
     assert parts["cls"] == pytest.approx(float(expected), rel=1e-6)
-    _, parts = loss(out, seg_target=seg, cls_target=torch.full((3,), NO_OUTCOME))
+    logits = torch.randn(3, 2, generator=gen, requires_grad=True)
+    out = NetworkOutput(seg_logits=out.seg_logits, cls_logits=logits)
+    total, parts = loss(out, seg_target=seg, cls_target=torch.full((3,), NO_OUTCOME))
     assert "cls" not in parts and "seg" in parts
+    # the skipped head still gets a (zero) gradient: DDP ranks must reduce the same parameters
+    total.backward()
+    assert logits.grad is not None and not logits.grad.any()
+    assert loss.weighting.log_vars.grad[1] == 0.0  # the skipped task's weight is untouched
+
+
+def test_weight_channel_moves_with_the_image_through_patches_and_augmentation() -> None:
+    from sinusapp.model.train import _random_patches, augment_batch
+
+    x = torch.zeros(4, 1, 16, 20, 24)
+    x[:, :, 3:9, 4:12, 5:19] = 1.0
+    cube = (x > 0.5).float()
+    y = torch.cat([cube, cube], dim=1)  # lesion and weight the same: they must stay the same
+    gen = torch.Generator().manual_seed(3)
+    xp, yp, _ = _random_patches(x, y, torch.zeros(4, 16, 20, 24), patch=(12, 16, 16), generator=gen)
+    assert yp.shape == (4, 2, 12, 16, 16) and torch.equal(yp[:, 0], yp[:, 1])
+    assert torch.equal(yp[:, :1], (xp > 0.5).float())
+    xa, ya = augment_batch(x, y, generator=torch.Generator().manual_seed(4))
+    assert ya.shape == y.shape and torch.allclose(ya[:, 0], ya[:, 1])
+    for n in range(4):
+        assert xa[n][ya[n, :1] > 0.5].mean() - xa[n][ya[n, :1] < 0.5].mean() > 0.5
 
 
 def _negatives_folder(
@@ -113,6 +144,10 @@ def test_seg_only_folder_is_read_and_prepared(tmp_path: Path) -> None:
     assert not prep.sinus[~unknown].any()  # labelled: background of the sinus head
     (again,) = prepare_cases(negs[:1], cache_dir=tmp_path / "cache", config=cfg)  # from cache
     assert np.array_equal(again.seg_valid, prep.seg_valid)
+    # ... and as every training job reads it
+    (job_case,) = _load_cached(_cache_folder(tmp_path / "cache", cfg), [("NEG_0", NO_OUTCOME)])
+    assert np.array_equal(job_case.seg_valid, prep.seg_valid)
+    assert np.array_equal(job_case.sinus, prep.sinus)
     (diseased,) = prepare_cases(negs[1:], cache_dir=tmp_path / "cache", config=cfg)
     assert (diseased.mask >= 128).sum() > 50  # its placed lesion, in the labelled part
     assert np.all(diseased.seg_valid[diseased.mask > 0] == 1)
@@ -163,6 +198,17 @@ def test_run_training_adds_seg_only_cases_to_training_only(tmp_path: Path) -> No
     assert bundle.manifest["metrics"]["external"]["n"] == 2
     final = json.loads((tmp_path / "work" / "checkpoints" / "final.json").read_text())
     assert final["n_train"] == 6  # four dataset cases + two segmentation-only cases
+    with pytest.raises(InputError, match="soft Dice"):
+        run_training(
+            tiny_cases(6),
+            out_dir=tmp_path / "b3",
+            work_dir=tmp_path / "w3",
+            network=TINY_NET,
+            preprocess=TINY_PRE,
+            tcfg=TrainConfig(epochs=1, folds=0, dice="generalised"),
+            device="cpu",
+            seg_only=negs,
+        )
     with pytest.raises(InputError, match="classification-only"):
         run_training(
             tiny_cases(6),

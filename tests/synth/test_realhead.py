@@ -29,7 +29,7 @@ def _head() -> tuple[Volume, np.ndarray, np.ndarray]:
 
 def test_box_mask_follows_the_affine() -> None:
     vol = Volume(array=np.zeros((10, 12, 14), np.int16), affine=AXIAL)
-    m = box_mask(vol, np.array([[2.0, 5.0], [0.0, 3.0], [4.0, 4.0]]))
+    m = box_mask(vol, box_lps_mm=np.array([[2.0, 5.0], [0.0, 3.0], [4.0, 4.0]]))
     assert m.sum() == 4 * 4 * 1 and m[4, 0:4, 2:6].all()
 
 
