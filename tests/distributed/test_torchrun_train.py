@@ -120,3 +120,31 @@ def test_models_train_as_independent_jobs_then_one_run_writes_the_bundle(
     assert main([*base, "--resume"]) == 0
     assert ckpt.stat().st_mtime_ns == stamp, "the finished job was trained again"
     assert load_bundle(out).manifest["training"]["n_train"] == 3
+
+
+def test_segmentation_only_cases_train_under_torchrun(tiny_cohort: Path, tmp_path: Path) -> None:
+    """Ranks whose shard holds only cases without an outcome skip the classification term:
+    the head must still join the gradient reduction, or DDP fails / hangs on the next step."""
+    import numpy as np
+
+    from sinusapp.dicom import load_volume
+    from sinusapp.model.bundle import load_bundle
+    from sinusapp.synth.dicomio import write_label_nifti
+
+    ct = next(p for p in sorted(tiny_cohort.iterdir()) if (p / "ct").is_dir()) / "ct"
+    volume = load_volume(ct)
+    unknown = np.zeros(volume.shape, np.uint8)
+    unknown[: volume.shape[0] // 2] = 1
+    seg = tmp_path / "seg_only"
+    for n in range(4):
+        case = seg / f"BG_{n}"
+        case.mkdir(parents=True)
+        (case / "ct").symlink_to(ct.resolve(), target_is_directory=True)
+        write_label_nifti(labels=unknown, affine=volume.affine, out_path=case / "unlabelled.nii.gz")
+    out, work = tmp_path / "bundle", tmp_path / "work"
+    env = dict(os.environ, SINUSAPP_HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1")
+    args = ["train", str(tiny_cohort), "--out", str(out), "--work-dir", str(work), *TRAIN]
+    _torchrun([*args, "--seg-only", str(seg)], env=env)
+    training = load_bundle(out).manifest["training"]
+    assert training["seg_only_case_ids"] == [f"BG_{n}" for n in range(4)]
+    assert training["n_train"] == 3
