@@ -48,10 +48,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from make_head_negatives import BOXES, SHARED, _write_nifti  # noqa: E402
 
-from sinusapp.model.dataset_adapter import _seg_only_volume  # noqa: E402
+from sinusapp.model.dataset_adapter import load_ct_series  # noqa: E402
 from sinusapp.synth.cohort import sample_cohort  # noqa: E402
 from sinusapp.synth.dicomio import CaseDicomInfo, CtSeriesOptions, write_ct_series  # noqa: E402
-from sinusapp.synth.realanat_write import _write_lesion_nrrd  # noqa: E402
+from sinusapp.synth.realanat_write import write_lesion_nrrd  # noqa: E402
 from sinusapp.synth.realhead import (  # noqa: E402
     head_background,
     head_sinus_labels,
@@ -69,7 +69,7 @@ def load_head(name: str, *, bundle: Path) -> tuple[Any, dict[str, Any]]:
 
     heads = {h["name"]: h for h in json.loads(BOXES.read_text(encoding="utf-8"))["heads"]}
     head = heads[name]
-    volume = _seg_only_volume(SHARED / head["series"], None)
+    volume = load_ct_series(SHARED / head["series"])
     b = head["box_lps_mm"]
     labels = head_sinus_labels(volume, predictor=Predictor(bundle, device="cpu"))
     bg, info = head_background(
@@ -110,7 +110,7 @@ def write_cases(*, heads: list[str], out: Path, n_cases: int, seed: int, bundle:
                     model="real head background + synthetic disease",
                 ),
             )
-            _write_lesion_nrrd(mask=r.lesion, affine=r.affine, path=folder / "lesion.nrrd")
+            write_lesion_nrrd(mask=r.lesion, affine=r.affine, path=folder / "lesion.nrrd")
             _write_nifti(r.unlabelled, r.affine, folder / "unlabelled.nii.gz")
             meta = {**r.meta, **info, "case_id": case_id, "seed": spec.seed}
             (folder / "case.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")

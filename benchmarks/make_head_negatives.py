@@ -33,7 +33,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sinusapp.model.dataset_adapter import _seg_only_volume  # noqa: E402
+from sinusapp.model.dataset_adapter import load_ct_series  # noqa: E402
 from sinusapp.model.preprocess import locate_sinus_region  # noqa: E402
 from sinusapp.synth.dicomio import lps_to_ras_affine  # noqa: E402
 from sinusapp.synth.realhead import box_mask  # noqa: E402
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         if head["box_lps_mm"] is None:
             raise SystemExit(f"{name}: no hand-marked box (expect {head['expect']!r})")
         series = SHARED / head["series"]
-        volume = _seg_only_volume(series, None)
+        volume = load_ct_series(series)
         b = head["box_lps_mm"]
         box = np.array([b["x"], b["y"], b["z"]], float)
         box[:, 0] -= args.margin_mm

@@ -20,6 +20,7 @@ __all__ = [
     "ORACLE_COLUMNS",
     "UNLABELLED_NAMES",
     "cases_from_dataset",
+    "load_ct_series",
     "seg_only_cases_from_folder",
 ]
 
@@ -132,9 +133,16 @@ def cases_from_dataset(path: str | Path, *, max_cases: int | None = None) -> tup
     return out, description
 
 
-def _seg_only_volume(folder: Path, series_uid: str | None) -> Volume:
-    """The named series of a case's ``ct/``; else the proposed one; else the CT image series
-    with the most slices (a whole-head brain series is never proposed)."""
+def load_ct_series(folder: Path, *, series_uid: str | None = None) -> Volume:
+    """The named series under ``folder``; else the proposed one; else the CT image series
+    with the most slices (a whole-head brain series is never proposed, but it may be a
+    head's only series).
+
+    Raises
+    ------
+    sinusapp.errors.InputError
+        ``folder`` holds no CT image series.
+    """
     from sinusapp.dicom import load_volume, scan
     from sinusapp.errors import InputError
 
@@ -159,7 +167,7 @@ def _load_seg_only(
     all-background sinus map and the unknown-reference region (top-level: picklable)."""
     from sinusapp.imaging.masks import load_reference_mask
 
-    volume = _seg_only_volume(ct, series_uid)
+    volume = load_ct_series(ct, series_uid=series_uid)
     mask = (
         (load_reference_mask(lesion, volume=volume) > 0).astype(np.uint8)
         if lesion is not None

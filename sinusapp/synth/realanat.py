@@ -35,6 +35,7 @@ __all__ = [
     "augment_background",
     "excluded_patients",
     "grow_to_walls",
+    "kernel_and_noise",
     "load_background",
     "load_split",
     "mirror_background",
@@ -635,7 +636,7 @@ def place_disease(
     return out, lesion.astype(np.uint8), info
 
 
-def _kernel_and_noise(
+def kernel_and_noise(
     hu: np.ndarray, *, rng: np.random.Generator
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Random reconstruction kernel (blur or unsharp) and extra noise, on the whole image."""
@@ -692,7 +693,7 @@ def render_real_case(
         rng=rng,
         noise_corr_vox=tuple(float(np.clip(0.45 * r, 0.4, 1.5)) for r in ratio),
     )
-    hu, kern = _kernel_and_noise(hu, rng=rng) if augment else (hu, {})
+    hu, kern = kernel_and_noise(hu, rng=rng) if augment else (hu, {})
     hu16 = np.clip(np.rint(hu), _HU_MIN, _HU_MAX).astype(np.int16)
     where = np.argwhere(written > 0)
     lo, hi = where.min(0), where.max(0)

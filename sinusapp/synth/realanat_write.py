@@ -39,6 +39,7 @@ __all__ = [
     "REAL_CSV_COLUMNS",
     "RealJob",
     "plan_real_cohort",
+    "write_lesion_nrrd",
     "write_real_case",
     "write_real_cohort",
 ]
@@ -104,7 +105,7 @@ def plan_real_cohort(*, root: Path, n_cases: int, seed: int) -> list[RealJob]:
     return jobs
 
 
-def _write_lesion_nrrd(*, mask: np.ndarray, affine: np.ndarray, path: Path) -> None:
+def write_lesion_nrrd(*, mask: np.ndarray, affine: np.ndarray, path: Path) -> None:
     """Lesion mask as NRRD (LPS; data axes column, row, slice like 3D Slicer)."""
     import nrrd
 
@@ -154,7 +155,7 @@ def write_real_case(job: RealJob, *, root: Path, out_dir: Path, compress: str) -
             model="NasalSeg background + synthetic disease",
         ),
     )
-    _write_lesion_nrrd(mask=rc.lesion, affine=rc.affine, path=folder / "lesion.nrrd")
+    write_lesion_nrrd(mask=rc.lesion, affine=rc.affine, path=folder / "lesion.nrrd")
     write_label_nifti(labels=rc.labels, affine=rc.affine, out_path=folder / "sinus_labels.nii.gz")
     meta = {
         **rc.meta,

@@ -32,8 +32,8 @@ from sinusapp.imaging.volume import Volume
 from sinusapp.synth.cohort import CaseSpec
 from sinusapp.synth.realanat import (
     Background,
-    _kernel_and_noise,
     augment_background,
+    kernel_and_noise,
     place_disease,
 )
 
@@ -185,7 +185,7 @@ def render_head_case(bg: Background, *, spec: CaseSpec, healthy: bool) -> HeadCa
         lesion_hu=lesion_hu,
         rng=rng,
     )
-    out, kern = _kernel_and_noise(out, rng=rng)
+    out, kern = kernel_and_noise(out, rng=rng)
     vox_ml = float(abs(np.linalg.det(aff[:3, :3]))) / 1000.0
     return HeadCase(
         hu=np.clip(np.rint(out), -1024, 3071).astype(np.int16),
