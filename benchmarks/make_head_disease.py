@@ -46,11 +46,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from make_head_negatives import BOXES, SHARED, _write_nifti  # noqa: E402
+from make_head_negatives import BOXES, SHARED, UNLABELLED_DESCRIPTION  # noqa: E402
 
 from sinusapp.model.dataset_adapter import load_ct_series  # noqa: E402
 from sinusapp.synth.cohort import sample_cohort  # noqa: E402
-from sinusapp.synth.dicomio import CaseDicomInfo, CtSeriesOptions, write_ct_series  # noqa: E402
+from sinusapp.synth.dicomio import (  # noqa: E402
+    CaseDicomInfo,
+    CtSeriesOptions,
+    write_ct_series,
+    write_label_nifti,
+)
 from sinusapp.synth.realanat_write import write_lesion_nrrd  # noqa: E402
 from sinusapp.synth.realhead import (  # noqa: E402
     head_background,
@@ -111,7 +116,12 @@ def write_cases(*, heads: list[str], out: Path, n_cases: int, seed: int, bundle:
                 ),
             )
             write_lesion_nrrd(mask=r.lesion, affine=r.affine, path=folder / "lesion.nrrd")
-            _write_nifti(r.unlabelled, r.affine, folder / "unlabelled.nii.gz")
+            write_label_nifti(
+                labels=r.unlabelled,
+                affine=r.affine,
+                out_path=folder / "unlabelled.nii.gz",
+                description=UNLABELLED_DESCRIPTION,
+            )
             meta = {**r.meta, **info, "case_id": case_id, "seed": spec.seed}
             (folder / "case.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
             log.info(

@@ -27,7 +27,6 @@ import logging
 import sys
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,8 +34,13 @@ sys.path.insert(0, str(REPO))
 
 from sinusapp.model.dataset_adapter import load_ct_series  # noqa: E402
 from sinusapp.model.preprocess import locate_sinus_region  # noqa: E402
-from sinusapp.synth.dicomio import lps_to_ras_affine  # noqa: E402
-from sinusapp.synth.realhead import box_mask  # noqa: E402
+from sinusapp.synth.dicomio import write_label_nifti  # noqa: E402
+from sinusapp.synth.realhead import (  # noqa: E402
+    ANTERIOR_MARGIN_MM,
+    BOX_MARGIN_MM,
+    box_mask,
+    widened_box,
+)
 
 log = logging.getLogger("make_head_negatives")
 
@@ -65,14 +69,8 @@ OFFSETS_MM: tuple[tuple[float, float, float], ...] = (
 )
 
 
-def _write_nifti(mask: np.ndarray, affine: np.ndarray, path: Path) -> None:
-    data = np.ascontiguousarray(mask.transpose(2, 1, 0).astype(np.uint8))
-    ras = lps_to_ras_affine(affine)
-    img = nib.Nifti1Image(data, ras)
-    img.set_qform(ras, code=1)
-    img.set_sform(ras, code=1)
-    img.header["descrip"] = b"SinusApp negative: 1 = reference unknown"
-    nib.save(img, str(path))
+#: ``descrip`` of the written unlabelled maps
+UNLABELLED_DESCRIPTION = "SinusApp segmentation-only case: 1 = reference unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,13 +83,17 @@ def main(argv: list[str] | None = None) -> int:
         help="names in tests/model/real_head_boxes.json",
     )
     ap.add_argument(
-        "--margin-mm", type=float, default=5.0, help="box widening on every side (default 5)"
+        "--margin-mm",
+        type=float,
+        default=BOX_MARGIN_MM,
+        help=f"box widening on every side (default {BOX_MARGIN_MM:g})",
     )
     ap.add_argument(
         "--anterior-mm",
         type=float,
-        default=10.0,
-        help="extra widening towards the nostrils (the nasal vestibule; default 10)",
+        default=ANTERIOR_MARGIN_MM,
+        help=f"extra widening towards the nostrils (the nasal vestibule; default "
+        f"{ANTERIOR_MARGIN_MM:g})",
     )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
@@ -105,10 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         series = SHARED / head["series"]
         volume = load_ct_series(series)
         b = head["box_lps_mm"]
-        box = np.array([b["x"], b["y"], b["z"]], float)
-        box[:, 0] -= args.margin_mm
-        box[:, 1] += args.margin_mm
-        box[1, 0] -= args.anterior_mm
+        box = widened_box(
+            np.array([b["x"], b["y"], b["z"]], float),
+            margin_mm=args.margin_mm,
+            anterior_mm=args.anterior_mm,
+        )
         unknown = box_mask(volume, box_lps_mm=box)
         centre = locate_sinus_region(volume).center_lps
         log.info(
@@ -125,7 +128,12 @@ def main(argv: list[str] | None = None) -> int:
             if link.is_symlink() or link.exists():
                 link.unlink()
             link.symlink_to(series.resolve(), target_is_directory=True)
-            _write_nifti(unknown, volume.affine, folder / "unlabelled.nii.gz")
+            write_label_nifti(
+                labels=unknown,
+                affine=volume.affine,
+                out_path=folder / "unlabelled.nii.gz",
+                description=UNLABELLED_DESCRIPTION,
+            )
             c = centre + np.asarray(off)
             (folder / "case.json").write_text(
                 json.dumps(

@@ -219,13 +219,9 @@ class MultiTaskLoss(nn.Module):
                 parts["sinus"] = float(lsin.detach())
                 losses["sinus"] = lsin
         if self.weighting is None:
-            total = losses.get(self.tasks[0])
-            if total is None:  # a cls-only batch without outcomes: nothing to learn
-                total = (
-                    out.cls_logits.float().sum() * 0.0
-                    if out.cls_logits is not None
-                    else (torch.zeros(()))
-                )
+            # a cls-only batch without outcomes has nothing to learn: zero, joined below
+            dev = next(t.device for t in (out.seg_logits, out.cls_logits) if t is not None)
+            total = losses.get(self.tasks[0], torch.zeros((), device=dev))
         else:
             s = self.weighting.log_vars
             total = torch.zeros((), device=s.device)

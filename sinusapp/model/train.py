@@ -196,18 +196,13 @@ def _prep_key(cfg: PreprocessConfig) -> str:
 
 def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) -> PreparedCase:
     if cache_path.is_file():
-        with np.load(cache_path) as z:
-            return PreparedCase(
-                case_id=case.case_id,
-                cohort=case.cohort,
-                recurrence=case.recurrence,
-                image=z["image"],
-                mask=z["mask"],
-                located=bool(z["located"]),
-                extra=case.extra,
-                sinus=z["sinus"] if "sinus" in z.files else None,
-                seg_valid=z["seg_valid"] if "seg_valid" in z.files else None,
-            )
+        return _read_cached(
+            cache_path,
+            case_id=case.case_id,
+            cohort=case.cohort,
+            recurrence=case.recurrence,
+            extra=case.extra,
+        )
     loaded = case.load()
     volume, mask = loaded[0], loaded[1]
     labels = loaded[2] if len(loaded) > 2 else None
@@ -954,23 +949,34 @@ def _cache_folder(cache_dir: Path, config: PreprocessConfig) -> Path:
     return Path(cache_dir) / f"prep_{_prep_key(config)}"
 
 
+def _read_cached(
+    path: Path,
+    *,
+    case_id: str,
+    cohort: str,
+    recurrence: int,
+    extra: dict[str, float] | None = None,
+) -> PreparedCase:
+    """One case's cached block (``_prepare_one`` wrote it); the optional arrays when present."""
+    with np.load(path) as z:
+        return PreparedCase(
+            case_id=case_id,
+            cohort=cohort,
+            recurrence=recurrence,
+            image=z["image"],
+            mask=z["mask"],
+            located=bool(z["located"]),
+            extra=dict(extra or {}),
+            sinus=z["sinus"] if "sinus" in z.files else None,
+            seg_valid=z["seg_valid"] if "seg_valid" in z.files else None,
+        )
+
+
 def _load_cached(folder: Path, items: Sequence[tuple[str, int]]) -> list[PreparedCase]:
-    out = []
-    for cid, rec in items:
-        with np.load(folder / f"{cid}.npz") as z:
-            out.append(
-                PreparedCase(
-                    case_id=cid,
-                    cohort="",
-                    recurrence=rec,
-                    image=z["image"],
-                    mask=z["mask"],
-                    located=bool(z["located"]),
-                    sinus=z["sinus"] if "sinus" in z.files else None,
-                    seg_valid=z["seg_valid"] if "seg_valid" in z.files else None,
-                )
-            )
-    return out
+    return [
+        _read_cached(folder / f"{cid}.npz", case_id=cid, cohort="", recurrence=rec)
+        for cid, rec in items
+    ]
 
 
 def _job_fingerprint(job: _Job) -> str:

@@ -391,16 +391,22 @@ def write_lesion_seg(
     seg.save_as(out_path, enforce_file_format=True)
 
 
-def write_label_nifti(*, labels: np.ndarray, affine: np.ndarray, out_path: Path) -> None:
-    """Write the sinus label map as NIfTI-1 (RAS affine, data ``[column, row, slice]``)."""
+def write_label_nifti(
+    *, labels: np.ndarray, affine: np.ndarray, out_path: Path, description: str | None = None
+) -> None:
+    """Write the sinus label map as NIfTI-1 (RAS affine, data ``[column, row, slice]``).
+
+    ``description``: the header's ``descrip`` (default: the sinus-label legend); any other
+    uint8 map on the CT grid (e.g. a segmentation-only case's ``unlabelled``) uses it too.
+    """
     data = np.ascontiguousarray(labels.transpose(2, 1, 0).astype(np.uint8))
     ras = lps_to_ras_affine(affine)
     img = nib.Nifti1Image(data, ras)
     img.set_qform(ras, code=1)
     img.set_sform(ras, code=1)
     img.header["descrip"] = (
-        f"SinusApp sinus labels 1-{max(SINUS_LABELS)} (docs/dataset_format.md)".encode()
-    )
+        description or f"SinusApp sinus labels 1-{max(SINUS_LABELS)} (docs/dataset_format.md)"
+    ).encode()
     img.header.set_xyzt_units("mm")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     nib.save(img, str(out_path))

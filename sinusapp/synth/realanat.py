@@ -40,6 +40,7 @@ __all__ = [
     "load_split",
     "mirror_background",
     "place_disease",
+    "plan_entry",
     "render_real_case",
 ]
 
@@ -522,22 +523,29 @@ class RealCase:
     meta: dict[str, Any]
 
 
+def plan_entry(region: str, disease: Any, *, healthy: bool = False) -> dict[str, Any]:
+    """:func:`place_disease`'s plan for one sinus from the CaseSpec's disease of ``region``
+    (pattern ``none`` when it has no opacification or the case is ``healthy``)."""
+    on = disease.opacification > 0 and not healthy
+    return {
+        "region": region,
+        "pattern": disease.pattern if on else "none",
+        "opacification": float(disease.opacification),
+        "polyps": int(disease.polyps),
+        "hyperdense_foci": bool(disease.hyperdense_foci),
+    }
+
+
 def _region_plan(case: CaseSpec, rng: np.random.Generator) -> dict[int, dict[str, Any]]:
     """Map the CaseSpec's disease onto the labelled cavities (maxillary L/R, nasal cavity).
 
     Ethmoids are not labelled in NasalSeg; ethmoid-predominant disease (and nasal polyps)
     drives the nasal-cavity burden instead.
     """
-    plan: dict[int, dict[str, Any]] = {}
-    for value, name in ((MAX_L, "maxillary_L"), (MAX_R, "maxillary_R")):
-        d = case.disease.get(name)
-        plan[value] = {
-            "region": name,
-            "pattern": d.pattern if d.opacification > 0 else "none",
-            "opacification": float(d.opacification),
-            "polyps": int(d.polyps),
-            "hyperdense_foci": bool(d.hyperdense_foci),
-        }
+    plan: dict[int, dict[str, Any]] = {
+        value: plan_entry(name, case.disease.get(name))
+        for value, name in ((MAX_L, "maxillary_L"), (MAX_R, "maxillary_R"))
+    }
     eth = np.mean(
         [case.disease.get(f"ethmoid_{p}_{s}").opacification for p in ("ant", "post") for s in "LR"]
     )

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from sinusapp.imaging.quantify import SINUS_LABELS
 from sinusapp.imaging.volume import Volume
 from sinusapp.synth.cohort import CaseSpec
 from sinusapp.synth.realanat import (
@@ -35,6 +36,7 @@ from sinusapp.synth.realanat import (
     augment_background,
     kernel_and_noise,
     place_disease,
+    plan_entry,
 )
 
 __all__ = [
@@ -44,16 +46,14 @@ __all__ = [
     "head_background",
     "head_sinus_labels",
     "render_head_case",
+    "widened_box",
 ]
 
-#: SINUS_LABELS value → CaseSpec region of the upper sinuses
+#: SINUS_LABELS value → CaseSpec region of the upper sinuses (ethmoids, frontal, sphenoid)
 UPPER_REGIONS: dict[int, str] = {
-    3: "ethmoid_ant_L",
-    4: "ethmoid_ant_R",
-    5: "ethmoid_post_L",
-    6: "ethmoid_post_R",
-    7: "frontal",
-    8: "sphenoid",
+    value: name
+    for value, name in SINUS_LABELS.items()
+    if name.startswith(("ethmoid", "frontal", "sphenoid"))
 }
 #: label value of the unlabelled region while rendering (carried through the augmentation)
 _UNLABELLED = 200
@@ -79,6 +79,19 @@ def box_mask(volume: Volume, *, box_lps_mm: np.ndarray) -> np.ndarray:
         pts = volume.index_to_lps(ji)
         out[k] = np.all((pts >= box[:, 0]) & (pts <= box[:, 1]), axis=1).reshape(shape[1:])
     return out
+
+
+def widened_box(
+    box_lps_mm: np.ndarray,
+    *,
+    margin_mm: float = BOX_MARGIN_MM,
+    anterior_mm: float = ANTERIOR_MARGIN_MM,
+) -> np.ndarray:
+    """The sinonasal box widened into the unlabelled region: ``margin_mm`` on every side and
+    ``anterior_mm`` more towards the nostrils (the nasal vestibule, -y in LPS)."""
+    wide = np.asarray(box_lps_mm, float) + np.array([[-margin_mm, margin_mm]] * 3)
+    wide[1, 0] -= anterior_mm
+    return wide
 
 
 def head_sinus_labels(volume: Volume, *, predictor: Any) -> np.ndarray:
@@ -114,9 +127,9 @@ def head_background(
     box = np.asarray(box_lps_mm, float)
     reach = box + np.array([[-CELL_REACH_MM, CELL_REACH_MM]] * 3)
     upper = np.isin(labels, list(UPPER_REGIONS)) & box_mask(volume, box_lps_mm=reach)
-    wide = box + np.array([[-BOX_MARGIN_MM, BOX_MARGIN_MM]] * 3)
-    wide[1, 0] -= ANTERIOR_MARGIN_MM
-    unknown = box_mask(volume, box_lps_mm=wide) & ~ndimage.binary_dilation(upper, iterations=1)
+    unknown = box_mask(volume, box_lps_mm=widened_box(box)) & ~ndimage.binary_dilation(
+        upper, iterations=1
+    )
     lab = np.where(upper, labels, np.where(unknown, _UNLABELLED, 0)).astype(np.uint8)
     inside = np.argwhere(
         box_mask(volume, box_lps_mm=box + np.array([[-CROP_MARGIN_MM, CROP_MARGIN_MM]] * 3))
@@ -155,18 +168,10 @@ class HeadCase:
 
 
 def _plan(spec: CaseSpec, *, healthy: bool) -> dict[int, dict[str, Any]]:
-    plan = {}
-    for value, region in UPPER_REGIONS.items():
-        d = spec.disease.get(region)
-        on = d.opacification > 0 and not healthy
-        plan[value] = {
-            "region": region,
-            "pattern": d.pattern if on else "none",
-            "opacification": float(d.opacification),
-            "polyps": int(d.polyps),
-            "hyperdense_foci": bool(d.hyperdense_foci),
-        }
-    return plan
+    return {
+        value: plan_entry(region, spec.disease.get(region), healthy=healthy)
+        for value, region in UPPER_REGIONS.items()
+    }
 
 
 def render_head_case(bg: Background, *, spec: CaseSpec, healthy: bool) -> HeadCase:
