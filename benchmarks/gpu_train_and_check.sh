@@ -2,6 +2,12 @@
 # Train the bundled model on a CUDA machine and check the GPU inference path — one script,
 # meant to finish in about 8 minutes on one H100/H200 with 16 CPU cores.
 #
+# STALE RECIPE (version 1): it trains on the procedural phantoms (`synth --preset paper`),
+# not on the real-anatomy cohort the shipped bundle (2.x, models/sinus_unet/manifest.json
+# "command") is trained on. Use it for the CUDA plumbing and the CPU-vs-GPU check only; do
+# not commit its bundle. A real-anatomy GPU run must carry its data (../shared does not
+# travel to the device; 64 MiB in all): see benchmarks/RESULTS.md, "Whole heads in training".
+#
 #   bash benchmarks/gpu_train_and_check.sh            # from the repository root
 #
 # Environment: OUT (results folder, default ./out_gpu), BUDGET_S (whole-script budget in

@@ -18,9 +18,15 @@ labelled the maxillary sinuses and nasal cavity of these heads, and the Visible 
 airway is filled with tissue) and ``case.json``. The upper cells themselves are labelled (the
 placed lesion, the rest clear), as is everything outside the box (no lesion).
 
+``cells.nii.gz`` holds the reference upper-sinus cells (the healthy head's, through the case's
+augmentation: what each ethmoid / frontal / sphenoid cavity is, whatever the disease did to its
+air); training does not read it.
+
 ``--score BUNDLE ...`` scores bundles on a folder of such cases (written first when ``--out`` is
 empty; an existing folder is scored as it is, whatever ``--seed`` / ``--heads`` say): lesion
-Dice where the reference is known (outside ``unlabelled``) per case, and the median.
+Dice where the reference is known (outside ``unlabelled``) per case, and the median; and the
+app's ethmoid / frontal / sphenoid rows as ``sinusapp predict`` makes them (found or not,
+% opacification, Lund-Mackay grade) against the reference cells and the placed lesion.
 
 Usage::
 
@@ -66,6 +72,10 @@ from sinusapp.synth.realhead import (  # noqa: E402
 log = logging.getLogger("make_head_disease")
 
 HEALTHY_FRACTION = 0.1
+#: the reference upper-sinus cells of a case (SINUS_LABELS 3-8: the healthy head's cells
+#: through the case's augmentation); not read by training
+CELLS_NAME = "cells.nii.gz"
+CELLS_DESCRIPTION = "reference upper-sinus cells (SINUS_LABELS 3-8) of the healthy head"
 
 
 def load_head(name: str, *, bundle: Path) -> tuple[Any, dict[str, Any]]:
@@ -122,6 +132,12 @@ def write_cases(*, heads: list[str], out: Path, n_cases: int, seed: int, bundle:
                 out_path=folder / "unlabelled.nii.gz",
                 description=UNLABELLED_DESCRIPTION,
             )
+            write_label_nifti(
+                labels=r.cells,
+                affine=r.affine,
+                out_path=folder / CELLS_NAME,
+                description=CELLS_DESCRIPTION,
+            )
             meta = {**r.meta, **info, "case_id": case_id, "seed": spec.seed}
             (folder / "case.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
             log.info(
@@ -138,38 +154,97 @@ def write_cases(*, heads: list[str], out: Path, n_cases: int, seed: int, bundle:
     return ids
 
 
+def _upper_rows(
+    per_sinus: dict[str, dict[str, float]] | None, *, regions: tuple[str, ...]
+) -> dict[str, dict[str, float] | None]:
+    """``region -> {volume_ml, opacification_pct, lund_mackay}`` (None: not found)."""
+    from sinusapp.imaging.quantify import MIN_FOUND_ML
+
+    out: dict[str, dict[str, float] | None] = {}
+    for region in regions:
+        row = (per_sinus or {}).get(region)
+        found = row is not None and row["volume_ml"] >= MIN_FOUND_ML
+        out[region] = (
+            {k: row[k] for k in ("volume_ml", "opacification_pct", "lund_mackay")}
+            if found and row is not None
+            else None
+        )
+    return out
+
+
 def score(*, folder: Path, bundle: Path) -> dict[str, Any]:
-    """Lesion Dice of ``bundle`` where the reference is known, per case of ``folder``."""
+    """Per case of ``folder``: lesion Dice of ``bundle`` where the reference is known, and
+    the app's ethmoid / frontal / sphenoid rows (labelling + opacification, as
+    ``sinusapp predict`` makes them) against the reference cells (``cells.nii.gz``) and the
+    placed lesion."""
     import torch
 
+    from sinusapp import pipeline
+    from sinusapp.imaging.masks import load_reference_mask
+    from sinusapp.imaging.quantify import per_sinus_opacification
     from sinusapp.model.dataset_adapter import seg_only_cases_from_folder
     from sinusapp.model.predictor import Predictor
+    from sinusapp.synth.realhead import UPPER_REGIONS
 
     torch.set_num_threads(2)
     predictor = Predictor(bundle, device="cpu")
+    regions = tuple(UPPER_REGIONS.values())
     rows = {}
+    pairs = []  # (reference row, app row) per case and upper sinus with a reference cell
     for case in seg_only_cases_from_folder(folder):
         volume, truth, _, unknown = case.load()
-        pred = predictor.predict(volume).mask > 0
+        result = predictor.predict(volume)
+        pred = result.mask > 0
         known = np.ones(truth.shape, bool) if unknown is None else unknown == 0
         p, t = pred & known, truth > 0
         denom = int(p.sum()) + int(t.sum())
         vox_ml = float(np.prod(volume.spacing_mm)) / 1000.0
-        rows[case.case_id] = {
+        row: dict[str, Any] = {
             "dice": None if denom == 0 else round(2.0 * float((p & t).sum()) / denom, 4),
             "truth_ml": round(float(t.sum()) * vox_ml, 3),
             "predicted_known_ml": round(float(p.sum()) * vox_ml, 3),
             "false_ml": round(float((p & ~t).sum()) * vox_ml, 3),
         }
-        log.info("%s: %s", case.case_id, rows[case.case_id])
+        cells_path = folder / case.case_id / CELLS_NAME
+        if cells_path.is_file():
+            cells = load_reference_mask(cells_path, volume=volume).astype(np.uint8)
+            ref = _upper_rows(
+                per_sinus_opacification(lesion_mask=truth, sinus_labels=cells, volume=volume),
+                regions=regions,
+            )
+            app_table, _ = pipeline._per_sinus(volume, result.mask, pred=result, sinus_labels=None)
+            app = _upper_rows(app_table, regions=regions)
+            row["upper"] = {r: {"reference": ref[r], "app": app[r]} for r in regions}
+            pairs += [(ref[r], app[r]) for r in regions if ref[r] is not None]
+        rows[case.case_id] = row
+        log.info("%s: %s", case.case_id, {k: v for k, v in row.items() if k != "upper"})
     dice = [r["dice"] for r in rows.values() if r["dice"] is not None and r["truth_ml"] > 0.5]
-    return {
+    out: dict[str, Any] = {
         "bundle": str(bundle),
         "cases": rows,
         "median_dice_diseased": float(np.median(dice)) if dice else None,
         "n_diseased": len(dice),
         "median_false_ml": float(np.median([r["false_ml"] for r in rows.values()])),
     }
+    if pairs:
+        found = [(r, a) for r, a in pairs if a is not None]
+        err = [abs(a["opacification_pct"] - r["opacification_pct"]) for r, a in found]
+        out["upper_sinuses"] = {
+            "n_reference": len(pairs),
+            "found_fraction": round(len(found) / len(pairs), 3),
+            "median_abs_opacification_error_pts": round(float(np.median(err)), 1) if err else None,
+            "lund_mackay_agreement": round(
+                float(np.mean([a["lund_mackay"] == r["lund_mackay"] for r, a in found])), 3
+            )
+            if found
+            else None,
+            "median_volume_ratio_app_over_reference": round(
+                float(np.median([a["volume_ml"] / r["volume_ml"] for r, a in found])), 3
+            )
+            if found
+            else None,
+        }
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,11 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     results = [score(folder=args.out, bundle=b) for b in args.score or []]
     for r in results:
         log.info(
-            "%s: median Dice %s over %d diseased cases, median false lesion %.2f mL",
+            "%s: median Dice %s over %d diseased cases, median false lesion %.2f mL; upper "
+            "sinuses %s",
             r["bundle"],
             r["median_dice_diseased"],
             r["n_diseased"],
             r["median_false_ml"],
+            r.get("upper_sinuses"),
         )
     if args.json and results:
         args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")

@@ -158,13 +158,19 @@ def head_background(
 
 @dataclass(frozen=True, slots=True)
 class HeadCase:
-    """A rendered head case: int16 HU, uint8 lesion and unlabelled masks, LPS affine, meta."""
+    """A rendered head case: int16 HU, uint8 lesion and unlabelled masks, LPS affine, meta.
+
+    ``cells``: the upper-sinus cells (SINUS_LABELS values 3-8) of the healthy head, carried
+    through the same augmentation: the reference cavity of each ethmoid / frontal / sphenoid
+    sinus, whatever the placed disease made of its air (a per-sinus labelling's reference).
+    """
 
     hu: np.ndarray
     lesion: np.ndarray
     unlabelled: np.ndarray
     affine: np.ndarray
     meta: dict[str, Any]
+    cells: np.ndarray
 
 
 def _plan(spec: CaseSpec, *, healthy: bool) -> dict[int, dict[str, Any]]:
@@ -182,9 +188,10 @@ def render_head_case(bg: Background, *, spec: CaseSpec, healthy: bool) -> HeadCa
     rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 0x4EAD]))
     hu, lab, aff, aug = augment_background(bg, rng=rng, pixel_range_mm=(0.6, 1.0))
     lesion_hu = float(np.clip(spec.disease.lesion_hu + rng.normal(0, 5), 10.0, 60.0))
+    cells = np.where(lab == _UNLABELLED, 0, lab).astype(np.uint8)
     out, lesion, info = place_disease(
         hu=hu,
-        labels=np.where(lab == _UNLABELLED, 0, lab),
+        labels=cells,
         affine=aff,
         plan=_plan(spec, healthy=healthy),
         lesion_hu=lesion_hu,
@@ -204,4 +211,5 @@ def render_head_case(bg: Background, *, spec: CaseSpec, healthy: bool) -> HeadCa
             "disease": info,
             "lesion_volume_ml": round(float(lesion.sum()) * vox_ml, 3),
         },
+        cells=cells,
     )

@@ -51,6 +51,11 @@ def test_disease_stays_in_the_cells_and_the_box_is_unlabelled() -> None:
     assert 0.05 < case.unlabelled.mean() < 0.9
     healthy = render_head_case(bg, spec=spec, healthy=True)
     assert not healthy.lesion.any()
+    # the reference cells: the healthy head's upper cells through the same augmentation,
+    # whatever the disease did to their air; they hold the placed lesion (up to its rim)
+    assert set(np.unique(case.cells)) <= {0, *UPPER_REGIONS}
+    assert np.array_equal(case.cells, healthy.cells) and case.cells.any()
+    assert (case.cells[case.lesion > 0] > 0).mean() > 0.5
     # same seed, same case
     again = render_head_case(bg, spec=spec, healthy=False)
     assert np.array_equal(again.hu, case.hu) and np.array_equal(again.lesion, case.lesion)
