@@ -25,8 +25,9 @@ air); training does not read it.
 ``--score BUNDLE ...`` scores bundles on a folder of such cases (written first when ``--out`` is
 empty; an existing folder is scored as it is, whatever ``--seed`` / ``--heads`` say): lesion
 Dice where the reference is known (outside ``unlabelled``) per case, and the median; and the
-app's ethmoid / frontal / sphenoid rows as ``sinusapp predict`` makes them (found or not,
-% opacification, Lund-Mackay grade) against the reference cells and the placed lesion.
+app's ethmoid / frontal / sphenoid rows as the pipeline computes them (found or not,
+% opacification, Lund-Mackay grade; before a bundle's ``lesion_regions`` hides the
+opacification it does not assess) against the reference cells and the placed lesion.
 
 Usage::
 
@@ -174,9 +175,9 @@ def _upper_rows(
 
 def score(*, folder: Path, bundle: Path) -> dict[str, Any]:
     """Per case of ``folder``: lesion Dice of ``bundle`` where the reference is known, and
-    the app's ethmoid / frontal / sphenoid rows (labelling + opacification, as
-    ``sinusapp predict`` makes them) against the reference cells (``cells.nii.gz``) and the
-    placed lesion."""
+    the app's ethmoid / frontal / sphenoid rows (labelling + opacification as the pipeline
+    computes them, before ``lesion_regions`` hides what the bundle does not assess) against
+    the reference cells (``cells.nii.gz``) and the placed lesion."""
     import torch
 
     from sinusapp import pipeline

@@ -27,7 +27,13 @@ from sinusapp._version import __version__
 from sinusapp.atomic import write_text_atomic
 from sinusapp.errors import BundleError, NotSinusCTError, OutputError
 from sinusapp.findings import Finding, Severity
-from sinusapp.imaging.quantify import NOT_GRADED, lund_mackay_total, per_sinus_opacification
+from sinusapp.imaging.quantify import (
+    NOT_GRADED,
+    lund_mackay_total,
+    not_assessed,
+    per_sinus_opacification,
+    without_unassessed_opacification,
+)
 from sinusapp.imaging.volume import Volume
 
 __all__ = [
@@ -81,9 +87,11 @@ class AnalysisResult:
     ``mask`` is uint8 on the CT grid (``volume.array.shape``). ``points`` maps each nomogram
     factor to its points; ``per_sinus`` maps a sinus name (``maxillary_L``, ``ethmoid_ant_R``,
     ``frontal``...) to ``{"volume_ml", "opacified_ml", "opacification_pct", "lund_mackay"}``
-    (see :func:`sinusapp.imaging.quantify.per_sinus_opacification`); ``None`` when no sinus
-    labels were available. ``sinus_labels_source`` says where the labels came from
-    (``"predictor"``, ``"given"``, ``"automatic"`` or ``""``).
+    (see :func:`sinusapp.imaging.quantify.per_sinus_opacification`), or to ``{"volume_ml"}``
+    alone where the model's lesion head does not assess the opacification (its bundle's
+    ``lesion_regions``; ``result.json`` lists them in ``opacification_not_assessed``);
+    ``None`` when no sinus labels were available. ``sinus_labels_source`` says where the
+    labels came from (``"predictor"``, ``"given"``, ``"automatic"`` or ``""``).
 
     ``quality`` holds the findings of the input plausibility gate
     (:mod:`sinusapp.imaging.plausibility`); ``quality_checked`` is True only when
@@ -133,6 +141,7 @@ class AnalysisResult:
             "lesion_volume_ml": float(self.lesion_volume_ml),
             "per_sinus": {k: dict(v) for k, v in (self.per_sinus or {}).items()},
             "lund_mackay_total": (lund_mackay_total(self.per_sinus) if self.per_sinus else None),
+            "opacification_not_assessed": not_assessed(self.per_sinus or {}),
             "sinus_labels_source": self.sinus_labels_source,
             "series": {
                 "series_instance_uid": info.series_uid,
@@ -263,6 +272,12 @@ def analyse(
             log.warning("input quality [%s] %s", f.code, f.message)
     report(0.95, "per-sinus quantification")
     per_sinus, source = _per_sinus(volume, mask, pred=pred, sinus_labels=sinus_labels)
+    if per_sinus is not None:
+        # where the model's lesion head never learned disease its 0 % says nothing: those
+        # rows keep their volume and are shown as not assessed (the bundle's lesion_regions)
+        per_sinus = without_unassessed_opacification(
+            per_sinus, assessed=_assessed_regions(predictor)
+        )
     factors: dict[str, Any] = {"dlr_score": float(pred.dlr_score)}
     for name in _nomogram_factor_names(nomogram):
         if name != "dlr_score":
@@ -334,6 +349,15 @@ def _per_sinus(
         log.warning("the sinus label map holds no paranasal sinus; no per-sinus quantification")
         return None, ""
     return graded, source
+
+
+def _assessed_regions(predictor: Any) -> frozenset[str] | None:
+    """The regions whose opacification the predictor's lesion head measures (its bundle's
+    ``lesion_regions``; ``None``: all, e.g. a predictor without a manifest)."""
+    from sinusapp.model.bundle import lesion_assessed_regions
+
+    manifest = getattr(predictor, "manifest", None)
+    return lesion_assessed_regions(manifest) if isinstance(manifest, Mapping) else None
 
 
 def _located_centre(pred: Any) -> np.ndarray | None:

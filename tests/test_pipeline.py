@@ -196,6 +196,53 @@ def test_per_sinus_from_given_labels_sums_to_the_lesion_in_the_cavities(
     json.dumps(d)
 
 
+def test_regions_the_model_does_not_assess_keep_their_volume_only(
+    phantom_case, fitted_nomogram
+) -> None:
+    """A bundle's lesion_regions: outside them the model's 0 % is no evidence of a clear
+    sinus, so the row has its volume, no opacification, no grade, and the sum skips it."""
+    from sinusapp.imaging.quantify import OPACIFICATION_KEYS, lund_mackay_total
+
+    volume, labels, lesion = phantom_case
+    predictor = _TruthPredictor(lesion)
+    full = analyse(
+        volume, CLINICAL_FACTORS, predictor=predictor, nomogram=fitted_nomogram, sinus_labels=labels
+    )
+    predictor.manifest = {"lesion_regions": {"assessed": ["maxillary_L", "maxillary_R"]}}
+    part = analyse(
+        volume, CLINICAL_FACTORS, predictor=predictor, nomogram=fitted_nomogram, sinus_labels=labels
+    )
+    assert full.per_sinus is not None and part.per_sinus is not None
+    assert set(part.per_sinus) == set(full.per_sinus)
+    upper = sorted(set(full.per_sinus) - {"maxillary_L", "maxillary_R"})
+    assert len(upper) == 6
+    for name in upper:
+        assert part.per_sinus[name] == {"volume_ml": full.per_sinus[name]["volume_ml"]}
+    for name in ("maxillary_L", "maxillary_R"):
+        assert part.per_sinus[name] == full.per_sinus[name]
+    # the phantom's ethmoid disease is graded in the full result and not in the partial one
+    assert sum(int(full.per_sinus[n]["lund_mackay"]) for n in upper) > 0
+    assert lund_mackay_total(part.per_sinus) == sum(
+        int(full.per_sinus[n]["lund_mackay"]) for n in ("maxillary_L", "maxillary_R")
+    )
+    d = part.to_json_dict()
+    assert d["opacification_not_assessed"] == upper
+    assert not any(k in d["per_sinus"][n] for n in upper for k in OPACIFICATION_KEYS)
+    assert full.to_json_dict()["opacification_not_assessed"] == []
+    json.dumps(d)
+
+
+def test_unknown_lesion_region_in_a_manifest_is_refused() -> None:
+    from sinusapp.model.bundle import lesion_assessed_regions
+
+    assert lesion_assessed_regions({}) is None
+    assert lesion_assessed_regions({"lesion_regions": {"assessed": ["frontal"]}}) == {"frontal"}
+    with pytest.raises(ValueError, match=r"unknown regions.*ethmoid_L"):
+        lesion_assessed_regions({"lesion_regions": {"assessed": ["ethmoid_L"]}})
+    with pytest.raises(ValueError, match="list of region names"):
+        lesion_assessed_regions({"lesion_regions": {"assessed": "maxillary_L"}})
+
+
 def test_per_sinus_automatic_and_from_the_predictor(phantom_case, fitted_nomogram) -> None:
     volume, _, lesion = phantom_case
     auto = analyse(

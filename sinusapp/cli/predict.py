@@ -67,7 +67,10 @@ def print_summary(out: HeadlessOutputs) -> None:
 
         found, missing = sinuses_found(r.per_sinus)
         parts = ", ".join(
-            f"{k} {float(v.get('opacification_pct', float('nan'))):.0f} %" for k, v in found.items()
+            f"{k} not assessed"
+            if v.get("opacification_pct") is None
+            else f"{k} {float(v['opacification_pct']):.0f} %"
+            for k, v in found.items()
         )
         lm = lund_mackay_total(found) if found else None
         graded = sum(1 for v in found.values() if v.get("lund_mackay") is not None)

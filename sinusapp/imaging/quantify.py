@@ -32,13 +32,16 @@ __all__ = [
     "LM_PARTIAL_PCT",
     "MIN_FOUND_ML",
     "NOT_GRADED",
+    "OPACIFICATION_KEYS",
     "REGIONS",
     "SINUS_LABELS",
     "lund_mackay_grade",
     "lund_mackay_total",
     "nonzero_box",
+    "not_assessed",
     "per_sinus_opacification",
     "sinuses_found",
+    "without_unassessed_opacification",
 ]
 
 log = logging.getLogger(__name__)
@@ -269,3 +272,36 @@ def sinuses_found(
         else:
             found[name] = vals
     return found, missing
+
+
+#: The opacification figures of a per-sinus row; a row without them has its cavity volume only.
+OPACIFICATION_KEYS: tuple[str, ...] = ("opacified_ml", "opacification_pct", "lund_mackay")
+
+
+def without_unassessed_opacification(
+    per_sinus: Mapping[str, Mapping[str, float]], *, assessed: frozenset[str] | None
+) -> dict[str, dict[str, float]]:
+    """``per_sinus`` with the opacification figures removed where the lesion is not assessed.
+
+    A model's lesion head measures disease only where it learned it (the bundled model:
+    real-anatomy disease in the maxillary sinuses and the nasal cavity; on ethmoid, frontal
+    and sphenoid disease placed on held-out real heads it marked almost none, see
+    ``benchmarks/RESULTS.md``). There its 0 % is no evidence of a clear sinus, so a row of a
+    region outside ``assessed`` keeps its cavity volume and loses ``opacified_ml``,
+    ``opacification_pct`` and ``lund_mackay``: screen, report and ``result.json`` show the
+    region as *not assessed* and the Lund–Mackay sum leaves it out. ``assessed=None``: every
+    region is assessed (the rows are returned unchanged, as copies).
+    """
+    out: dict[str, dict[str, float]] = {}
+    for name, row in per_sinus.items():
+        if assessed is None or name in assessed:
+            out[name] = dict(row)
+        else:
+            out[name] = {k: v for k, v in row.items() if k not in OPACIFICATION_KEYS}
+    return out
+
+
+def not_assessed(per_sinus: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """Names of the rows whose opacification was not assessed (a volume, no
+    ``opacification_pct``; see :func:`without_unassessed_opacification`)."""
+    return [name for name, row in per_sinus.items() if row.get("opacification_pct") is None]

@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -223,6 +224,18 @@ class Bundle:
         return Postprocessing.from_dict(self.manifest.get("postprocessing"))
 
     @property
+    def lesion_assessed_regions(self) -> frozenset[str] | None:
+        """Regions whose opacification this model's lesion head measures (manifest
+        ``lesion_regions.assessed``; ``None``: all of them).
+
+        A bundle declares it when its lesion head learned disease in some regions only: the
+        bundled model learned real-anatomy disease in the maxillary sinuses and the nasal
+        cavity, so the ethmoid, frontal and sphenoid sinuses are shown as not assessed
+        (:func:`sinusapp.imaging.quantify.without_unassessed_opacification`).
+        """
+        return lesion_assessed_regions(self.manifest)
+
+    @property
     def sha256(self) -> str:
         """sha256 of the weights file."""
         return str(self.manifest["weights"]["sha256"])
@@ -245,6 +258,31 @@ class Bundle:
                 path=self.weights_path,
                 hint=_HINT,
             ) from exc
+
+
+def lesion_assessed_regions(manifest: Mapping[str, Any]) -> frozenset[str] | None:
+    """``lesion_regions.assessed`` of a manifest as a set of region names (``None`` when the
+    manifest has no ``lesion_regions``: every region is assessed).
+
+    Raises
+    ------
+    ValueError
+        It is not a list of :data:`~sinusapp.imaging.quantify.REGIONS` names.
+    """
+    from sinusapp.imaging.quantify import REGIONS
+
+    spec = manifest.get("lesion_regions")
+    if spec is None:
+        return None
+    names = spec.get("assessed") if isinstance(spec, Mapping) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"lesion_regions.assessed must be a list of region names, got {names!r}")
+    unknown = sorted(set(names) - set(REGIONS))
+    if unknown:
+        raise ValueError(
+            f"lesion_regions.assessed names unknown regions {unknown}; known: {list(REGIONS)}"
+        )
+    return frozenset(names)
 
 
 def _invalid(path: Path, what: str) -> BundleError:
@@ -294,8 +332,11 @@ def load_bundle(path: str | Path, *, verify_weights: bool = True) -> Bundle:
         preprocess.check_divisible(network.divisor)
         check_field_of_view(preprocess)
         Postprocessing.from_dict(manifest.get("postprocessing"))
+        lesion_assessed_regions(manifest)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise _invalid(mpath, f"architecture / pre- or postprocessing: {exc}") from exc
+        raise _invalid(
+            mpath, f"architecture / pre- or postprocessing / lesion_regions: {exc}"
+        ) from exc
     weights = manifest["weights"]
     if not isinstance(weights, dict) or not isinstance(weights.get("sha256"), str):
         raise _invalid(mpath, "weights.sha256 is missing")

@@ -27,7 +27,7 @@ import numpy as np
 
 from sinusapp.findings import Finding, Severity
 from sinusapp.imaging.metrics import dice as dice_coefficient
-from sinusapp.imaging.quantify import sinuses_found
+from sinusapp.imaging.quantify import not_assessed, sinuses_found
 from sinusapp.nomogram.layout import NomogramLayout, build_layout
 
 __all__ = [
@@ -74,8 +74,8 @@ _LIMITATIONS_ALWAYS: tuple[str, ...] = (
 _LIMITATION_SYNTHETIC = (
     "The model was trained on synthetic (computer-generated) disease, clinical factors and "
     "outcomes, not on patients' disease or follow-up (the bundled model places the disease "
-    "on real sinus CT anatomy; there it learned maxillary and nasal disease only and marks "
-    "little ethmoid, frontal or sphenoid disease, whose grades may read too low). It is NOT "
+    "on real sinus CT anatomy; there it learned maxillary and nasal disease only, so it does "
+    "not assess the opacification of the ethmoid, frontal and sphenoid sinuses). It is NOT "
     "validated for clinical use: this report must not be used to make treatment decisions."
 )
 _LIMITATION_UNKNOWN_MODEL = (
@@ -438,6 +438,12 @@ class ReportContext:
         source = str(getattr(result, "sinus_labels_source", "") or "")
         if lm_note and source in _LABEL_SOURCE_NOTES:
             lm_note += " " + _LABEL_SOURCE_NOTES[source]
+        unassessed = tuple(_sinus_label(n) for n in not_assessed(found))
+        if unassessed:
+            lm_note += (
+                " Opacification not assessed (the model did not learn disease there; read "
+                f"these sinuses on the images), so not graded: {', '.join(unassessed)}."
+            )
         if missing:
             lm_note += (
                 f" Not outlined (no cavity found), so not listed and not graded: "
@@ -915,7 +921,7 @@ def _lund_mackay_total(rows: Sequence[SinusRow]) -> tuple[int | None, int | None
     derived = any(r.lund_mackay_derived for r in graded)
     has_omc = any("omc" in r.name.lower() or "ostiomeatal" in r.name.lower() for r in graded)
     note = (
-        f"Sum over the {len(graded)} regions listed"
+        f"Sum over the {len(graded)} regions graded"
         + ("" if has_omc else "; ostiomeatal complexes not assessed")
         + (
             "; grades derived from % opacification (< 5 % → 0, ≥ 95 % → 2, else 1)"

@@ -643,7 +643,7 @@ def _story(ctx: ReportContext, width: float, height: float) -> list[Flowable]:
                 r.label,
                 _fmt(r.volume_ml, ".1f"),
                 _fmt(r.opacified_ml, ".1f"),
-                _fmt(r.opacification_pct, ".0f"),
+                "not assessed" if r.opacification_pct is None else _fmt(r.opacification_pct, ".0f"),
                 "—" if r.lund_mackay is None else str(r.lund_mackay),
             )
             for r in ctx.sinuses
@@ -672,6 +672,9 @@ def _story(ctx: ReportContext, width: float, height: float) -> list[Flowable]:
                     s["base"],
                 )
             )
+        elif ctx.lund_mackay_note.strip():
+            story.append(Spacer(1, 3))
+            story.append(_p(f"No sinus graded. {ctx.lund_mackay_note.strip()}", s["base"]))
     else:
         story.append(_p("Per-sinus quantification is not available for this analysis.", s["small"]))
 

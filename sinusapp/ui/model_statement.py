@@ -25,9 +25,8 @@ SYNTHETIC_STATEMENT = (
     "The bundled model is trained on synthetic data: computer-generated disease, clinical "
     "factors and outcomes, placed on real sinus CT anatomy (NasalSeg: maxillary sinuses and "
     "nasal cavity; it marks little of the disease in the ethmoid, frontal and sphenoid "
-    "sinuses). It is not a medical "
-    "device and is not for clinical use: its risk estimates must not guide the care of any "
-    "patient."
+    "sinuses, so their opacification is shown as not assessed). It is not a medical device "
+    "and is not for clinical use: its risk estimates must not guide the care of any patient."
 )
 SYNTHETIC_SHORT = (
     "Research software. The bundled model is trained on synthetic disease (on real CT "

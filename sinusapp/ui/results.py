@@ -153,7 +153,7 @@ class ResultsPanel(QtWidgets.QWidget):
         self.quality_banner.setVisible(True)
 
     def _fill_table(self, per_sinus: Any) -> None:
-        from sinusapp.imaging.quantify import sinuses_found
+        from sinusapp.imaging.quantify import not_assessed, sinuses_found
 
         found, missing = sinuses_found(per_sinus or {})
         rows = list(found.items())
@@ -166,19 +166,27 @@ class ResultsPanel(QtWidgets.QWidget):
             items = (
                 name.replace("_", " "),
                 "—" if vol is None else f"{float(vol):.1f}",
-                "—" if pct is None else f"{float(pct):.0f} %",
+                "not assessed" if pct is None else f"{float(pct):.0f} %",
                 "—" if lm is None else f"{int(lm)}",
             )
             for c, text in enumerate(items):
                 self.table.setItem(i, c, QtWidgets.QTableWidgetItem(text))
         self.table.setVisible(bool(rows))
         self.no_sinus.setVisible(not rows)
-        self.table.setToolTip(
-            "Not outlined (no cavity found), so not listed and not graded: "
-            + ", ".join(m.replace("_", " ") for m in missing)
-            if missing
-            else ""
-        )
+        tips = []
+        unassessed = not_assessed(found)
+        if unassessed:
+            tips.append(
+                "Opacification not assessed (the model did not learn disease there; read these "
+                "sinuses on the images), so not graded: "
+                + ", ".join(m.replace("_", " ") for m in unassessed)
+            )
+        if missing:
+            tips.append(
+                "Not outlined (no cavity found), so not listed and not graded: "
+                + ", ".join(m.replace("_", " ") for m in missing)
+            )
+        self.table.setToolTip("\n".join(tips))
 
     def _on_prediction_changed(self) -> None:
         # the numbers are always the analysed result's (what the record and the report
@@ -218,7 +226,7 @@ class ResultsPanel(QtWidgets.QWidget):
 
 def _lund_mackay_text(per_sinus: Any) -> str:
     """Total Lund-Mackay grade of the graded regions, with the maximum it can reach here."""
-    from sinusapp.imaging.quantify import lund_mackay_total, sinuses_found
+    from sinusapp.imaging.quantify import lund_mackay_total, not_assessed, sinuses_found
 
     per_sinus, missing = sinuses_found(per_sinus or {})
     if not per_sinus:
@@ -228,6 +236,9 @@ def _lund_mackay_text(per_sinus: Any) -> str:
         return "—"
     graded = sum(1 for v in per_sinus.values() if dict(v).get("lund_mackay") is not None)
     text = f"{total} / {2 * graded} ({graded} regions graded, 0–2 each)"
+    unassessed = not_assessed(per_sinus)
+    if unassessed:
+        text += f"; not assessed: {', '.join(m.replace('_', ' ') for m in unassessed)}"
     if missing:
         text += f"; not found: {', '.join(m.replace('_', ' ') for m in missing)}"
     return text

@@ -94,6 +94,8 @@ def _edit_manifest(folder: Path, fn) -> None:
         (lambda m: m["preprocessing"].update(block_shape=[15, 16, 16]), "multiple of 2"),
         (lambda m: m.update(format="something-else"), "format"),
         (lambda m: m.update(format_version=99), "format version 99"),
+        (lambda m: m.update(lesion_regions={"assessed": ["ethmoid"]}), "unknown regions"),
+        (lambda m: m.update(lesion_regions=["maxillary_L"]), "list of region names"),
     ],
 )
 def test_invalid_manifest_is_refused(bundle_dir: Path, edit, words: str) -> None:

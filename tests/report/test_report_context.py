@@ -194,3 +194,21 @@ def test_sinus_not_found_is_neither_listed_nor_graded(result: AnalysisResult, no
     # and the maximum one region's 2, instead of counting a missing sinus as clear
     assert ctx.lund_mackay_total == 1 and ctx.lund_mackay_max == 10
     assert "not graded" in ctx.lund_mackay_note and "thmoid" in ctx.lund_mackay_note
+
+
+def test_sinus_not_assessed_is_listed_with_its_volume_and_not_graded(
+    result: AnalysisResult, nomogram
+) -> None:
+    """A region the model's lesion head does not assess (volume only): listed, not graded."""
+    per_sinus = {k: dict(v) for k, v in result.per_sinus.items()}
+    per_sinus["ethmoid_left"] = {"volume_ml": 3.2}
+    ctx = ReportContext.from_result(
+        dataclasses.replace(result, per_sinus=per_sinus), nomogram=nomogram
+    )
+    row = next(r for r in ctx.sinuses if r.name == "ethmoid_left")
+    assert row.volume_ml == 3.2 and row.opacification_pct is None and row.lund_mackay is None
+    assert len(ctx.sinuses) == len(per_sinus)
+    # as for a sinus not found, its 2 points (97 % in the full result) leave the sum
+    assert ctx.lund_mackay_total == 1 and ctx.lund_mackay_max == 10
+    assert "Opacification not assessed" in ctx.lund_mackay_note
+    assert f"so not graded: {row.label}." in ctx.lund_mackay_note

@@ -209,3 +209,39 @@ def test_series_opened_anyway_is_said_in_the_probability_box(result: AnalysisRes
     box = first.index("Probability of recurrence")
     said = first.index("'SmartScore - Gated' is not a sinus-capable CT")
     assert box < said < first.index("Patient and study")
+
+
+def test_sinus_not_assessed_reads_so_in_the_table_and_no_sinus_graded_is_said(
+    result: AnalysisResult,
+) -> None:
+    """A row with a volume only says "not assessed"; with no graded sinus at all the note
+    still names them (no Lund–Mackay line is printed then)."""
+    import dataclasses
+
+    per_sinus = {k: dict(v) for k, v in result.per_sinus.items()}
+    per_sinus["frontal"] = {"volume_ml": 4.7}
+    text = _flat(
+        " ".join(
+            t
+            for t, _, _ in _pages(
+                render_pdf_bytes(
+                    ReportContext.from_result(dataclasses.replace(result, per_sinus=per_sinus))
+                )
+            )
+        )
+    )
+    assert re.search(r"Frontal 4\.7 — not assessed —", text), text[text.find("Frontal") :][:80]
+    only_upper = {"frontal": {"volume_ml": 4.7}, "sphenoid": {"volume_ml": 3.7}}
+    text = _flat(
+        " ".join(
+            t
+            for t, _, _ in _pages(
+                render_pdf_bytes(
+                    ReportContext.from_result(dataclasses.replace(result, per_sinus=only_upper))
+                )
+            )
+        )
+    )
+    assert "Lund–Mackay score" not in text
+    assert "No sinus graded. Opacification not assessed" in text
+    assert "so not graded: Frontal, Sphenoid." in text

@@ -141,6 +141,32 @@ def test_sinus_not_found_is_not_shown_as_clear(qtbot, nomogram):
     assert "not found: ethmoid ant L" in panel.lund_mackay.text()
 
 
+def test_sinus_not_assessed_is_shown_as_such_not_as_clear(qtbot, nomogram):
+    s = CaseSession(nomogram=nomogram)
+    panel = ResultsPanel(s)
+    qtbot.addWidget(panel)
+    s.set_clinical({"asthma": True, "allergic_rhinitis": False, "eosinophils": "300"})
+    s.set_result(
+        _result(
+            nomogram,
+            {
+                "maxillary_L": {"volume_ml": 15.2, "opacification_pct": 62.0, "lund_mackay": 1},
+                "frontal": {"volume_ml": 3.4},
+            },
+        )
+    )
+    assert panel.table.rowCount() == 2
+    assert [panel.table.item(1, c).text() for c in range(4)] == [
+        "frontal",
+        "3.4",
+        "not assessed",
+        "—",
+    ]
+    assert "not assessed" in panel.table.toolTip() and "frontal" in panel.table.toolTip()
+    assert panel.lund_mackay.text().startswith("1 / 2 (1 regions graded")
+    assert "not assessed: frontal" in panel.lund_mackay.text()
+
+
 def test_ci_beyond_the_nomogram_reads_well_in_the_panel_and_the_nomogram(qtbot, nomogram):
     """Issue 12: the CI of a risk beyond the nomogram read "59 %–>99 %"."""
     from sinusapp.ui.nomogram_view import NomogramView
