@@ -87,7 +87,9 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "risk_group",
     "lesion_volume_ml",
     "lund_mackay_total",
+    "lund_mackay_max",
     *(f"opacification_pct_{r}" for r in SINUS_COLUMNS),
+    "opacification_not_assessed",
     "warnings",
     "error",
     "seconds",
@@ -322,6 +324,9 @@ def summary_row(
         risk_group=result.get("risk_group") or "",
         lesion_volume_ml=_num(result.get("lesion_volume_ml")),
         lund_mackay_total=_num(result.get("lund_mackay_total")),
+        lund_mackay_max=_num(result.get("lund_mackay_max")),
+        # an empty opacification_pct_<sinus>: not assessed (named here), not found or absent
+        opacification_not_assessed=" ".join(result.get("opacification_not_assessed") or ()),
         warnings="; ".join(
             str(w.get("code", "")) for w in result.get("warnings") or [] if isinstance(w, dict)
         ),

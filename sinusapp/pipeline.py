@@ -29,9 +29,11 @@ from sinusapp.errors import BundleError, NotSinusCTError, OutputError
 from sinusapp.findings import Finding, Severity
 from sinusapp.imaging.quantify import (
     NOT_GRADED,
-    lund_mackay_total,
+    lund_mackay_score,
     not_assessed,
     per_sinus_opacification,
+    sinuses_found,
+    with_unfound_regions,
     without_unassessed_opacification,
 )
 from sinusapp.imaging.volume import Volume
@@ -89,9 +91,11 @@ class AnalysisResult:
     ``frontal``...) to ``{"volume_ml", "opacified_ml", "opacification_pct", "lund_mackay"}``
     (see :func:`sinusapp.imaging.quantify.per_sinus_opacification`), or to ``{"volume_ml"}``
     alone where the model's lesion head does not assess the opacification (its bundle's
-    ``lesion_regions``; ``result.json`` lists them in ``opacification_not_assessed``);
-    ``None`` when no sinus labels were available. ``sinus_labels_source`` says where the
-    labels came from (``"predictor"``, ``"given"``, ``"automatic"`` or ``""``).
+    ``lesion_regions``; ``result.json`` lists them in ``opacification_not_assessed``) and for
+    a Lund–Mackay item the labels hold nothing of (``{"volume_ml": 0.0}``; with those under
+    0.5 mL in ``sinuses_not_found``); ``None`` when no sinus labels were available.
+    ``sinus_labels_source`` says where the labels came from (``"predictor"``, ``"given"``,
+    ``"automatic"`` or ``""``).
 
     ``quality`` holds the findings of the input plausibility gate
     (:mod:`sinusapp.imaging.plausibility`); ``quality_checked`` is True only when
@@ -140,8 +144,12 @@ class AnalysisResult:
             "clinical_inputs": dict(self.clinical_inputs),
             "lesion_volume_ml": float(self.lesion_volume_ml),
             "per_sinus": {k: dict(v) for k, v in (self.per_sinus or {}).items()},
-            "lund_mackay_total": (lund_mackay_total(self.per_sinus) if self.per_sinus else None),
-            "opacification_not_assessed": not_assessed(self.per_sinus or {}),
+            # over the found, graded regions (as on screen); the maximum is 2 per region
+            "lund_mackay_total": lund_mackay_score(self.per_sinus or {})[0],
+            "lund_mackay_max": lund_mackay_score(self.per_sinus or {})[1],
+            # outlined with under 0.5 mL or not at all: not listed on screen or in the report
+            "sinuses_not_found": sinuses_found(self.per_sinus or {})[1],
+            "opacification_not_assessed": not_assessed(sinuses_found(self.per_sinus or {})[0]),
             "sinus_labels_source": self.sinus_labels_source,
             "series": {
                 "series_instance_uid": info.series_uid,
@@ -203,6 +211,9 @@ def analyse(
     predictor:
         Anything with ``predict(volume, *, progress, should_cancel)`` returning an object
         with ``.mask``, ``.dlr_score``, ``.lesion_volume_ml`` and optionally ``.per_sinus``.
+        Its ``.manifest`` (when it has one) may name, in ``lesion_regions.assessed``, the
+        regions whose opacification its lesion head measures: the other per-sinus rows keep
+        their volume only (also rows the predictor gives itself).
     nomogram:
         A :class:`sinusapp.nomogram.Nomogram` (or fake) whose ``predict(**factors)`` gives
         ``.probability``, ``.ci95``, ``.points``, ``.total_points``, ``.risk_group``.
@@ -211,9 +222,10 @@ def analyse(
     sinus_labels:
         Sinus label map on the CT grid (:data:`sinusapp.imaging.quantify.SINUS_LABELS`
         values) for the per-sinus quantification. When the predictor provides ``per_sinus``
-        that is kept; otherwise these labels are used, and when none are given the automatic
-        labelling :func:`sinusapp.imaging.sinus_labels.label_sinuses` is tried (``per_sinus``
-        stays ``None`` when it declines).
+        that is kept (less what it does not assess); otherwise these labels are used, and
+        when none are given the automatic labelling
+        :func:`sinusapp.imaging.sinus_labels.label_sinuses` is tried (``per_sinus`` stays
+        ``None`` when it declines).
 
     Raises
     ------
@@ -230,6 +242,7 @@ def analyse(
             progress(min(max(fraction, 0.0), 1.0), stage)
 
     report(0.0, "checking the input")
+    assessed = _assessed_regions(predictor)  # a bad manifest fails before the inference
     quality = list(plausibility.check_acquisition(volume))
     plausibility.raise_if_severe(quality)
     try:
@@ -275,9 +288,10 @@ def analyse(
     if per_sinus is not None:
         # where the model's lesion head never learned disease its 0 % says nothing: those
         # rows keep their volume and are shown as not assessed (the bundle's lesion_regions)
-        per_sinus = without_unassessed_opacification(
-            per_sinus, assessed=_assessed_regions(predictor)
-        )
+        per_sinus = without_unassessed_opacification(per_sinus, assessed=assessed)
+        if source != "predictor":
+            # a sinus the labels hold nothing of is named "not outlined", not left out
+            per_sinus = with_unfound_regions(per_sinus)
     factors: dict[str, Any] = {"dlr_score": float(pred.dlr_score)}
     for name in _nomogram_factor_names(nomogram):
         if name != "dlr_score":
@@ -357,7 +371,15 @@ def _assessed_regions(predictor: Any) -> frozenset[str] | None:
     from sinusapp.model.bundle import lesion_assessed_regions
 
     manifest = getattr(predictor, "manifest", None)
-    return lesion_assessed_regions(manifest) if isinstance(manifest, Mapping) else None
+    if not isinstance(manifest, Mapping):
+        return None
+    try:
+        return lesion_assessed_regions(manifest)
+    except ValueError as exc:
+        raise BundleError(
+            f"The model's manifest is invalid: {exc}.",
+            hint="Use a bundle that load_bundle accepts (docs/model.md, bundle format).",
+        ) from exc
 
 
 def _located_centre(pred: Any) -> np.ndarray | None:

@@ -60,3 +60,35 @@ def test_console_script_runs_without_qt_or_torch(tmp_path: Path) -> None:
     )
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_predict_summary_says_not_assessed_and_the_score_over_graded_sinuses(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from types import SimpleNamespace
+
+    from sinusapp.cli.predict import print_summary
+
+    result = SimpleNamespace(
+        volume=SimpleNamespace(info=SimpleNamespace(series_description="AX"), shape=(50, 8, 8)),
+        dlr_score=0.3,
+        lesion_volume_ml=5.0,
+        per_sinus={
+            "maxillary_L": {"volume_ml": 15.0, "opacification_pct": 40.4, "lund_mackay": 1.0},
+            "maxillary_R": {"volume_ml": 14.0, "opacification_pct": float("nan")},
+            "frontal": {"volume_ml": 4.0},
+            "sphenoid": {"volume_ml": 0.0},
+        },
+        sinus_labels_source="model + anchored",
+        probability=0.4,
+        probability_ci95=(0.2, 0.6),
+        risk_group="low",
+        cutoff=0.7,
+        warnings=(),
+        quality=(),
+        model=None,
+    )
+    print_summary(SimpleNamespace(result=result, json_path=None, report_path=None, seg_path=None))
+    out = capsys.readouterr().out
+    assert "maxillary_L 40 %, maxillary_R not assessed, frontal not assessed" in out
+    assert "Lund–Mackay 1 / 2" in out and "not found: sphenoid" in out

@@ -232,6 +232,31 @@ def test_regions_the_model_does_not_assess_keep_their_volume_only(
     json.dumps(d)
 
 
+def test_a_sinus_the_labels_hold_nothing_of_is_named_not_found(
+    phantom_case, fitted_nomogram
+) -> None:
+    from sinusapp.imaging.quantify import LABEL_IDS, REGIONS, sinuses_found
+
+    volume, labels, lesion = phantom_case
+    cut = labels.copy()
+    cut[np.isin(cut, [LABEL_IDS["frontal"], LABEL_IDS["ethmoid_ant_R"]])] = 0
+    result = analyse(
+        volume,
+        CLINICAL_FACTORS,
+        predictor=_TruthPredictor(lesion),
+        nomogram=fitted_nomogram,
+        sinus_labels=cut,
+    )
+    ps = result.per_sinus
+    assert ps is not None
+    assert ps["frontal"] == {"volume_ml": 0.0} and ps["ethmoid_ant_R"] == {"volume_ml": 0.0}
+    assert list(ps) == [r for r in REGIONS if r != "nasal_cavity"]  # label order
+    assert sorted(sinuses_found(ps)[1]) == ["ethmoid_ant_R", "frontal"]
+    d = result.to_json_dict()
+    assert sorted(d["sinuses_not_found"]) == ["ethmoid_ant_R", "frontal"]
+    assert d["opacification_not_assessed"] == []
+
+
 def test_unknown_lesion_region_in_a_manifest_is_refused() -> None:
     from sinusapp.model.bundle import lesion_assessed_regions
 
@@ -276,7 +301,7 @@ def test_no_labels_on_a_ct_without_anatomy_leaves_per_sinus_empty(
 def test_run_headless_reads_a_sinus_label_file(
     ct_folder: Path, tmp_path: Path, fitted_nomogram
 ) -> None:
-    from sinusapp.imaging.quantify import BONE_HU
+    from sinusapp.imaging.quantify import BONE_HU, sinuses_found
     from sinusapp.synth.dicomio import write_label_nifti
 
     volume = load_volume(ct_folder)
@@ -297,13 +322,18 @@ def test_run_headless_reads_a_sinus_label_file(
     )
     assert out.result.sinus_labels_source == "given"
     ps = out.result.per_sinus
-    assert ps is not None and set(ps) == {"maxillary_L", "maxillary_R"}
+    assert ps is not None
+    found, not_found = sinuses_found(ps)
+    assert set(found) == {"maxillary_L", "maxillary_R"}
+    # the label file holds no other sinus: named as not found, not left out
+    assert len(not_found) == 6 and all(ps[n] == {"volume_ml": 0.0} for n in not_found)
     non_bone = (labels == 1) & (volume.array <= BONE_HU)  # bone voxels are not cavity
     assert ps["maxillary_L"]["volume_ml"] == pytest.approx(
         non_bone.sum() * volume.voxel_volume_ml, abs=0.002
     )
     data = json.loads((tmp_path / "out" / "result.json").read_text())
-    assert set(data["per_sinus"]) == {"maxillary_L", "maxillary_R"}
+    assert data["per_sinus"] == json.loads(json.dumps(dict(ps)))
+    assert sorted(data["sinuses_not_found"]) == sorted(not_found)
 
 
 def test_segmentation_only_bundle_is_refused_with_a_message(

@@ -63,20 +63,23 @@ def print_summary(out: HeadlessOutputs) -> None:
     )
     print(f"DLR-score: {r.dlr_score:.3f}   lesion volume: {r.lesion_volume_ml:.1f} mL")
     if r.per_sinus:
-        from sinusapp.imaging.quantify import lund_mackay_total, sinuses_found
+        from sinusapp.imaging.quantify import (
+            lund_mackay_score,
+            opacification_assessed,
+            sinuses_found,
+        )
 
         found, missing = sinuses_found(r.per_sinus)
         parts = ", ".join(
-            f"{k} not assessed"
-            if v.get("opacification_pct") is None
-            else f"{k} {float(v['opacification_pct']):.0f} %"
+            f"{k} {float(v['opacification_pct']):.0f} %"
+            if opacification_assessed(v)
+            else f"{k} not assessed"
             for k, v in found.items()
         )
-        lm = lund_mackay_total(found) if found else None
-        graded = sum(1 for v in found.values() if v.get("lund_mackay") is not None)
+        lm, lm_max = lund_mackay_score(r.per_sinus)
         print(
             f"Opacification ({r.sinus_labels_source or 'unknown'} sinus labels): {parts or '-'}"
-            + ("" if lm is None else f"; Lund–Mackay {lm} / {2 * graded}")
+            + ("" if lm is None else f"; Lund–Mackay {lm} / {lm_max}")
             + (f"; not found: {', '.join(missing)}" if missing else "")
         )
     from sinusapp.case import format_ci95, format_probability

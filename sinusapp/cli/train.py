@@ -14,9 +14,13 @@ import logging
 import os
 import shlex
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-__all__ = ["add_arguments", "run"]
+from sinusapp.errors import InputError
+
+__all__ = ["add_arguments", "resolve_lesion_regions", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,47 @@ def _block(text: str) -> tuple[int, int, int]:
     if len(vals) != 3:
         raise argparse.ArgumentTypeError(f"--block needs 1 or 3 integers, got {text!r}")
     return (vals[0], vals[1], vals[2])
+
+
+def resolve_lesion_regions(
+    option: str | None, *, init_manifest: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The new bundle's ``lesion_regions`` from ``--lesion-regions`` and the init bundle.
+
+    ``option`` ``None``: the ``--init-weights`` bundle's, so that fine-tuning the bundled
+    model (which does not assess the ethmoid, frontal and sphenoid sinuses) does not quietly
+    grade them again; ``"all"``: every region (``None``); else comma-separated region names.
+
+    Raises
+    ------
+    InputError
+        A name is not a sinus region.
+    """
+    from sinusapp.imaging.quantify import REGIONS
+
+    if option is None:
+        spec = (init_manifest or {}).get("lesion_regions")
+        if spec is None:
+            return None
+        log.info(
+            "lesion_regions from the --init-weights bundle: opacification assessed in %s "
+            "(--lesion-regions all to change it)",
+            ", ".join(spec.get("assessed") or ()),
+        )
+        return {
+            "assessed": list(spec.get("assessed") or ()),
+            "why": f"kept from the --init-weights bundle: {spec.get('why', '')}".strip(),
+        }
+    if option.strip().lower() == "all":
+        return None
+    names = [n.strip() for n in option.split(",") if n.strip()]
+    unknown = [n for n in names if n not in REGIONS]
+    if unknown or not names:
+        raise InputError(
+            f"--lesion-regions {option!r}: unknown region(s) {unknown or '(none given)'}",
+            hint=f"give 'all' or comma-separated names of {', '.join(REGIONS)}",
+        )
+    return {"assessed": names, "why": f"set by sinusapp train --lesion-regions {option}"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +144,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="BUNDLE",
         help="start every model from this bundle's weights (fine-tuning); tensors that do "
         "not fit the new network start fresh",
+    )
+    parser.add_argument(
+        "--lesion-regions",
+        default=None,
+        metavar="REGIONS",
+        help="regions whose opacification the new model's lesion head measures, comma-"
+        "separated (e.g. maxillary_L,maxillary_R,nasal_cavity), or 'all'; the others are shown "
+        "as not assessed. Default: the --init-weights bundle's (the bundled model: maxillary "
+        "sinuses and nasal cavity), else all. Say 'all' only when the training data hold "
+        "real-anatomy disease in every sinus",
     )
     parser.add_argument(
         "--steps-per-epoch",
@@ -218,10 +273,14 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise InputError(f"Invalid training option: {exc}") from exc
+    init_bundle = None
     if args.init_weights is not None:
         from sinusapp.model.bundle import load_bundle
 
-        load_bundle(args.init_weights)  # a bad bundle fails now, not after preprocessing
+        init_bundle = load_bundle(args.init_weights)  # a bad bundle fails now
+    lesion_regions = resolve_lesion_regions(
+        args.lesion_regions, init_manifest=None if init_bundle is None else init_bundle.manifest
+    )
     cases, description = cases_from_dataset(args.dataset, max_cases=args.max_cases)
     seg_only = []
     if args.seg_only is not None:
@@ -264,6 +323,7 @@ def run(args: argparse.Namespace) -> int:
             trained_on_synthetic=description.startswith("Synthetic"),
             only_jobs=args.job,
             seg_only=seg_only,
+            lesion_regions=lesion_regions,
         )
     finally:
         distributed.shutdown()

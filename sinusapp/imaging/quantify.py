@@ -19,6 +19,7 @@ but has no grade). Bone voxels (> :data:`BONE_HU`) inside a label are not sinus 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -36,11 +37,14 @@ __all__ = [
     "REGIONS",
     "SINUS_LABELS",
     "lund_mackay_grade",
+    "lund_mackay_score",
     "lund_mackay_total",
     "nonzero_box",
     "not_assessed",
+    "opacification_assessed",
     "per_sinus_opacification",
     "sinuses_found",
+    "with_unfound_regions",
     "without_unassessed_opacification",
 ]
 
@@ -237,14 +241,27 @@ def _label_counts(
 def lund_mackay_total(per_sinus: Mapping[str, Mapping[str, float]]) -> int | None:
     """Sum of the Lund–Mackay grades in ``per_sinus`` (``None`` when no sinus is graded).
 
-    Regions without a ``lund_mackay`` value (the nasal cavity) are skipped. With the label
-    table above the maximum is 14 (7 items × 2), not the standard 24: the ostiomeatal
-    complexes are not assessed and frontal / sphenoid count once each.
+    Regions without a ``lund_mackay`` value (the nasal cavity, a sinus not assessed) are
+    skipped. With the label table above the maximum is at most 14 (7 items × 2), not the
+    standard 24: the ostiomeatal complexes are not assessed and frontal / sphenoid count once
+    each; fewer where sinuses are not found or not assessed (:func:`lund_mackay_score`).
     """
     grades = [v["lund_mackay"] for v in per_sinus.values() if v.get("lund_mackay") is not None]
     if not grades:
         return None
     return int(sum(int(g) for g in grades))
+
+
+def lund_mackay_score(
+    per_sinus: Mapping[str, Mapping[str, float]],
+) -> tuple[int | None, int]:
+    """``(total, maximum)`` of the Lund–Mackay grades of the *found* regions, as screen,
+    report and ``result.json`` give it: regions outlined with under :data:`MIN_FOUND_ML`
+    (:func:`sinuses_found`) and regions without a grade are left out of both; the maximum is
+    2 per graded region (``total`` ``None`` and maximum 0 when none is graded)."""
+    found, _ = sinuses_found(per_sinus)
+    graded = [v for v in found.values() if v.get("lund_mackay") is not None]
+    return lund_mackay_total(found), 2 * len(graded)
 
 
 #: Smallest outlined volume (mL) that counts as a found sinus (:func:`sinuses_found`).
@@ -301,7 +318,35 @@ def without_unassessed_opacification(
     return out
 
 
-def not_assessed(per_sinus: Mapping[str, Mapping[str, float]]) -> list[str]:
-    """Names of the rows whose opacification was not assessed (a volume, no
+def opacification_assessed(row: Mapping[str, float]) -> bool:
+    """Whether a per-sinus row carries a measured opacification (a finite
     ``opacification_pct``; see :func:`without_unassessed_opacification`)."""
-    return [name for name, row in per_sinus.items() if row.get("opacification_pct") is None]
+    pct = row.get("opacification_pct")
+    return pct is not None and math.isfinite(float(pct))
+
+
+def not_assessed(per_sinus: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """Names of the rows whose opacification was not assessed (no finite
+    ``opacification_pct``: :func:`opacification_assessed`)."""
+    return [name for name, row in per_sinus.items() if not opacification_assessed(row)]
+
+
+def with_unfound_regions(
+    per_sinus: Mapping[str, Mapping[str, float]],
+) -> dict[str, dict[str, float]]:
+    """``per_sinus`` with a ``{"volume_ml": 0.0}`` row for every Lund–Mackay item of
+    :data:`SINUS_LABELS` that the labels do not hold at all, in label order.
+
+    :func:`per_sinus_opacification` returns rows only for labels present, so a sinus the
+    labelling found nothing of (e.g. a right ethmoid outside a crop) would vanish from screen
+    and report without a word; as a row under :data:`MIN_FOUND_ML` it is named "not outlined"
+    (:func:`sinuses_found`), and it carries no opacification (not assessed).
+    """
+    out: dict[str, dict[str, float]] = {}
+    for name in REGIONS:
+        if name in per_sinus:
+            out[name] = dict(per_sinus[name])
+        elif name not in NOT_GRADED:
+            out[name] = {"volume_ml": 0.0}
+    out.update({k: dict(v) for k, v in per_sinus.items() if k not in out})
+    return out

@@ -52,6 +52,7 @@ __all__ = [
     "Bundle",
     "bundle_digest",
     "check_field_of_view",
+    "lesion_assessed_regions",
     "load_bundle",
     "save_bundle",
     "seal_bundle",
@@ -274,8 +275,13 @@ def lesion_assessed_regions(manifest: Mapping[str, Any]) -> frozenset[str] | Non
     spec = manifest.get("lesion_regions")
     if spec is None:
         return None
-    names = spec.get("assessed") if isinstance(spec, Mapping) else None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+    if not isinstance(spec, Mapping):
+        raise ValueError(
+            'lesion_regions must be an object like {"assessed": [region names], "why": "..."}, '
+            f"got {spec!r} (docs/model.md, bundle format)"
+        )
+    names = spec.get("assessed")
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
         raise ValueError(f"lesion_regions.assessed must be a list of region names, got {names!r}")
     unknown = sorted(set(names) - set(REGIONS))
     if unknown:
@@ -382,16 +388,20 @@ def save_bundle(
     model_card: str,
     trained_on_synthetic: bool = True,
     postprocessing: Postprocessing | None = None,
+    lesion_regions: Mapping[str, Any] | None = None,
 ) -> Bundle:
     """Write a bundle folder (weights, manifest with their sha256, model card) and reload it.
 
     ``model_card`` may contain ``{sha256}``, replaced by the weights' checksum.
     ``trained_on_synthetic`` is shown in reports ("model trained on synthetic data").
+    ``lesion_regions``: the manifest's ``{"assessed": [region, ...], "why": "..."}`` (see
+    :meth:`Bundle.lesion_assessed_regions`); ``None``: every region is assessed.
 
     Raises
     ------
     BundleError
-        The block is smaller than :func:`check_field_of_view` allows (nothing is written).
+        The block is smaller than :func:`check_field_of_view` allows, or ``lesion_regions``
+        names no known region (nothing is written).
     OutputError
         The folder cannot be written.
     """
@@ -405,6 +415,15 @@ def save_bundle(
             path=folder,
             hint="Train with a larger --block or --spacing (the default is 48,64,64 at 2 mm).",
         ) from exc
+    if lesion_regions is not None:
+        try:
+            lesion_assessed_regions({"lesion_regions": lesion_regions})
+        except ValueError as exc:
+            raise BundleError(
+                f"Refusing to write a model bundle with these lesion_regions: {exc}.",
+                path=folder,
+                hint='give {"assessed": [region names], "why": "..."} (docs/model.md)',
+            ) from exc
     out = Path(folder)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -431,6 +450,7 @@ def save_bundle(
             "preprocessing": preprocess.to_dict(),
             "postprocessing": (postprocessing or Postprocessing()).to_dict(),
             "labels": _labels(network),
+            **({} if lesion_regions is None else {"lesion_regions": dict(lesion_regions)}),
             "training": training,
             "metrics": metrics,
             "weights": {

@@ -49,7 +49,7 @@ import math
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -809,6 +809,7 @@ def _model_card(
     training: dict[str, Any],
     network: NetworkConfig,
     preprocess: PreprocessConfig,
+    lesion_regions: Mapping[str, Any] | None = None,
 ) -> str:
     cv = metrics.get("cv") or {}
     ext = metrics.get("external") or {}
@@ -867,6 +868,13 @@ def _model_card(
     init = (training.get("settings") or {}).get("init_weights")
     if init:
         sinus_text += f"\n- Fine-tuned: every model started from the weights of `{init}`."
+    if lesion_regions is not None:
+        sinus_text += (
+            "\n- Opacification assessed only in: "
+            + ", ".join(lesion_regions.get("assessed") or ())
+            + " (manifest `lesion_regions`; the other sinuses are shown as not assessed). "
+            + str(lesion_regions.get("why") or "")
+        ).rstrip()
 
     minutes = training.get("wall_time_s", 0) / 60
     folds = int(training.get("folds") or 0)
@@ -1074,8 +1082,13 @@ def run_training(
     trained_on_synthetic: bool = True,
     only_jobs: Sequence[str] | None = None,
     seg_only: Sequence[TrainingCase] = (),
+    lesion_regions: Mapping[str, Any] | None = None,
 ) -> Bundle | None:
     """CV on the train cohort, final fit, external scoring, bundle. Returns the bundle.
+
+    ``lesion_regions``: the bundle's ``{"assessed": [...], "why": ...}`` (regions whose
+    opacification the lesion head measures; :func:`~sinusapp.model.bundle.save_bundle`),
+    written to the manifest and the model card; ``None``: all regions.
 
     ``seg_only``: segmentation-only cases (real backgrounds without an outcome, recurrence
     :data:`NO_OUTCOME`, usually with an ``unlabelled`` region;
@@ -1363,6 +1376,7 @@ def run_training(
         training=training,
         network=network,
         preprocess=preprocess,
+        lesion_regions=lesion_regions,
     )
     state = {k: v for k, v in model.state_dict().items()}
     bundle = save_bundle(
@@ -1376,6 +1390,7 @@ def run_training(
         metrics=metrics,
         model_card=card,
         trained_on_synthetic=trained_on_synthetic,
+        lesion_regions=lesion_regions,
     )
     log.info("training done in %.1f min: %s", (time.perf_counter() - t_start) / 60, out_dir)
     barrier()

@@ -153,7 +153,11 @@ class ResultsPanel(QtWidgets.QWidget):
         self.quality_banner.setVisible(True)
 
     def _fill_table(self, per_sinus: Any) -> None:
-        from sinusapp.imaging.quantify import not_assessed, sinuses_found
+        from sinusapp.imaging.quantify import (
+            not_assessed,
+            opacification_assessed,
+            sinuses_found,
+        )
 
         found, missing = sinuses_found(per_sinus or {})
         rows = list(found.items())
@@ -166,7 +170,7 @@ class ResultsPanel(QtWidgets.QWidget):
             items = (
                 name.replace("_", " "),
                 "—" if vol is None else f"{float(vol):.1f}",
-                "not assessed" if pct is None else f"{float(pct):.0f} %",
+                f"{float(pct):.0f} %" if opacification_assessed(vals) else "not assessed",
                 "—" if lm is None else f"{int(lm)}",
             )
             for c, text in enumerate(items):
@@ -226,17 +230,15 @@ class ResultsPanel(QtWidgets.QWidget):
 
 def _lund_mackay_text(per_sinus: Any) -> str:
     """Total Lund-Mackay grade of the graded regions, with the maximum it can reach here."""
-    from sinusapp.imaging.quantify import lund_mackay_total, not_assessed, sinuses_found
+    from sinusapp.imaging.quantify import lund_mackay_score, not_assessed, sinuses_found
 
-    per_sinus, missing = sinuses_found(per_sinus or {})
-    if not per_sinus:
+    found, missing = sinuses_found(per_sinus or {})
+    if not found:
         return "—"
-    total = lund_mackay_total(per_sinus)
-    if total is None:
-        return "—"
-    graded = sum(1 for v in per_sinus.values() if dict(v).get("lund_mackay") is not None)
-    text = f"{total} / {2 * graded} ({graded} regions graded, 0–2 each)"
-    unassessed = not_assessed(per_sinus)
+    total, maximum = lund_mackay_score(per_sinus or {})
+    unassessed = not_assessed(found)
+    graded = maximum // 2
+    text = "—" if total is None else f"{total} / {maximum} ({graded} regions graded, 0–2 each)"
     if unassessed:
         text += f"; not assessed: {', '.join(m.replace('_', ' ') for m in unassessed)}"
     if missing:

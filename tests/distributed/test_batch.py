@@ -200,3 +200,30 @@ def test_the_model_is_loaded_once_per_worker_process(tiny_cohort: Path, tmp_path
     rows = [batch.score_study(s, out_dir=str(tmp_path), spec=spec) for s in studies]
     assert [r["status"] for r in rows] == ["scored", "scored"], rows
     assert list(batch._PREDICTORS) == [spec]  # one load for both studies
+
+
+def test_summary_row_names_the_sinuses_not_assessed() -> None:
+    from sinusapp.batch import SUMMARY_COLUMNS, Study, summary_row
+
+    result = {
+        "dlr_score": 0.3,
+        "probability": 0.4,
+        "probability_ci95": [0.2, 0.6],
+        "risk_group": "low",
+        "lesion_volume_ml": 5.0,
+        "lund_mackay_total": 1,
+        "lund_mackay_max": 4,
+        "per_sinus": {
+            "maxillary_L": {"volume_ml": 15.0, "opacification_pct": 40.0, "lund_mackay": 1.0},
+            "frontal": {"volume_ml": 4.0},
+        },
+        "opacification_not_assessed": ["frontal"],
+        "series": {},
+        "model": {"sha256": "abc"},
+    }
+    row = summary_row(Study(case_id="c1", path="/x"), result, status="scored")
+    assert set(row) == set(SUMMARY_COLUMNS)
+    assert row["opacification_pct_maxillary_L"] == 40.0
+    assert row["opacification_pct_frontal"] == ""
+    assert row["opacification_not_assessed"] == "frontal"
+    assert (row["lund_mackay_total"], row["lund_mackay_max"]) == (1, 4)

@@ -172,3 +172,53 @@ def test_automatic_labels_on_a_thin_pixel_noisy_case() -> None:
     dice = {name: _dice(ph.labels == value, auto == value) for value, name in SINUS_LABELS.items()}
     assert float(np.mean(list(dice.values()))) >= 0.65, dice
     assert min(dice.values()) >= 0.4, dice
+
+
+def test_not_assessed_unfound_and_the_lund_mackay_score() -> None:
+    """Rows without opacification (not assessed), rows under 0.5 mL (not found) and regions
+    the labels lack are all left out of the Lund–Mackay total and its maximum."""
+    from sinusapp.imaging.quantify import (
+        lund_mackay_score,
+        not_assessed,
+        opacification_assessed,
+        sinuses_found,
+        with_unfound_regions,
+        without_unassessed_opacification,
+    )
+
+    rows = {
+        "maxillary_L": {
+            "volume_ml": 15.0,
+            "opacified_ml": 7.5,
+            "opacification_pct": 50.0,
+            "lund_mackay": 1.0,
+        },
+        "maxillary_R": {
+            "volume_ml": 0.3,
+            "opacified_ml": 0.3,
+            "opacification_pct": 100.0,
+            "lund_mackay": 2.0,
+        },
+        "frontal": {
+            "volume_ml": 4.0,
+            "opacified_ml": 4.0,
+            "opacification_pct": 100.0,
+            "lund_mackay": 2.0,
+        },
+        "nasal_cavity": {"volume_ml": 12.0, "opacified_ml": 1.0, "opacification_pct": 8.0},
+    }
+    kept = without_unassessed_opacification(
+        rows, assessed=frozenset({"maxillary_L", "maxillary_R", "nasal_cavity"})
+    )
+    assert kept["frontal"] == {"volume_ml": 4.0} and kept["maxillary_L"] == rows["maxillary_L"]
+    assert without_unassessed_opacification(rows, assessed=None) == rows
+    full = with_unfound_regions(kept)
+    assert list(full)[:3] == ["maxillary_L", "maxillary_R", "ethmoid_ant_L"]
+    assert full["sphenoid"] == {"volume_ml": 0.0} and "nasal_cavity" in full
+    found, missing = sinuses_found(full)
+    assert "maxillary_R" in missing and "sphenoid" in missing and "frontal" in found
+    assert not_assessed(found) == ["frontal"]
+    # maxillary_R (0.3 mL, not found) and frontal (not assessed) add nothing
+    assert lund_mackay_score(full) == (1, 2)
+    assert lund_mackay_score({"frontal": {"volume_ml": 4.0}}) == (None, 0)
+    assert not opacification_assessed({"volume_ml": 1.0, "opacification_pct": float("nan")})

@@ -95,7 +95,7 @@ def _edit_manifest(folder: Path, fn) -> None:
         (lambda m: m.update(format="something-else"), "format"),
         (lambda m: m.update(format_version=99), "format version 99"),
         (lambda m: m.update(lesion_regions={"assessed": ["ethmoid"]}), "unknown regions"),
-        (lambda m: m.update(lesion_regions=["maxillary_L"]), "list of region names"),
+        (lambda m: m.update(lesion_regions=["maxillary_L"]), "must be an object"),
     ],
 )
 def test_invalid_manifest_is_refused(bundle_dir: Path, edit, words: str) -> None:
@@ -170,3 +170,27 @@ def test_seal_bundle_reseals_a_deliberate_change_but_never_changed_weights(
 def test_a_file_given_as_bundle_is_named_a_file(bundle_dir: Path) -> None:
     with pytest.raises(BundleError, match="is a file, not a model bundle folder"):
         load_bundle(bundle_dir / "manifest.json")
+
+
+def test_lesion_regions_are_written_and_read_back(tmp_path: Path) -> None:
+    from sinusapp.errors import BundleError
+
+    model = UNet3D(config=NET)
+    common = dict(
+        state_dict=model.state_dict(),
+        network=NET,
+        preprocess=PRE,
+        name="unit",
+        version="1.0.0",
+        training={},
+        metrics={},
+        model_card="card\n",
+    )
+    spec = {"assessed": ["maxillary_L", "maxillary_R"], "why": "test"}
+    b = save_bundle(tmp_path / "a", lesion_regions=spec, **common)
+    assert b.lesion_assessed_regions == {"maxillary_L", "maxillary_R"}
+    assert load_bundle(tmp_path / "a").manifest["lesion_regions"] == spec
+    assert save_bundle(tmp_path / "b", **common).lesion_assessed_regions is None
+    with pytest.raises(BundleError, match="unknown regions"):
+        save_bundle(tmp_path / "c", lesion_regions={"assessed": ["ethmoid"]}, **common)
+    assert not (tmp_path / "c").exists()

@@ -66,3 +66,23 @@ def test_train_command_end_to_end(
     assert "sinusapp" in manifest["training"]["command"] or manifest["training"]["command"] == ""
     assert "bundle written" in capsys.readouterr().out
     Predictor(out, device="cpu")  # the written bundle loads
+
+
+def test_lesion_regions_are_kept_from_the_init_bundle_unless_given() -> None:
+    """Fine-tuning the bundled model must not quietly grade the sinuses it does not assess."""
+    from sinusapp.cli.train import resolve_lesion_regions
+    from sinusapp.errors import InputError
+    from sinusapp.model.bundle import load_bundle
+    from sinusapp.resources import models_dir
+
+    shipped = load_bundle(models_dir() / "sinus_unet", verify_weights=False).manifest
+    kept = resolve_lesion_regions(None, init_manifest=shipped)
+    assert kept is not None
+    assert kept["assessed"] == shipped["lesion_regions"]["assessed"]
+    assert kept["why"].startswith("kept from the --init-weights bundle")
+    assert resolve_lesion_regions(None, init_manifest=None) is None
+    assert resolve_lesion_regions("all", init_manifest=shipped) is None
+    given = resolve_lesion_regions("maxillary_L, frontal", init_manifest=shipped)
+    assert given is not None and given["assessed"] == ["maxillary_L", "frontal"]
+    with pytest.raises(InputError, match="unknown region"):
+        resolve_lesion_regions("maxillary", init_manifest=None)

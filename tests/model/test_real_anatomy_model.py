@@ -59,6 +59,10 @@ def test_bundled_model_has_the_sinus_head_and_fine_input(predictor) -> None:  # 
         "maxillary_R",
         "nasal_cavity",
     }
+    # ... and the pipeline reads the same from the predictor it is given
+    from sinusapp.pipeline import _assessed_regions
+
+    assert _assessed_regions(predictor) == predictor.bundle.lesion_assessed_regions
 
 
 def test_sinus_head_finds_the_maxillary_sinuses_and_no_lesion_in_healthy_crops(
