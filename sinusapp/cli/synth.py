@@ -149,11 +149,18 @@ def _run_real(args: argparse.Namespace, out: Path) -> int:
     from sinusapp.synth.realanat_write import write_real_cohort
 
     root: Path = args.real_anatomy
-    if not (root / "P002").is_dir() and not any(root.glob("P*/labels.nrrd")):
+    from sinusapp.synth.realanat_pack import PACK_SUFFIX
+
+    if not (
+        (root / "P002").is_dir()
+        or any(root.glob("P*/labels.nrrd"))
+        or any(root.glob(f"P*{PACK_SUFFIX}"))
+    ):
         raise OutputError(
-            "--real-anatomy: no NasalSeg cases (Pxxx/ct, Pxxx/labels.nrrd) in the folder",
+            "--real-anatomy: no NasalSeg cases (Pxxx/ct, Pxxx/labels.nrrd) or pack entries "
+            f"(Pxxx{PACK_SUFFIX}, benchmarks/pack_nasalseg.py) in the folder",
             path=root,
-            hint="give the nasalseg folder, e.g. ../shared/data/nasalseg",
+            hint="give the nasalseg folder, e.g. ../shared/data/nasalseg, or a pack of it",
         )
     n = 300 if args.cases is None else args.cases
     bar = tqdm(total=n, desc="synth real", unit="case", file=sys.stderr, disable=None)

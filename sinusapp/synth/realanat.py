@@ -138,7 +138,9 @@ def load_background(*, root: Path, patient: str) -> Background:
     """Load ``root/patient`` (CT DICOM + labels.nrrd) with SinusApp labels on the CT grid.
 
     The NasalSeg sides (1 = right maxillary, 2 = left) are checked against the geometry: the
-    left maxillary label must lie at larger LPS x (patient left) than the right one.
+    left maxillary label must lie at larger LPS x (patient left) than the right one. A pack
+    (:mod:`sinusapp.synth.realanat_pack`: ``root/<patient>.npz.xz``, checked when it was
+    written) is read instead when ``root`` holds one.
 
     Raises
     ------
@@ -147,7 +149,11 @@ def load_background(*, root: Path, patient: str) -> Background:
     """
     from sinusapp.dicom import load_volume
     from sinusapp.imaging.masks import load_reference_mask
+    from sinusapp.synth.realanat_pack import PACK_SUFFIX, read_pack_entry
 
+    packed = Path(root) / f"{patient}{PACK_SUFFIX}"
+    if packed.is_file():
+        return read_pack_entry(packed, patient=patient)
     folder = Path(root) / patient
     vol = load_volume(folder / "ct")
     raw = load_reference_mask(folder / "labels.nrrd", volume=vol)

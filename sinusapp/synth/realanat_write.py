@@ -70,12 +70,16 @@ def plan_real_cohort(*, root: Path, n_cases: int, seed: int) -> list[RealJob]:
     About ``HEALTHY_FRACTION`` of the cases carry no disease.
     """
     split = load_split()
+    from sinusapp.synth.realanat_pack import PACK_SUFFIX
+
     present = {p.name for p in Path(root).iterdir() if (p / "labels.nrrd").is_file()}
+    present |= {p.name[: -len(PACK_SUFFIX)] for p in Path(root).glob(f"*{PACK_SUFFIX}")}
     missing = sorted(set(split) - present)
     if missing:
         raise FileNotFoundError(
             f"{root}: {len(missing)} NasalSeg patient(s) of the split are missing "
-            f"({', '.join(missing[:5])}...); give the nasalseg folder that holds P002/ ... P130/"
+            f"({', '.join(missing[:5])}...); give the nasalseg folder that holds P002/ ... P130/ "
+            "(or a pack of all of them: benchmarks/pack_nasalseg.py)"
         )
     specs = sample_cohort(n_cases=n_cases, seed=seed, center="A")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x8EA1]))

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Train a real-anatomy bundle on the lent GPU machine from a carried NasalSeg pack — one
+# script, no network, nothing from ../shared (which does not travel to the device).
+#
+# Here, once:
+#   python benchmarks/pack_nasalseg.py --out .pack/nasalseg_125 --spacing 1.25   # 27.6 MB
+#   mkdir -p .whl && python3 -m pip download --no-deps --only-binary=:all: \
+#      --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \
+#      --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+#      --platform manylinux2014_x86_64 --platform any -d .whl pydicom==3.0.2 pynrrd==1.1.3 \
+#      nibabel==5.4.2 highdicom==0.28.2 pyjpegls==1.5.1 pylibjpeg==2.1.0 \
+#      platformdirs==4.14.9                                   # ~10 MB; + the repo's 18 MB
+#   (`.pack/` is in .gitignore; add `/.whl/` to .git/info/exclude.) The device image has torch,
+#   numpy, scipy, scikit-image, scikit-learn, statsmodels, safetensors, tqdm, pillow.
+# On the device (run, carry [".pack/nasalseg_125", ".whl"], timeout_s ≤ 600):
+#   PACK=.pack/nasalseg_125 EPOCHS=40 bash benchmarks/gpu_real_anatomy.sh
+# A CPU plumbing check (minutes): DEVICE=cpu CASES=8 EPOCHS=1 STEPS=2 WIDTH=4 LEVELS=3 \
+#   BATCH=2 bash benchmarks/gpu_real_anatomy.sh
+#
+# Environment: OUT (results, default ./out_gpu; at most 8 files come back), PACK, CASES (300),
+# SEED (11, the 2.1.0 cohort's), EPOCHS (40), STEPS (steps per epoch, 100), WIDTH (16),
+# LEVELS (4), SPACING (1.25, the pack's or coarser), BLOCK (64,80,96), PATCH (48,64,64),
+# BATCH (8), LR (1e-3), DEVICE (cuda), VERSION (3.0.0-candidate), EXTRA_TRAIN_ARGS.
+# The bundle's lesion_regions stay maxillary L / R + nasal cavity: this cohort has no
+# upper-sinus disease (benchmarks/RESULTS.md, "Upper sinuses on diseased heads").
+# Score the returned bundle here (CPU) before adopting it: benchmarks/real_anatomy.py (held-out
+# NasalSeg), benchmarks/make_head_disease.py --score and the three real heads.
+set -euo pipefail
+
+OUT=${OUT:-$PWD/out_gpu}
+PACK=${PACK:-.pack/nasalseg_125}
+CASES=${CASES:-300}
+SEED=${SEED:-11}
+EPOCHS=${EPOCHS:-40}
+STEPS=${STEPS:-100}
+WIDTH=${WIDTH:-16}
+LEVELS=${LEVELS:-4}
+SPACING=${SPACING:-1.25}
+BLOCK=${BLOCK:-64,80,96}
+PATCH=${PATCH:-48,64,64}
+BATCH=${BATCH:-8}
+LR=${LR:-1e-3}
+DEVICE=${DEVICE:-cuda}
+VERSION=${VERSION:-3.0.0-candidate}
+read -r -a EXTRA <<< "${EXTRA_TRAIN_ARGS:-}"
+WORK=${WORK:-/tmp/sinusapp_real_work}
+PY=${PYTHON:-python3}
+mkdir -p "$OUT" "$WORK"
+exec > >(tee -a "$OUT/run.log") 2>&1
+START=$(date +%s)
+stamp() { echo "[$(($(date +%s) - START))s] $*"; }
+NPROC=$(nproc)
+
+if [ -d .whl ] && ls .whl/*.whl > /dev/null 2>&1; then
+    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD
+else
+    export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+fi
+export PYTHONUNBUFFERED=1
+$PY -c "import torch, sinusapp.synth.realanat_write, sinusapp.model.train; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+[ -f "$PACK/PACK.json" ] || { stamp "FAILED: no pack at $PACK (benchmarks/pack_nasalseg.py)"; exit 3; }
+stamp "pack: $($PY -c "import json; m=json.load(open('$PACK/PACK.json')); print(len(m['patients']), 'backgrounds at', m['spacing_mm'], 'mm')")"
+
+COHORT="$WORK/cohort"
+if [ ! -f "$COHORT/clinical.csv" ]; then
+    rm -rf "$COHORT"
+    stamp "synth --real-anatomy $PACK --cases $CASES --seed $SEED"
+    $PY -m sinusapp.cli synth --real-anatomy "$PACK" --out "$COHORT" --cases "$CASES" \
+        --seed "$SEED" --workers "$NPROC" > "$OUT/synth.log" 2>&1 \
+        || { tail -20 "$OUT/synth.log"; stamp "FAILED: synth"; exit 4; }
+fi
+stamp "cohort: $(($(wc -l < "$COHORT/clinical.csv") - 1)) cases"
+
+stamp "train: width $WIDTH, $EPOCHS x $STEPS steps, batch $BATCH, $DEVICE"
+$PY -m sinusapp.cli -v train "$COHORT" --out "$WORK/sinus_unet" --overwrite \
+    --work-dir "$WORK/train" --folds 0 --spacing "$SPACING" --block "$BLOCK" --patch "$PATCH" \
+    --sinus-head --cls-lesion-features --width "$WIDTH" --levels "$LEVELS" \
+    --batch-size "$BATCH" --lr "$LR" --epochs "$EPOCHS" --steps-per-epoch "$STEPS" \
+    --device "$DEVICE" --workers "$NPROC" --seed 0 --model-version "$VERSION" \
+    --lesion-regions maxillary_L,maxillary_R,nasal_cavity "${EXTRA[@]}" \
+    --data-note "Made by: sinusapp synth --real-anatomy (NasalSeg pack at ${SPACING} mm, benchmarks/pack_nasalseg.py) --cases $CASES --seed $SEED; NasalSeg split in sinusapp/synth/nasalseg_split.json." \
+    > "$OUT/train.log" 2>&1 || { tail -40 "$OUT/train.log"; stamp "FAILED: train"; exit 5; }
+tail -3 "$OUT/train.log"
+tar czf "$OUT/sinus_unet.tgz" -C "$WORK" sinus_unet
+cp "$WORK/train/predictions.csv" "$OUT/" 2>/dev/null || true
+stamp "done: $OUT/sinus_unet.tgz ($(du -h "$OUT/sinus_unet.tgz" | cut -f1))"

@@ -1,0 +1,65 @@
+"""The NasalSeg pack (for the GPU machine): a packed background is the crop, resampled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sinusapp.synth.realanat import load_background
+from sinusapp.synth.realanat_pack import PACK_MANIFEST, write_background_pack
+
+NASALSEG = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nasalseg"
+
+pytestmark = pytest.mark.skipif(not NASALSEG.is_dir(), reason="needs ../shared/data/nasalseg")
+
+
+def _centroid_lps(labels: np.ndarray, affine: np.ndarray, value: int) -> np.ndarray:
+    idx = np.argwhere(labels == value).astype(float)
+    return idx.mean(0) @ affine[:3, :3].T + affine[:3, 3]
+
+
+def test_a_packed_background_is_the_crop_on_a_coarser_grid(tmp_path: Path) -> None:
+    manifest = write_background_pack(
+        root=NASALSEG, out=tmp_path / "pack", spacing_mm=1.25, patients=["P002"]
+    )
+    assert json.loads((tmp_path / "pack" / PACK_MANIFEST).read_text()) == manifest
+    assert manifest["patients"] == ["P002"] and 0 < manifest["bytes"] < 1_000_000
+    orig = load_background(root=NASALSEG, patient="P002")
+    packed = load_background(root=tmp_path / "pack", patient="P002")
+    assert np.allclose(np.sqrt((packed.affine[:3, :3] ** 2).sum(0)), 1.25, atol=0.02)
+    vox = lambda b: abs(np.linalg.det(b.affine[:3, :3])) / 1000.0  # noqa: E731
+    for value in np.unique(orig.labels[orig.labels > 0]):
+        ml_o = float((orig.labels == value).sum()) * vox(orig)
+        ml_p = float((packed.labels == value).sum()) * vox(packed)
+        assert ml_p == pytest.approx(ml_o, rel=0.06), value
+        # the same place in the patient (LPS), within a fraction of a voxel
+        shift = _centroid_lps(packed.labels, packed.affine, value) - _centroid_lps(
+            orig.labels, orig.affine, value
+        )
+        assert np.abs(shift).max() < 0.5, (value, shift)
+    # the HU of the cavity air and of the whole crop survive the resampling
+    assert np.median(packed.hu[packed.labels == 1]) == pytest.approx(
+        np.median(orig.hu[orig.labels == 1]), abs=40
+    )
+    assert packed.hu.mean() == pytest.approx(orig.hu.mean(), abs=15)
+    with pytest.raises(ValueError, match="spacing_mm"):
+        write_background_pack(root=NASALSEG, out=tmp_path / "x", spacing_mm=0, patients=["P002"])
+
+
+def test_a_pack_folder_counts_as_the_nasalseg_folder_for_the_cohort_plan(tmp_path: Path) -> None:
+    """plan_real_cohort finds the patients of a pack (entries only; it reads nothing)."""
+    from sinusapp.synth.realanat import load_split
+    from sinusapp.synth.realanat_pack import PACK_SUFFIX
+    from sinusapp.synth.realanat_write import plan_real_cohort
+
+    split = load_split()
+    for patient in split:
+        (tmp_path / f"{patient}{PACK_SUFFIX}").write_bytes(b"")
+    jobs = plan_real_cohort(root=tmp_path, n_cases=20, seed=3)
+    assert len(jobs) == 20 and {j.background for j in jobs} <= set(split)
+    (tmp_path / f"{sorted(split)[0]}{PACK_SUFFIX}").unlink()
+    with pytest.raises(FileNotFoundError, match="missing"):
+        plan_real_cohort(root=tmp_path, n_cases=20, seed=3)
