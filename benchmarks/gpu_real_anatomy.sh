@@ -20,7 +20,11 @@
 # Environment: OUT (results, default ./out_gpu; at most 8 files come back), PACK, CASES (300),
 # SEED (11, the 2.1.0 cohort's), EPOCHS (40), STEPS (steps per epoch, 100), WIDTH (16),
 # LEVELS (4), SPACING (1.25, the pack's or coarser), BLOCK (64,80,96), PATCH (48,64,64),
-# BATCH (8), LR (1e-3), DEVICE (cuda), VERSION (3.0.0-candidate), EXTRA_TRAIN_ARGS.
+# BATCH (8), LR (1e-3), DEVICE (cuda), VERSION (3.0.0-candidate), EXTRA_TRAIN_ARGS;
+# HEADPACK (a folder of head backgrounds from `make_head_disease.py --pack-heads`, 1.5 MB for
+# VHF + harvard02; carry it too): HEAD_CASES (60) upper-sinus disease cases per head are
+# rendered from it and trained as segmentation-only cases (--seg-only). Keep the third head
+# (GE) out of it: it is the held-out head for make_head_disease.py --score.
 # The bundle's lesion_regions stay maxillary L / R + nasal cavity: this cohort has no
 # upper-sinus disease (benchmarks/RESULTS.md, "Upper sinuses on diseased heads").
 # Score the returned bundle here (CPU) before adopting it: benchmarks/real_anatomy.py (held-out
@@ -42,6 +46,8 @@ BATCH=${BATCH:-8}
 LR=${LR:-1e-3}
 DEVICE=${DEVICE:-cuda}
 VERSION=${VERSION:-3.0.0-candidate}
+HEADPACK=${HEADPACK:-}
+HEAD_CASES=${HEAD_CASES:-60}
 read -r -a EXTRA <<< "${EXTRA_TRAIN_ARGS:-}"
 WORK=${WORK:-/tmp/sinusapp_real_work}
 PY=${PYTHON:-python3}
@@ -73,13 +79,25 @@ if [ ! -f "$COHORT/clinical.csv" ]; then
 fi
 stamp "cohort: $(($(wc -l < "$COHORT/clinical.csv") - 1)) cases"
 
+SEG_ONLY=()
+if [ -n "$HEADPACK" ]; then
+    HEADS=$($PY -c "import pathlib; print(' '.join(sorted(p.name[:-7] for p in pathlib.Path('$HEADPACK').glob('*.npz.xz'))))")
+    if [ ! -d "$WORK/headdis" ]; then
+        stamp "head cases: $HEAD_CASES per head on $HEADS (upper-sinus disease, segmentation-only)"
+        $PY benchmarks/make_head_disease.py --from-pack "$HEADPACK" --out "$WORK/headdis" \
+            --cases "$HEAD_CASES" --seed 5 --heads $HEADS > "$OUT/headdis.log" 2>&1 \
+            || { tail -20 "$OUT/headdis.log"; stamp "FAILED: head cases"; exit 6; }
+    fi
+    SEG_ONLY=(--seg-only "$WORK/headdis")
+fi
+
 stamp "train: width $WIDTH, $EPOCHS x $STEPS steps, batch $BATCH, $DEVICE"
 $PY -m sinusapp.cli -v train "$COHORT" --out "$WORK/sinus_unet" --overwrite \
     --work-dir "$WORK/train" --folds 0 --spacing "$SPACING" --block "$BLOCK" --patch "$PATCH" \
     --sinus-head --cls-lesion-features --width "$WIDTH" --levels "$LEVELS" \
     --batch-size "$BATCH" --lr "$LR" --epochs "$EPOCHS" --steps-per-epoch "$STEPS" \
     --device "$DEVICE" --workers "$NPROC" --seed 0 --model-version "$VERSION" \
-    --lesion-regions maxillary_L,maxillary_R,nasal_cavity "${EXTRA[@]}" \
+    --lesion-regions maxillary_L,maxillary_R,nasal_cavity "${SEG_ONLY[@]}" "${EXTRA[@]}" \
     --data-note "Made by: sinusapp synth --real-anatomy (NasalSeg pack at ${SPACING} mm, benchmarks/pack_nasalseg.py) --cases $CASES --seed $SEED; NasalSeg split in sinusapp/synth/nasalseg_split.json." \
     > "$OUT/train.log" 2>&1 || { tail -40 "$OUT/train.log"; stamp "FAILED: train"; exit 5; }
 tail -3 "$OUT/train.log"

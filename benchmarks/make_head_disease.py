@@ -36,6 +36,16 @@ Usage::
     python benchmarks/make_head_disease.py --out /tmp/headeval --cases 12 --seed 99 \
         --heads harvard02_cadaver_head_sinus_coverage ge_hispeed_dual_head_tilt_varspacing \
         --score models/sinus_unet
+
+For the GPU machine (``../shared`` does not travel): ``--pack-heads DIR`` writes each head's
+rendering background (crop, cells, unlabelled region, at ``--pack-spacing`` mm) as a pack
+entry (:mod:`sinusapp.synth.realanat_pack`) and ``--from-pack DIR`` renders cases from them
+there, without the shared data or a model run::
+
+    python benchmarks/make_head_disease.py --pack-heads .pack/heads_125 \
+        --heads vhf_visible_human_female_head harvard02_cadaver_head_sinus_coverage
+    python benchmarks/make_head_disease.py --from-pack .pack/heads_125 --out DIR --cases 60 \
+        --heads vhf_visible_human_female_head harvard02_cadaver_head_sinus_coverage
 """
 
 from __future__ import annotations
@@ -94,15 +104,47 @@ def load_head(name: str, *, bundle: Path) -> tuple[Any, dict[str, Any]]:
     return bg, {**info, "series": head["series"]}
 
 
-def write_cases(*, heads: list[str], out: Path, n_cases: int, seed: int, bundle: Path) -> list[str]:
-    """``n_cases`` per head; returns the case ids."""
+def pack_heads(*, heads: list[str], out: Path, bundle: Path, spacing_mm: float) -> None:
+    """Write each head's rendering background (crop, cells, unlabelled region: what
+    :func:`load_head` makes with the bundle) as a pack entry + ``<head>.json``, for the GPU
+    machine (``../shared`` does not travel); ``--from-pack`` renders cases from them."""
+    from sinusapp.synth.realanat_pack import PACK_SUFFIX, write_pack_entry
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name in heads:
+        bg, info = load_head(name, bundle=bundle)
+        size = write_pack_entry(bg, path=out / f"{name}{PACK_SUFFIX}", spacing_mm=spacing_mm)
+        info = {**info, "pack_spacing_mm": spacing_mm, "bundle": str(bundle)}
+        (out / f"{name}.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
+        log.info("%s: packed at %.2f mm, %.2f MB", name, spacing_mm, size / 1e6)
+
+
+def _head_background(name: str, *, bundle: Path, from_pack: Path | None) -> tuple[Any, dict]:
+    if from_pack is None:
+        return load_head(name, bundle=bundle)
+    from sinusapp.synth.realanat_pack import PACK_SUFFIX, read_pack_entry
+
+    info = json.loads((from_pack / f"{name}.json").read_text(encoding="utf-8"))
+    return read_pack_entry(from_pack / f"{name}{PACK_SUFFIX}", patient=name), info
+
+
+def write_cases(
+    *,
+    heads: list[str],
+    out: Path,
+    n_cases: int,
+    seed: int,
+    bundle: Path,
+    from_pack: Path | None = None,
+) -> list[str]:
+    """``n_cases`` per head (backgrounds from ``from_pack`` when given); returns the ids."""
     out.mkdir(parents=True, exist_ok=True)
     specs = sample_cohort(n_cases=n_cases * len(heads), seed=seed, center="A")
     rng = np.random.default_rng(seed)
     healthy = rng.uniform(size=len(specs)) < HEALTHY_FRACTION
     ids = []
     for h, name in enumerate(heads):
-        bg, info = load_head(name, bundle=bundle)
+        bg, info = _head_background(name, bundle=bundle, from_pack=from_pack)
         log.info("%s: crop %s, upper cells %s", name, info["crop_shape"], info["upper_cells_ml"])
         for n in range(n_cases):
             k = h * n_cases + n
@@ -250,7 +292,7 @@ def score(*, folder: Path, bundle: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=None, help="the cases' folder")
     ap.add_argument("--heads", nargs="+", default=["vhf_visible_human_female_head"])
     ap.add_argument("--cases", type=int, default=40, help="cases per head (default 40)")
     ap.add_argument("--seed", type=int, default=5)
@@ -261,14 +303,41 @@ def main(argv: list[str] | None = None) -> int:
         help="the bundle whose sinus head anchors the upper-sinus cells (default: shipped)",
     )
     ap.add_argument("--score", type=Path, nargs="*", default=None, help="bundles to score")
+    ap.add_argument(
+        "--pack-heads",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="only write the heads' backgrounds as pack entries into DIR (for the GPU machine)",
+    )
+    ap.add_argument("--pack-spacing", type=float, default=1.25, help="mm (default 1.25)")
+    ap.add_argument(
+        "--from-pack",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="render from the head backgrounds packed in DIR (no ../shared, no model run)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="write the scores here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    if args.pack_heads is not None:
+        pack_heads(
+            heads=args.heads, out=args.pack_heads, bundle=args.bundle, spacing_mm=args.pack_spacing
+        )
+        return 0
+    if args.out is None:
+        ap.error("--out is required (unless --pack-heads)")
     if args.out.is_dir() and any(args.out.iterdir()):
         log.info("%s is not empty: scoring its cases as they are (nothing written)", args.out)
     else:
         write_cases(
-            heads=args.heads, out=args.out, n_cases=args.cases, seed=args.seed, bundle=args.bundle
+            heads=args.heads,
+            out=args.out,
+            n_cases=args.cases,
+            seed=args.seed,
+            bundle=args.bundle,
+            from_pack=args.from_pack,
         )
     results = [score(folder=args.out, bundle=b) for b in args.score or []]
     for r in results:

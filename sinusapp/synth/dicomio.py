@@ -133,6 +133,18 @@ def _file_names(n: int, *, shuffle: bool, seed: int, series_number: int) -> list
     return ordered[:n]
 
 
+def _accession(case_id: str) -> str:
+    """``SYN<case_id>``, within the 16 characters of an SH value: a longer id (the head
+    cases' ``HEAD_harvard02_5_000``) becomes ``SYN`` + 13 hex digits of its hash, distinct
+    per id."""
+    text = f"SYN{case_id}"
+    if len(text) <= 16:
+        return text
+    import hashlib
+
+    return "SYN" + hashlib.sha1(case_id.encode("utf-8")).hexdigest()[:13].upper()
+
+
 def write_ct_series(
     *,
     hu: np.ndarray,
@@ -244,7 +256,7 @@ def _ct_header(
     ds.SOPInstanceUID = sop_uid
     ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = _STUDY_DATE
     ds.StudyTime = ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = _STUDY_TIME
-    ds.AccessionNumber = f"SYN{case.case_id}"
+    ds.AccessionNumber = _accession(case.case_id)
     ds.Modality = "CT"
     ds.Manufacturer = MANUFACTURER
     ds.InstitutionName = "SinusApp synthetic cohort"

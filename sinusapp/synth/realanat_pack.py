@@ -29,7 +29,13 @@ from scipy import ndimage
 
 from sinusapp.synth.realanat import Background
 
-__all__ = ["PACK_MANIFEST", "PACK_SUFFIX", "read_pack_entry", "write_background_pack"]
+__all__ = [
+    "PACK_MANIFEST",
+    "PACK_SUFFIX",
+    "read_pack_entry",
+    "write_background_pack",
+    "write_pack_entry",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,33 @@ def _resample(bg: Background, *, spacing_mm: float) -> Background:
     return Background(patient=bg.patient, hu=hu, labels=labels.astype(np.uint8), affine=affine)
 
 
+def _check(*, spacing_mm: float, hu_step: int) -> None:
+    if not spacing_mm > 0:
+        raise ValueError(f"spacing_mm must be > 0 mm, got {spacing_mm!r}")
+    if isinstance(hu_step, bool) or not isinstance(hu_step, int) or hu_step < 1:
+        raise ValueError(f"hu_step must be a positive integer (HU), got {hu_step!r}")
+
+
+def write_pack_entry(
+    background: Background, *, path: Path, spacing_mm: float, hu_step: int = 4
+) -> int:
+    """Write one background (any: a NasalSeg crop, a head crop) as a pack entry at
+    ``spacing_mm`` with HU in steps of ``hu_step``; returns its size in bytes."""
+    _check(spacing_mm=spacing_mm, hu_step=hu_step)
+    bg = _resample(background, spacing_mm=spacing_mm)
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        hu=(np.rint(np.clip(bg.hu, -1024, 3071) / hu_step) * hu_step).astype(np.int16),
+        labels=bg.labels,
+        affine=bg.affine,
+    )
+    data = lzma.compress(buf.getvalue(), preset=6)
+    Path(path).write_bytes(data)
+    log.info("packed %s: %s voxels, %.2f MB", background.patient, bg.hu.shape, len(data) / 1e6)
+    return len(data)
+
+
 def write_background_pack(
     *,
     root: Path,
@@ -80,27 +113,18 @@ def write_background_pack(
     """
     from sinusapp.synth.realanat import load_background
 
-    if not spacing_mm > 0:
-        raise ValueError(f"spacing_mm must be > 0 mm, got {spacing_mm!r}")
-    if isinstance(hu_step, bool) or not isinstance(hu_step, int) or hu_step < 1:
-        raise ValueError(f"hu_step must be a positive integer (HU), got {hu_step!r}")
+    _check(spacing_mm=spacing_mm, hu_step=hu_step)  # before any crop is read
     root, out = Path(root), Path(out)
     names = patients or sorted(p.name for p in root.iterdir() if (p / "labels.nrrd").is_file())
     out.mkdir(parents=True, exist_ok=True)
     total = 0
     for name in names:
-        bg = _resample(load_background(root=root, patient=name), spacing_mm=spacing_mm)
-        buf = io.BytesIO()
-        np.savez(
-            buf,
-            hu=(np.rint(np.clip(bg.hu, -1024, 3071) / hu_step) * hu_step).astype(np.int16),
-            labels=bg.labels,
-            affine=bg.affine,
+        total += write_pack_entry(
+            load_background(root=root, patient=name),
+            path=out / f"{name}{PACK_SUFFIX}",
+            spacing_mm=spacing_mm,
+            hu_step=hu_step,
         )
-        data = lzma.compress(buf.getvalue(), preset=6)
-        (out / f"{name}{PACK_SUFFIX}").write_bytes(data)
-        total += len(data)
-        log.info("packed %s: %s voxels, %.2f MB", name, bg.hu.shape, len(data) / 1e6)
     manifest = {
         "spacing_mm": float(spacing_mm),
         "hu_step": int(hu_step),

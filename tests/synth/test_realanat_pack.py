@@ -13,7 +13,7 @@ from sinusapp.synth.realanat_pack import PACK_MANIFEST, write_background_pack
 
 NASALSEG = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nasalseg"
 
-pytestmark = pytest.mark.skipif(not NASALSEG.is_dir(), reason="needs ../shared/data/nasalseg")
+needs_nasalseg = pytest.mark.skipif(not NASALSEG.is_dir(), reason="needs ../shared/data/nasalseg")
 
 
 def _centroid_lps(labels: np.ndarray, affine: np.ndarray, value: int) -> np.ndarray:
@@ -21,6 +21,7 @@ def _centroid_lps(labels: np.ndarray, affine: np.ndarray, value: int) -> np.ndar
     return idx.mean(0) @ affine[:3, :3].T + affine[:3, 3]
 
 
+@needs_nasalseg
 def test_a_packed_background_is_the_crop_on_a_coarser_grid(tmp_path: Path) -> None:
     manifest = write_background_pack(
         root=NASALSEG, out=tmp_path / "pack", spacing_mm=1.25, patients=["P002"]
@@ -63,3 +64,32 @@ def test_a_pack_folder_counts_as_the_nasalseg_folder_for_the_cohort_plan(tmp_pat
     (tmp_path / f"{sorted(split)[0]}{PACK_SUFFIX}").unlink()
     with pytest.raises(FileNotFoundError, match="missing"):
         plan_real_cohort(root=tmp_path, n_cases=20, seed=3)
+
+
+def test_any_background_round_trips_through_a_pack_entry(tmp_path: Path) -> None:
+    """A head crop's labels (cells 3-8, the unlabelled marker 200) survive; HU in steps."""
+    from sinusapp.synth.realanat import Background
+    from sinusapp.synth.realanat_pack import read_pack_entry, write_pack_entry
+
+    rng = np.random.default_rng(0)
+    labels = np.zeros((20, 24, 28), np.uint8)
+    labels[4:12, 4:12, 4:12] = 3
+    labels[12:18, 10:20, 10:24] = 200
+    affine = np.array([[0, 0, 0.5, -10], [0, 0.5, 0, 20], [1.0, 0, 0, -30], [0, 0, 0, 1]])
+    bg = Background(
+        patient="head",
+        hu=rng.normal(0, 30, labels.shape).astype(np.float32) - 900 * (labels == 3),
+        labels=labels,
+        affine=affine,
+    )
+    size = write_pack_entry(bg, path=tmp_path / "head.npz.xz", spacing_mm=1.0, hu_step=4)
+    back = read_pack_entry(tmp_path / "head.npz.xz", patient="head")
+    assert size == (tmp_path / "head.npz.xz").stat().st_size and back.patient == "head"
+    assert set(np.unique(back.labels)) == {0, 3, 200}
+    assert np.all(back.hu % 4 == 0) and back.hu.shape == (20, 12, 14)
+    for value in (3, 200):  # the same volume in mL
+        assert float((back.labels == value).sum()) * 1.0 == pytest.approx(
+            float((labels == value).sum()) * 0.25, rel=0.1
+        )
+    with pytest.raises(ValueError, match="hu_step"):
+        write_pack_entry(bg, path=tmp_path / "x.npz.xz", spacing_mm=1.0, hu_step=0)

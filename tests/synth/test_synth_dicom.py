@@ -158,3 +158,14 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
 def test_synth_command_refuses_an_existing_dataset(small_dataset: Path, capsys) -> None:
     assert main(["synth", "--out", str(small_dataset), "--cases", "1"]) == 2
     assert "already holds a dataset" in capsys.readouterr().err
+
+
+def test_accession_number_fits_its_vr_for_long_case_ids() -> None:
+    """AccessionNumber is SH (≤ 16 characters): long ids (the head cases') are hashed, and
+    two ids that share their first 13 characters still get different numbers."""
+    from sinusapp.synth.dicomio import _accession
+
+    assert _accession("A0001") == "SYNA0001"
+    long_a, long_b = _accession("HEAD_harvard02_5_000"), _accession("HEAD_harvard02_5_001")
+    assert len(long_a) == len(long_b) == 16 and long_a != long_b
+    assert long_a.startswith("SYN") and long_a == _accession("HEAD_harvard02_5_000")
