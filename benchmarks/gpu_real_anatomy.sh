@@ -12,13 +12,15 @@
 #      platformdirs==4.14.9                                   # ~10 MB; + the repo's 18 MB
 #   (`.pack/` is in .gitignore; add `/.whl/` to .git/info/exclude.) The device image has torch,
 #   numpy, scipy, scikit-image, scikit-learn, statsmodels, safetensors, tqdm, pillow.
-# On the device (run, carry [".pack/nasalseg_125", ".whl"], timeout_s ≤ 600):
-#   PACK=.pack/nasalseg_125 EPOCHS=40 bash benchmarks/gpu_real_anatomy.sh
+# On the device (run, carry [".pack/nasalseg_125", ".pack/heads_125", ".whl"], timeout_s 600):
+#   PACK=.pack/nasalseg_125 HEADPACK=.pack/heads_125 bash benchmarks/gpu_real_anatomy.sh
 # A CPU plumbing check (minutes): DEVICE=cpu CASES=8 EPOCHS=1 STEPS=2 WIDTH=4 LEVELS=3 \
 #   BATCH=2 bash benchmarks/gpu_real_anatomy.sh
 #
-# Environment: OUT (results, default ./out_gpu; at most 8 files come back), PACK, CASES (300),
-# SEED (11, the 2.1.0 cohort's), EPOCHS (40), STEPS (steps per epoch, 100), WIDTH (16),
+# Environment: OUT (results; the device sets it, else /tmp/sinusapp_real_out; at most 8 files
+# come back), BUDGET_S (whole-script budget, 540: one run's limit is 600 s), PACK, CASES (300),
+# SEED (11, the 2.1.0 cohort's), EPOCHS (unset: a 2-epoch calibration sets it to fit the
+# budget, at most 100), STEPS (steps per epoch, 100), WIDTH (16),
 # LEVELS (4), SPACING (1.25, the pack's or coarser), BLOCK (64,80,96), PATCH (48,64,64),
 # BATCH (8), LR (1e-3), DEVICE (cuda), VERSION (3.0.0-candidate), EXTRA_TRAIN_ARGS;
 # HEADPACK (a folder of head backgrounds from `make_head_disease.py --pack-heads`, 1.5 MB for
@@ -31,11 +33,12 @@
 # NasalSeg), benchmarks/make_head_disease.py --score and the three real heads.
 set -euo pipefail
 
-OUT=${OUT:-$PWD/out_gpu}
+OUT=${OUT:-/tmp/sinusapp_real_out}
+BUDGET_S=${BUDGET_S:-540}
 PACK=${PACK:-.pack/nasalseg_125}
 CASES=${CASES:-300}
 SEED=${SEED:-11}
-EPOCHS=${EPOCHS:-40}
+EPOCHS=${EPOCHS:-}
 STEPS=${STEPS:-100}
 WIDTH=${WIDTH:-16}
 LEVELS=${LEVELS:-4}
@@ -52,54 +55,77 @@ read -r -a EXTRA <<< "${EXTRA_TRAIN_ARGS:-}"
 WORK=${WORK:-/tmp/sinusapp_real_work}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT" "$WORK"
-exec > >(tee -a "$OUT/run.log") 2>&1
 START=$(date +%s)
-stamp() { echo "[$(($(date +%s) - START))s] $*"; }
+stamp() { echo "[$(($(date +%s) - START))s] $*" | tee -a "$OUT/run.log"; }
 NPROC=$(nproc)
 
 if [ -d .whl ] && ls .whl/*.whl > /dev/null 2>&1; then
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site:$PWD
+    export PYTHONPATH=/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}
 else
     export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONUNBUFFERED=1
-$PY -c "import torch, sinusapp.synth.realanat_write, sinusapp.model.train; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+stamp "$($PY -c "import torch, sinusapp.synth.realanat_write, sinusapp.model.train; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())")"
 [ -f "$PACK/PACK.json" ] || { stamp "FAILED: no pack at $PACK (benchmarks/pack_nasalseg.py)"; exit 3; }
 stamp "pack: $($PY -c "import json; m=json.load(open('$PACK/PACK.json')); print(len(m['patients']), 'backgrounds at', m['spacing_mm'], 'mm')")"
 
-COHORT="$WORK/cohort"
-if [ ! -f "$COHORT/clinical.csv" ]; then
+# work folders are named after what made them, and used again only when complete (.done)
+COHORT="$WORK/cohort_${CASES}_${SEED}_$(basename "$PACK")"
+if [ ! -f "$COHORT/.done" ]; then
     rm -rf "$COHORT"
     stamp "synth --real-anatomy $PACK --cases $CASES --seed $SEED"
     $PY -m sinusapp.cli synth --real-anatomy "$PACK" --out "$COHORT" --cases "$CASES" \
         --seed "$SEED" --workers "$NPROC" > "$OUT/synth.log" 2>&1 \
         || { tail -20 "$OUT/synth.log"; stamp "FAILED: synth"; exit 4; }
+    touch "$COHORT/.done"
 fi
 stamp "cohort: $(($(wc -l < "$COHORT/clinical.csv") - 1)) cases"
 
 SEG_ONLY=()
 if [ -n "$HEADPACK" ]; then
     HEADS=$($PY -c "import pathlib; print(' '.join(sorted(p.name[:-7] for p in pathlib.Path('$HEADPACK').glob('*.npz.xz'))))")
-    if [ ! -d "$WORK/headdis" ]; then
+    HEADDIS="$WORK/heads_${HEAD_CASES}_$(basename "$HEADPACK")"
+    if [ ! -f "$HEADDIS.done" ]; then
+        rm -rf "$HEADDIS"
         stamp "head cases: $HEAD_CASES per head on $HEADS (upper-sinus disease, segmentation-only)"
-        $PY benchmarks/make_head_disease.py --from-pack "$HEADPACK" --out "$WORK/headdis" \
+        $PY benchmarks/make_head_disease.py --from-pack "$HEADPACK" --out "$HEADDIS" \
             --cases "$HEAD_CASES" --seed 5 --heads $HEADS > "$OUT/headdis.log" 2>&1 \
             || { tail -20 "$OUT/headdis.log"; stamp "FAILED: head cases"; exit 6; }
+        touch "$HEADDIS.done"
     fi
-    SEG_ONLY=(--seg-only "$WORK/headdis")
+    SEG_ONLY=(--seg-only "$HEADDIS")
 fi
 
+TRAIN=("$PY" -m sinusapp.cli -v train "$COHORT" --overwrite --work-dir "$WORK/train" \
+    --folds 0 --spacing "$SPACING" --block "$BLOCK" --patch "$PATCH" --sinus-head \
+    --cls-lesion-features --width "$WIDTH" --levels "$LEVELS" --batch-size "$BATCH" \
+    --lr "$LR" --steps-per-epoch "$STEPS" --device "$DEVICE" --workers "$NPROC" --seed 0 \
+    --model-version "$VERSION" --lesion-regions maxillary_L,maxillary_R,nasal_cavity \
+    "${SEG_ONLY[@]}" "${EXTRA[@]}" \
+    --data-note "Made by: sinusapp synth --real-anatomy (NasalSeg pack at ${SPACING} mm, benchmarks/pack_nasalseg.py) --cases $CASES --seed $SEED${HEADPACK:+, plus $HEAD_CASES upper-sinus disease cases per packed head (make_head_disease.py --from-pack, --seg-only)}; NasalSeg split in sinusapp/synth/nasalseg_split.json.")
+rm -rf "$WORK/train"
+if [ -z "$EPOCHS" ]; then
+    # 2 epochs also fill the preprocessing cache the real run reads
+    stamp "calibration: 2 epochs"
+    "${TRAIN[@]}" --epochs 2 --out "$WORK/calib" > "$OUT/calibration.log" 2>&1 \
+        || { tail -30 "$OUT/calibration.log"; stamp "FAILED: calibration"; exit 7; }
+    EPOCH_S=$($PY - "$WORK/train/checkpoints" <<'PY'
+import json, pathlib, sys
+secs = [h["seconds"] for p in pathlib.Path(sys.argv[1]).glob("*.json")
+        for h in json.loads(p.read_text())["history"][1:]]
+print(max(secs) if secs else 10.0)
+PY
+)
+    LEFT=$((BUDGET_S - $(date +%s) + START - 60))  # ~60 s: start-up, bundle, tar
+    EPOCHS=$($PY -c "print(max(2, min(100, int($LEFT / ($EPOCH_S * 1.1)))))")
+    stamp "one epoch takes ${EPOCH_S}s; ${LEFT}s left -> EPOCHS=$EPOCHS"
+    rm -rf "$WORK/train/checkpoints"
+fi
 stamp "train: width $WIDTH, $EPOCHS x $STEPS steps, batch $BATCH, $DEVICE"
-$PY -m sinusapp.cli -v train "$COHORT" --out "$WORK/sinus_unet" --overwrite \
-    --work-dir "$WORK/train" --folds 0 --spacing "$SPACING" --block "$BLOCK" --patch "$PATCH" \
-    --sinus-head --cls-lesion-features --width "$WIDTH" --levels "$LEVELS" \
-    --batch-size "$BATCH" --lr "$LR" --epochs "$EPOCHS" --steps-per-epoch "$STEPS" \
-    --device "$DEVICE" --workers "$NPROC" --seed 0 --model-version "$VERSION" \
-    --lesion-regions maxillary_L,maxillary_R,nasal_cavity "${SEG_ONLY[@]}" "${EXTRA[@]}" \
-    --data-note "Made by: sinusapp synth --real-anatomy (NasalSeg pack at ${SPACING} mm, benchmarks/pack_nasalseg.py) --cases $CASES --seed $SEED; NasalSeg split in sinusapp/synth/nasalseg_split.json." \
-    > "$OUT/train.log" 2>&1 || { tail -40 "$OUT/train.log"; stamp "FAILED: train"; exit 5; }
+"${TRAIN[@]}" --epochs "$EPOCHS" --out "$WORK/sinus_unet" > "$OUT/train.log" 2>&1 \
+    || { tail -40 "$OUT/train.log"; stamp "FAILED: train"; exit 5; }
 tail -3 "$OUT/train.log"
 tar czf "$OUT/sinus_unet.tgz" -C "$WORK" sinus_unet
 cp "$WORK/train/predictions.csv" "$OUT/" 2>/dev/null || true

@@ -124,7 +124,14 @@ def _head_background(name: str, *, bundle: Path, from_pack: Path | None) -> tupl
         return load_head(name, bundle=bundle)
     from sinusapp.synth.realanat_pack import PACK_SUFFIX, read_pack_entry
 
-    info = json.loads((from_pack / f"{name}.json").read_text(encoding="utf-8"))
+    meta = from_pack / f"{name}.json"
+    if not meta.is_file():
+        packed = sorted(p.name[: -len(".json")] for p in from_pack.glob("*.json"))
+        raise SystemExit(
+            f"--from-pack {from_pack}: head {name!r} is not in the pack (heads there: "
+            f"{packed or 'none'}); pack it with --pack-heads or pass --heads from that list"
+        )
+    info = json.loads(meta.read_text(encoding="utf-8"))
     return read_pack_entry(from_pack / f"{name}{PACK_SUFFIX}", patient=name), info
 
 

@@ -8,7 +8,7 @@ crops: 27.6 MB at 1.25 mm with ``--hu-step 4`` (36.4 MB with 1), 68.4 MB at 1.0 
 
 Usage::
 
-    python benchmarks/pack_nasalseg.py --out .pack/nasalseg_1mm --spacing 1.0
+    python benchmarks/pack_nasalseg.py --out .pack/nasalseg_125 --spacing 1.25
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data" / "nasalseg")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--spacing", type=float, default=1.0, help="isotropic mm (default 1.0)")
+    ap.add_argument("--spacing", type=float, default=1.25, help="mm per axis, about (default 1.25)")
     ap.add_argument(
         "--hu-step", type=int, default=4, help="HU stored in multiples of this (default 4)"
     )

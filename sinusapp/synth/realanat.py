@@ -147,13 +147,14 @@ def load_background(*, root: Path, patient: str) -> Background:
     ValueError
         The volume is not axial with rows/columns along +y/+x, or the sides do not match.
     """
-    from sinusapp.dicom import load_volume
-    from sinusapp.imaging.masks import load_reference_mask
     from sinusapp.synth.realanat_pack import PACK_SUFFIX, read_pack_entry
 
     packed = Path(root) / f"{patient}{PACK_SUFFIX}"
     if packed.is_file():
         return read_pack_entry(packed, patient=patient)
+    from sinusapp.dicom import load_volume
+    from sinusapp.imaging.masks import load_reference_mask
+
     folder = Path(root) / patient
     vol = load_volume(folder / "ct")
     raw = load_reference_mask(folder / "labels.nrrd", volume=vol)

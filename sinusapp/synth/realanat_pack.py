@@ -2,7 +2,9 @@
 
 The lent GPU machine receives only the repository and at most 64 MiB of carried files, and
 ``../shared`` does not travel: the 90 NasalSeg crops are 102 MB as lossless JPEG-LS DICOM.
-A *pack* holds each crop resampled to one isotropic spacing (HU trilinear, labels nearest)
+A *pack* holds each crop resampled to about one spacing on every axis (the crop's extent
+divided into whole voxels, e.g. 1.254 / 1.241 / 1.250 mm for 1.25; HU trilinear without a
+prefilter, labels nearest)
 as an LZMA-compressed ``.npz`` (int16 HU rounded to ``hu_step``, uint8 SinusApp labels, LPS
 affine), plus ``PACK.json`` (source, spacing, patients). Measured on all 90 crops: at 1.25
 mm 36.4 MB with HU kept to 1 HU, 27.6 MB with ``hu_step`` 4; at 1.0 mm 68.4 MB (1 HU); the
@@ -46,7 +48,8 @@ PACK_MANIFEST = "PACK.json"
 
 
 def _resample(bg: Background, *, spacing_mm: float) -> Background:
-    """``bg`` on an isotropic ``spacing_mm`` grid over the same extent (same orientation)."""
+    """``bg`` on a grid of about ``spacing_mm`` per axis over the same extent and orientation
+    (a whole number of voxels per axis; each voxel keeps its LPS position)."""
     step = np.sqrt((bg.affine[:3, :3] ** 2).sum(axis=0))  # mm per index along each axis
     zoom = step / float(spacing_mm)
     hu = ndimage.zoom(bg.hu.astype(np.float32), zoom, order=1, mode="nearest", grid_mode=True)
@@ -138,8 +141,21 @@ def write_background_pack(
 
 
 def read_pack_entry(path: Path, *, patient: str) -> Background:
-    """The background stored at ``path`` (a ``<patient>.npz.xz`` pack entry)."""
-    with np.load(io.BytesIO(lzma.decompress(Path(path).read_bytes()))) as d:
+    """The background stored at ``path`` (a ``<patient>.npz.xz`` pack entry).
+
+    Raises
+    ------
+    ValueError
+        The entry is truncated or not a pack entry.
+    """
+    try:
+        raw = lzma.decompress(Path(path).read_bytes())
+    except lzma.LZMAError as exc:
+        raise ValueError(
+            f"{path}: not a readable pack entry ({exc}); write the pack again "
+            "(benchmarks/pack_nasalseg.py or make_head_disease.py --pack-heads)"
+        ) from exc
+    with np.load(io.BytesIO(raw)) as d:
         return Background(
             patient=patient,
             hu=d["hu"].astype(np.float32),

@@ -93,3 +93,32 @@ def test_any_background_round_trips_through_a_pack_entry(tmp_path: Path) -> None
         )
     with pytest.raises(ValueError, match="hu_step"):
         write_pack_entry(bg, path=tmp_path / "x.npz.xz", spacing_mm=1.0, hu_step=0)
+
+
+@pytest.mark.parametrize("angle", [0.0, 0.3])
+def test_resampling_keeps_every_voxel_at_its_lps_position(angle: float) -> None:
+    """HU that rise linearly with the LPS position read the same at the new voxel centres:
+    catches a half-voxel shift, which the label centroids above would barely see."""
+    from sinusapp.synth.realanat import Background
+    from sinusapp.synth.realanat_pack import _resample
+
+    c, s_ = np.cos(angle), np.sin(angle)
+    rot = np.array([[c, -s_, 0.0], [s_, c, 0.0], [0.0, 0.0, 1.0]])
+    affine = np.eye(4)
+    affine[:3, :3] = rot @ np.array([[0, 0, 0.43], [0, 0.43, 0], [2.0, 0, 0]])
+    affine[:3, 3] = [-12.0, 30.0, -80.0]
+    idx = np.stack(np.meshgrid(*(np.arange(n) for n in (12, 40, 44)), indexing="ij"), -1)
+    lps = idx @ affine[:3, :3].T + affine[:3, 3]
+    coef = np.array([3.0, -2.0, 5.0])
+    bg = Background(
+        patient="lin",
+        hu=(lps @ coef).astype(np.float32),
+        labels=np.zeros((12, 40, 44), np.uint8),
+        affine=affine,
+    )
+    out = _resample(bg, spacing_mm=1.25)
+    idx2 = np.stack(np.meshgrid(*(np.arange(n) for n in out.hu.shape), indexing="ij"), -1)
+    expected = (idx2 @ out.affine[:3, :3].T + out.affine[:3, 3]) @ coef
+    inner = (slice(1, -1),) * 3  # the edge voxels are clamped ("nearest")
+    assert np.abs(out.hu[inner] - expected[inner]).max() < 1e-2
+    assert np.allclose(np.sqrt((out.affine[:3, :3] ** 2).sum(0)), 1.25, atol=0.1)

@@ -169,3 +169,20 @@ def test_accession_number_fits_its_vr_for_long_case_ids() -> None:
     long_a, long_b = _accession("HEAD_harvard02_5_000"), _accession("HEAD_harvard02_5_001")
     assert len(long_a) == len(long_b) == 16 and long_a != long_b
     assert long_a.startswith("SYN") and long_a == _accession("HEAD_harvard02_5_000")
+
+
+def test_a_long_case_id_writes_a_conformant_accession_number(tmp_path: Path) -> None:
+    from sinusapp.synth.dicomio import CaseDicomInfo, CtSeriesOptions, write_ct_series
+
+    affine = np.array([[0, 0, 1.0, 0], [0, 1.0, 0, 0], [1.0, 0, 0, 0], [0, 0, 0, 1]])
+    write_ct_series(
+        hu=np.zeros((3, 8, 8), np.int16),
+        affine=affine,
+        out_dir=tmp_path / "ct",
+        case=CaseDicomInfo(case_id="HEAD_harvard02_5_000", seed=1, sex="female", age_years=50),
+        options=CtSeriesOptions(series_number=2, series_description="AX"),
+    )
+    files = sorted((tmp_path / "ct").glob("*.dcm"))
+    assert len(files) == 3
+    acc = pydicom.dcmread(files[0], stop_before_pixels=True).AccessionNumber
+    assert 0 < len(acc) <= 16 and acc.startswith("SYN")
