@@ -4,6 +4,8 @@
 #
 # Here, once:
 #   python benchmarks/pack_nasalseg.py --out .pack/nasalseg_125 --spacing 1.25   # 27.6 MB
+#   python benchmarks/make_head_disease.py --pack-heads .pack/heads_125 \
+#      --heads vhf_visible_human_female_head harvard02_cadaver_head_sinus_coverage  # 1.5 MB
 #   mkdir -p .whl && python3 -m pip download --no-deps --only-binary=:all: \
 #      --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \
 #      --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
@@ -27,8 +29,9 @@
 # VHF + harvard02; carry it too): HEAD_CASES (60) upper-sinus disease cases per head are
 # rendered from it and trained as segmentation-only cases (--seg-only). Keep the third head
 # (GE) out of it: it is the held-out head for make_head_disease.py --score.
-# The bundle's lesion_regions stay maxillary L / R + nasal cavity: this cohort has no
-# upper-sinus disease (benchmarks/RESULTS.md, "Upper sinuses on diseased heads").
+# The bundle's lesion_regions stay maxillary L / R + nasal cavity, head cases or not, until
+# make_head_disease.py --score on the held-out head says the upper sinuses are measured
+# (benchmarks/RESULTS.md, "Upper sinuses on diseased heads"); then re-seal with them.
 # Score the returned bundle here (CPU) before adopting it: benchmarks/real_anatomy.py (held-out
 # NasalSeg), benchmarks/make_head_disease.py --score and the three real heads.
 set -euo pipefail
