@@ -129,6 +129,8 @@ class AnalysisResult:
     def to_json_dict(self) -> dict[str, Any]:
         """The ``result.json`` content (DESIGN §3), JSON-serialisable, no pixel data."""
         info = self.volume.info
+        found, not_found = sinuses_found(self.per_sinus or {})
+        lm_total, lm_max = lund_mackay_score(found)
         return {
             "software_version": self.software_version,
             "analysed_at": self.analysed_at,
@@ -145,11 +147,11 @@ class AnalysisResult:
             "lesion_volume_ml": float(self.lesion_volume_ml),
             "per_sinus": {k: dict(v) for k, v in (self.per_sinus or {}).items()},
             # over the found, graded regions (as on screen); the maximum is 2 per region
-            "lund_mackay_total": lund_mackay_score(self.per_sinus or {})[0],
-            "lund_mackay_max": lund_mackay_score(self.per_sinus or {})[1],
+            "lund_mackay_total": lm_total,
+            "lund_mackay_max": lm_max,
             # outlined with under 0.5 mL or not at all: not listed on screen or in the report
-            "sinuses_not_found": sinuses_found(self.per_sinus or {})[1],
-            "opacification_not_assessed": not_assessed(sinuses_found(self.per_sinus or {})[0]),
+            "sinuses_not_found": not_found,
+            "opacification_not_assessed": not_assessed(found),
             "sinus_labels_source": self.sinus_labels_source,
             "series": {
                 "series_instance_uid": info.series_uid,

@@ -146,19 +146,14 @@ def _run_real(args: argparse.Namespace, out: Path) -> int:
     """The real-anatomy cohort (NasalSeg backgrounds, :mod:`sinusapp.synth.realanat`)."""
     from tqdm import tqdm
 
+    from sinusapp.synth.realanat import background_patients
     from sinusapp.synth.realanat_write import write_real_cohort
 
     root: Path = args.real_anatomy
-    from sinusapp.synth.realanat_pack import PACK_SUFFIX
-
-    if not (
-        (root / "P002").is_dir()
-        or any(root.glob("P*/labels.nrrd"))
-        or any(root.glob(f"P*{PACK_SUFFIX}"))
-    ):
+    if not background_patients(root):
         raise OutputError(
             "--real-anatomy: no NasalSeg cases (Pxxx/ct, Pxxx/labels.nrrd) or pack entries "
-            f"(Pxxx{PACK_SUFFIX}, benchmarks/pack_nasalseg.py) in the folder",
+            "(Pxxx.npz.xz, benchmarks/pack_nasalseg.py) in the folder",
             path=root,
             hint="give the nasalseg folder, e.g. ../shared/data/nasalseg, or a pack of it",
         )

@@ -33,6 +33,7 @@ __all__ = [
     "Background",
     "RealCase",
     "augment_background",
+    "background_patients",
     "excluded_patients",
     "grow_to_walls",
     "kernel_and_noise",
@@ -132,6 +133,19 @@ class Background:
     hu: np.ndarray
     labels: np.ndarray
     affine: np.ndarray
+
+
+def background_patients(root: Path) -> set[str]:
+    """The patients ``root`` holds as backgrounds: ``<patient>/labels.nrrd`` folders (the
+    NasalSeg folder) or ``<patient>.npz.xz`` pack entries
+    (:mod:`sinusapp.synth.realanat_pack`); empty when ``root`` is no folder."""
+    from sinusapp.synth.realanat_pack import PACK_SUFFIX
+
+    root = Path(root)
+    if not root.is_dir():
+        return set()
+    names = {p.name for p in root.iterdir() if (p / "labels.nrrd").is_file()}
+    return names | {p.name[: -len(PACK_SUFFIX)] for p in root.glob(f"*{PACK_SUFFIX}")}
 
 
 def load_background(*, root: Path, patient: str) -> Background:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from sinusapp.synth.realanat import Background
+from sinusapp.synth.realanat import Background, background_patients, load_background
 
 __all__ = [
     "PACK_MANIFEST",
@@ -114,11 +114,9 @@ def write_background_pack(
         ``spacing_mm`` is not positive, ``hu_step`` not a positive integer, or a patient's
         crop fails the checks of :func:`~sinusapp.synth.realanat.load_background`.
     """
-    from sinusapp.synth.realanat import load_background
-
     _check(spacing_mm=spacing_mm, hu_step=hu_step)  # before any crop is read
     root, out = Path(root), Path(out)
-    names = patients or sorted(p.name for p in root.iterdir() if (p / "labels.nrrd").is_file())
+    names = patients or sorted(background_patients(root))
     out.mkdir(parents=True, exist_ok=True)
     total = 0
     for name in names:

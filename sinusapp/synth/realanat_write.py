@@ -32,7 +32,13 @@ from sinusapp.synth.dicomio import (
     write_ct_series,
     write_label_nifti,
 )
-from sinusapp.synth.realanat import Background, load_background, load_split, render_real_case
+from sinusapp.synth.realanat import (
+    Background,
+    background_patients,
+    load_background,
+    load_split,
+    render_real_case,
+)
 from sinusapp.synth.write import CSV_COLUMNS
 
 __all__ = [
@@ -70,11 +76,7 @@ def plan_real_cohort(*, root: Path, n_cases: int, seed: int) -> list[RealJob]:
     About ``HEALTHY_FRACTION`` of the cases carry no disease.
     """
     split = load_split()
-    from sinusapp.synth.realanat_pack import PACK_SUFFIX
-
-    present = {p.name for p in Path(root).iterdir() if (p / "labels.nrrd").is_file()}
-    present |= {p.name[: -len(PACK_SUFFIX)] for p in Path(root).glob(f"*{PACK_SUFFIX}")}
-    missing = sorted(set(split) - present)
+    missing = sorted(set(split) - background_patients(root))
     if missing:
         raise FileNotFoundError(
             f"{root}: {len(missing)} NasalSeg patient(s) of the split are missing "

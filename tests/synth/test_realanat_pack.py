@@ -122,3 +122,14 @@ def test_resampling_keeps_every_voxel_at_its_lps_position(angle: float) -> None:
     inner = (slice(1, -1),) * 3  # the edge voxels are clamped ("nearest")
     assert np.abs(out.hu[inner] - expected[inner]).max() < 1e-2
     assert np.allclose(np.sqrt((out.affine[:3, :3] ** 2).sum(0)), 1.25, atol=0.1)
+
+
+def test_background_patients_are_dicom_folders_and_pack_entries(tmp_path: Path) -> None:
+    from sinusapp.synth.realanat import background_patients
+
+    (tmp_path / "P001").mkdir()
+    (tmp_path / "P001" / "labels.nrrd").write_bytes(b"")
+    (tmp_path / "P002").mkdir()  # no labels: not a background
+    (tmp_path / "P003.npz.xz").write_bytes(b"")
+    assert background_patients(tmp_path) == {"P001", "P003"}
+    assert background_patients(tmp_path / "nowhere") == set()
