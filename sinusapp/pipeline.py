@@ -401,13 +401,19 @@ def _located_centre(pred: Any) -> np.ndarray | None:
     return centre
 
 
+#: The cavities of the default (4-class) sinus head.
+_HEAD_DEFAULT_REGIONS = ("maxillary_L", "maxillary_R", "nasal_cavity")
+
+
 def _model_and_rule_labels(
     volume: Volume, model_labels: np.ndarray, *, region_center_lps: np.ndarray | None = None
 ) -> tuple[np.ndarray, tuple[slice, slice, slice] | None, str]:
     """The model's cavity labels, completed with the ethmoid, frontal and sphenoid sinuses.
 
     The model's sinus head labels what real labelled CT covers (maxillary sinuses, nasal
-    cavity). The other sinuses come from :func:`sinusapp.imaging.upper_sinuses.
+    cavity); a head with every class (``--sinus-upper``) also the other sinuses, and when
+    its labels hold any of them they are taken as they are (source ``model``). Otherwise the
+    other sinuses come from :func:`sinusapp.imaging.upper_sinuses.
     label_upper_sinuses`, placed by the model's own labels (source ``model + anchored``);
     only when that finds none, from the phantom-tuned zones of
     :func:`sinusapp.imaging.sinus_labels.label_sinuses_box` (source ``model + automatic``),
@@ -418,7 +424,7 @@ def _model_and_rule_labels(
     box, so that no CT-sized label map is made (``box`` is None only when nothing at all
     is labelled: then ``labels`` is the model's, CT-sized).
     """
-    from sinusapp.imaging.quantify import LABEL_IDS, nonzero_box
+    from sinusapp.imaging.quantify import LABEL_IDS, SINUS_LABELS, nonzero_box
     from sinusapp.imaging.sinus_labels import label_sinuses_box
     from sinusapp.imaging.upper_sinuses import label_upper_sinuses
 
@@ -427,6 +433,12 @@ def _model_and_rule_labels(
             f"predictor returned sinus labels of shape {model_labels.shape} for a CT of "
             f"shape {volume.shape}"
         )
+    upper = [v for v, r in SINUS_LABELS.items() if r not in _HEAD_DEFAULT_REGIONS]
+    if np.isin(model_labels, upper).any():
+        # a sinus head with every class (``sinusapp train --sinus-upper``) labelled the
+        # ethmoid / frontal / sphenoid cells itself, air and disease alike: its labels stand
+        model_box = nonzero_box(model_labels)
+        return model_labels[model_box].astype(np.uint8, copy=True), model_box, "model"
     found = label_upper_sinuses(hu=volume.array, affine=volume.affine, model_labels=model_labels)
     source = "model + anchored"
     if found is None or not found[0].any():
@@ -443,7 +455,7 @@ def _model_and_rule_labels(
     if found is None:
         return labels, box, "model"
     rules, rb = found
-    own = [LABEL_IDS[r] for r in ("maxillary_L", "maxillary_R", "nasal_cavity")]
+    own = [LABEL_IDS[r] for r in _HEAD_DEFAULT_REGIONS]
     # the rule-based box inside the merged one (a view: writing it completes ``labels``)
     sub = labels[tuple(slice(rb[a].start - lo[a], rb[a].stop - lo[a]) for a in range(3))]
     take = (sub == 0) & (rules > 0) & ~np.isin(rules, own)

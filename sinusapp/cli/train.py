@@ -132,6 +132,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "cases' sinus_labels maps",
     )
     parser.add_argument(
+        "--sinus-upper",
+        action="store_true",
+        help="with --sinus-head: the head also labels the ethmoid (anterior / posterior, "
+        "L/R), frontal and sphenoid sinuses (whole cells), learned from the cases whose "
+        "labels hold them (the phantoms, --seg-only head cases with cells.nii.gz); cases "
+        "whose labels lack them (NasalSeg) do not say where they are, only where the "
+        "maxillary sinuses and the nasal cavity are. The app then takes these regions from "
+        "the model instead of its rule-based labelling",
+    )
+    parser.add_argument(
         "--cls-lesion-features",
         action="store_true",
         help="feed the classification head the lesion probability's mean over its field of "
@@ -243,13 +253,19 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        from sinusapp.model.config import SINUS_HEAD_REGIONS
+        from sinusapp.model.config import SINUS_HEAD_REGIONS, SINUS_HEAD_REGIONS_ALL
 
+        if args.sinus_upper and not args.sinus_head:
+            raise InputError(
+                "--sinus-upper widens the sinus head; it needs --sinus-head",
+                hint="add --sinus-head, or leave out --sinus-upper",
+            )
+        head = SINUS_HEAD_REGIONS_ALL if args.sinus_upper else SINUS_HEAD_REGIONS
         network = NetworkConfig(
             base_width=args.width,
             levels=args.levels,
             task=args.task,
-            sinus_classes=len(SINUS_HEAD_REGIONS) if args.sinus_head else 0,
+            sinus_classes=len(head) if args.sinus_head else 0,
             cls_lesion_features=args.cls_lesion_features,
         )
         preprocess = PreprocessConfig(

@@ -87,11 +87,11 @@ def _labels(network: NetworkConfig) -> dict[str, Any]:
     """The manifest's ``labels``: :data:`LABELS`, plus the sinus head's classes if it has one."""
     if not network.sinus_classes:
         return LABELS
-    from sinusapp.model.config import SINUS_HEAD_REGIONS
+    from sinusapp.model.config import sinus_head_regions
 
     return {
         **LABELS,
-        "sinus": {str(i): r for i, r in enumerate(SINUS_HEAD_REGIONS[: network.sinus_classes])},
+        "sinus": {str(i): r for i, r in enumerate(sinus_head_regions(network.sinus_classes))},
         "sinus_output": "softmax over the sinus classes; a CT voxel gets a class where its "
         "interpolated probability is >= 0.5",
     }

@@ -13,11 +13,14 @@ from typing import Any, Literal
 
 __all__ = [
     "SINUS_HEAD_REGIONS",
+    "SINUS_HEAD_REGIONS_ALL",
+    "SINUS_HEAD_SIZES",
     "TASKS",
     "NetworkConfig",
     "Postprocessing",
     "PreprocessConfig",
     "Task",
+    "sinus_head_regions",
 ]
 
 Task = Literal["multi", "seg", "cls"]
@@ -25,11 +28,45 @@ Task = Literal["multi", "seg", "cls"]
 #: (classification head dropped); ``cls``: the encoder + classification head (decoder dropped).
 TASKS: tuple[str, ...] = ("multi", "seg", "cls")
 NORMS: tuple[str, ...] = ("instance", "batch")
-#: Classes of the sinus-labelling head, in order (class 0 = everything else). Names are
-#: :data:`sinusapp.imaging.quantify.SINUS_LABELS` regions. These are the cavities that real
-#: labelled CT (NasalSeg) covers; the ethmoid, frontal and sphenoid sinuses are not in it and
-#: still come from the rule-based labelling.
-SINUS_HEAD_REGIONS: tuple[str, ...] = ("background", "maxillary_L", "maxillary_R", "nasal_cavity")
+#: Every class a sinus-labelling head may have, in order (class 0 = everything else). Names
+#: are :data:`sinusapp.imaging.quantify.SINUS_LABELS` regions. A head with ``n`` classes has
+#: the first ``n`` (:func:`sinus_head_regions`): 4 = the cavities that real labelled CT
+#: (NasalSeg) covers; 10 adds the ethmoid, frontal and sphenoid sinuses (whole cells, air and
+#: disease), learned from the cases whose labels hold them (``sinusapp train --sinus-upper``).
+SINUS_HEAD_REGIONS_ALL: tuple[str, ...] = (
+    "background",
+    "maxillary_L",
+    "maxillary_R",
+    "nasal_cavity",
+    "ethmoid_ant_L",
+    "ethmoid_ant_R",
+    "ethmoid_post_L",
+    "ethmoid_post_R",
+    "frontal",
+    "sphenoid",
+)
+#: The default head's classes (bundles 2.x): maxillary sinus L / R and the nasal cavity; the
+#: ethmoid, frontal and sphenoid sinuses then come from the rule-based labelling.
+SINUS_HEAD_REGIONS: tuple[str, ...] = SINUS_HEAD_REGIONS_ALL[:4]
+#: The head sizes a bundle may have: the default cavities, or every sinus.
+SINUS_HEAD_SIZES: tuple[int, ...] = (len(SINUS_HEAD_REGIONS), len(SINUS_HEAD_REGIONS_ALL))
+
+
+def sinus_head_regions(n_classes: int) -> tuple[str, ...]:
+    """The region of each class of a sinus head with ``n_classes`` outputs (class 0 first).
+
+    Raises
+    ------
+    ValueError
+        ``n_classes`` is not a head size a bundle may have (:data:`SINUS_HEAD_SIZES`).
+    """
+    if n_classes not in SINUS_HEAD_SIZES:
+        raise ValueError(
+            f"a sinus head has {' or '.join(map(str, SINUS_HEAD_SIZES))} classes, got "
+            f"{n_classes!r}; retrain with `sinusapp train --sinus-head` (optionally "
+            "--sinus-upper)"
+        )
+    return SINUS_HEAD_REGIONS_ALL[:n_classes]
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -54,7 +91,7 @@ class NetworkConfig:
         Output channels of the segmentation head (1: lesion logit, sigmoid).
     sinus_classes:
         Classes of the second segmentation head, the sinus labelling (softmax over
-        background + cavities; see :data:`SINUS_HEAD_LABELS`); 0 = no sinus head (bundles
+        background + cavities; :func:`sinus_head_regions`: 4 or 10); 0 = no sinus head (bundles
         before 2.0).
     num_classes:
         Classification logits (2: no recurrence / recurrence, softmax).
@@ -124,11 +161,11 @@ class NetworkConfig:
             isinstance(self.sinus_classes, bool)
             or not isinstance(self.sinus_classes, int)
             or self.sinus_classes < 0
-            or self.sinus_classes == 1
+            or (self.sinus_classes and self.sinus_classes not in SINUS_HEAD_SIZES)
         ):
             raise ValueError(
-                f"sinus_classes must be 0 (no sinus head) or an integer ≥ 2, "
-                f"got {self.sinus_classes!r}"
+                "sinus_classes must be 0 (no sinus head), "
+                f"{' or '.join(map(str, SINUS_HEAD_SIZES))}, got {self.sinus_classes!r}"
             )
         if self.levels < 2 or self.levels > 7:
             raise ValueError(f"levels must be between 2 and 7, got {self.levels}")

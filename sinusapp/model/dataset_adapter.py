@@ -35,6 +35,9 @@ ORACLE_COLUMNS: tuple[str, ...] = (
 
 #: A segmentation-only case's region of unknown reference, on its CT (non-zero; first found).
 UNLABELLED_NAMES: tuple[str, ...] = ("unlabelled.nii.gz", "unlabelled.nrrd")
+#: A segmentation-only case's sinus label map (SINUS_LABELS values: e.g. the ethmoid /
+#: frontal / sphenoid cells of a head, ``benchmarks/make_head_disease.py``).
+CELLS_NAMES: tuple[str, ...] = ("cells.nii.gz", "cells.nrrd")
 
 
 def _load(case: Any) -> tuple[Volume, np.ndarray, np.ndarray | None]:
@@ -161,10 +164,15 @@ def load_ct_series(folder: Path, *, series_uid: str | None = None) -> Volume:
 
 
 def _load_seg_only(
-    ct: Path, lesion: Path | None, unlabelled: Path | None, series_uid: str | None
+    ct: Path,
+    lesion: Path | None,
+    unlabelled: Path | None,
+    series_uid: str | None,
+    cells: Path | None = None,
 ) -> tuple[Volume, np.ndarray, np.ndarray, np.ndarray | None]:
-    """A segmentation-only case: its CT, its lesion mask (empty without one), an
-    all-background sinus map and the unknown-reference region (top-level: picklable)."""
+    """A segmentation-only case: its CT, its lesion mask (empty without one), its sinus map
+    (``cells``; all background without one) and the unknown-reference region (top-level:
+    picklable)."""
     from sinusapp.imaging.masks import load_reference_mask
 
     volume = load_ct_series(ct, series_uid=series_uid)
@@ -178,7 +186,12 @@ def _load_seg_only(
         if unlabelled is not None
         else None
     )
-    return volume, mask, np.zeros(volume.shape, np.uint8), unknown
+    labels = (
+        load_reference_mask(cells, volume=volume).astype(np.uint8)
+        if cells is not None
+        else np.zeros(volume.shape, np.uint8)
+    )
+    return volume, mask, labels, unknown
 
 
 def seg_only_cases_from_folder(path: str | Path) -> list[Any]:
@@ -192,8 +205,11 @@ def seg_only_cases_from_folder(path: str | Path) -> list[Any]:
     lesion), ``unlabelled.nii.gz`` / ``unlabelled.nrrd`` (non-zero: the reference is
     unknown there, e.g. the sinonasal box of a head whose sinuses nobody labelled) and
     ``case.json`` with ``sinus_centre_lps_mm`` (where to centre the block; else the
-    locator, as at inference) and ``series_uid``. Everywhere outside ``unlabelled`` the
-    case holds its lesion mask and no cavity of the sinus head's classes.
+    locator, as at inference) and ``series_uid``; optionally ``cells.nii.gz`` /
+    ``cells.nrrd``, the sinus label map (:data:`~sinusapp.imaging.quantify.SINUS_LABELS`
+    values: the ethmoid / frontal / sphenoid cells of a head, air and disease), which a
+    sinus head with every class (``--sinus-upper``) learns. Everywhere outside
+    ``unlabelled`` the case holds its lesion mask and its cells, and no other cavity.
 
     Returns
     -------
@@ -227,6 +243,7 @@ def seg_only_cases_from_folder(path: str | Path) -> list[Any]:
             )
         lesion = next((folder / n for n in MASK_NAMES if (folder / n).is_file()), None)
         unlabelled = next((folder / n for n in UNLABELLED_NAMES if (folder / n).is_file()), None)
+        cells = next((folder / n for n in CELLS_NAMES if (folder / n).is_file()), None)
         if unlabelled is None:
             log.warning(
                 "segmentation-only case %s has no %s: the whole CT is taken to hold no "
@@ -261,7 +278,7 @@ def seg_only_cases_from_folder(path: str | Path) -> list[Any]:
                 case_id=folder.name,
                 cohort="seg_only",
                 recurrence=NO_OUTCOME,
-                load=functools.partial(_load_seg_only, ct, lesion, unlabelled, series_uid),
+                load=functools.partial(_load_seg_only, ct, lesion, unlabelled, series_uid, cells),
                 center_lps=_reference_centre(folder),
             )
         )

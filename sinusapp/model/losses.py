@@ -15,7 +15,7 @@ import torch.nn.functional as F  # noqa: N812 - the PyTorch convention
 from torch import nn
 
 from sinusapp.model.network import NetworkOutput
-from sinusapp.model.sinus_head import SINUS_IGNORE
+from sinusapp.model.sinus_head import SINUS_OTHER
 
 __all__ = [
     "MultiTaskLoss",
@@ -100,25 +100,49 @@ def segmentation_loss(
     return d + bce
 
 
-def sinus_label_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+def sinus_label_loss(
+    logits: torch.Tensor, target: torch.Tensor, *, allowed: torch.Tensor | None = None
+) -> torch.Tensor | None:
     """Cross-entropy + soft Dice (foreground classes) of the sinus head.
 
-    ``logits``: ``(N, C, D, H, W)``; ``target``: ``(N, D, H, W)`` integer classes or
-    :data:`SINUS_IGNORE`. Returns None when every voxel is ignored (no labelled case in the
-    batch), so the term drops out of the step instead of contributing a meaningless zero.
+    ``logits``: ``(N, C, D, H, W)``; ``target``: ``(N, D, H, W)`` integer classes,
+    :data:`~sinusapp.model.sinus_head.SINUS_IGNORE`, or :data:`SINUS_OTHER` (background or
+    a class the case does not label; :func:`sinusapp.model.sinus_head.partial_targets`).
+    ``allowed``: ``(N, C)`` bool, the classes a :data:`SINUS_OTHER` voxel of each sample
+    may be (needed when any voxel is one). Such a voxel's cross-entropy is that of the
+    merged class (−log of the summed probability of its allowed classes); in the Dice of
+    class ``k`` it counts as "not ``k``" where ``k`` is not allowed and not at all where it
+    is. Returns None when every voxel is ignored (no labelled case in the batch), so the
+    term drops out of the step instead of contributing a meaningless zero.
     """
-    valid = target != SINUS_IGNORE
-    if not bool(valid.any()):
+    exact = target < SINUS_OTHER
+    other = target == SINUS_OTHER
+    if not bool((exact | other).any()):
         return None
     logits = logits.float()
-    ce = F.cross_entropy(logits, torch.where(valid, target, 0).long(), reduction="none")
-    ce = (ce * valid).sum() / valid.sum()
-    prob = torch.softmax(logits, dim=1)
     n_cls = logits.shape[1]
-    onehot = F.one_hot(torch.where(valid, target, 0).long(), n_cls).permute(0, 4, 1, 2, 3)
-    v = valid[:, None].float()
-    p = (prob * v).flatten(2)[:, 1:]
-    t = (onehot.float() * v).flatten(2)[:, 1:]
+    safe = torch.where(exact, target, 0).long()
+    logp = torch.log_softmax(logits, dim=1)
+    ce_vox = -logp.gather(1, safe[:, None])[:, 0] * exact
+    if bool(other.any()):
+        if allowed is None:
+            raise ValueError(
+                "sinus_label_loss: the target holds SINUS_OTHER voxels but no `allowed` "
+                "classes were given; pass partial_targets' allowed per sample"
+            )
+        mask = allowed.to(logits.device)[:, :, None, None, None]
+        merged = torch.logsumexp(logp.masked_fill(~mask, float("-inf")), dim=1)
+        ce_vox = ce_vox - merged * other
+    n_valid = (exact | other).sum()
+    ce = ce_vox.sum() / n_valid
+    prob = logp.exp()
+    onehot = F.one_hot(safe, n_cls).permute(0, 4, 1, 2, 3).float() * exact[:, None]
+    # per class: exact voxels count; SINUS_OTHER voxels count as "not k" where k is not allowed
+    w = exact[:, None].float().expand(-1, n_cls, -1, -1, -1)
+    if allowed is not None and bool(other.any()):
+        w = w + other[:, None].float() * (~allowed.to(logits.device))[:, :, None, None, None]
+    p = (prob * w).flatten(2)[:, 1:]
+    t = (onehot * w).flatten(2)[:, 1:]
     dice = 1.0 - (2.0 * (p * t).sum(2) + 1.0) / (p.sum(2) + t.sum(2) + 1.0)
     return ce + dice.mean()
 
@@ -185,6 +209,7 @@ class MultiTaskLoss(nn.Module):
         cls_target: torch.Tensor | None,
         sinus_target: torch.Tensor | None = None,
         seg_weight: torch.Tensor | None = None,
+        sinus_allowed: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Return the total loss and a dict of the parts (floats, for logging).
 
@@ -195,7 +220,8 @@ class MultiTaskLoss(nn.Module):
         term; a batch of only such samples skips it. A skipped term still joins the graph at
         weight zero, so every parameter gets a gradient (DistributedDataParallel needs that
         when ranks skip different terms). ``seg_weight``: per-voxel weight of the
-        segmentation loss.
+        segmentation loss. ``sinus_allowed``: ``(N, C)`` classes a partially labelled case's
+        :data:`~sinusapp.model.sinus_head.SINUS_OTHER` voxels may be (:func:`sinus_label_loss`).
         """
         parts: dict[str, float] = {}
         losses: dict[str, torch.Tensor] = {}
@@ -214,7 +240,7 @@ class MultiTaskLoss(nn.Module):
                 parts["cls"] = float(lc.detach())
                 losses["cls"] = lc
         if self.sinus and sinus_target is not None and out.sinus_logits is not None:
-            lsin = sinus_label_loss(out.sinus_logits, sinus_target)
+            lsin = sinus_label_loss(out.sinus_logits, sinus_target, allowed=sinus_allowed)
             if lsin is not None:
                 parts["sinus"] = float(lsin.detach())
                 losses["sinus"] = lsin

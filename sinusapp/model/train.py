@@ -63,14 +63,17 @@ from tqdm import tqdm
 from sinusapp.errors import InputError, NotSinusCTError
 from sinusapp.model import preprocess as pp
 from sinusapp.model.bundle import Bundle, save_bundle
-from sinusapp.model.config import NetworkConfig, PreprocessConfig
+from sinusapp.model.config import SINUS_HEAD_REGIONS, NetworkConfig, PreprocessConfig
 from sinusapp.model.distributed import barrier, is_main, rank_world
 from sinusapp.model.losses import MultiTaskLoss
 from sinusapp.model.network import UNet3D
 from sinusapp.model.predictor import resolve_device
 from sinusapp.model.sinus_head import (
     SINUS_IGNORE,
+    mirror_class_lut,
+    partial_targets,
     resample_labels_to_block,
+    sinus_covered,
     sinus_head_target,
 )
 
@@ -140,8 +143,11 @@ class PreparedCase:
     mask: np.ndarray  # uint8 block: lesion partial-volume fraction × 255 (≥ 128: lesion)
     located: bool  # False when the locator failed and the mask's centre was used
     extra: dict[str, float] = field(default_factory=dict)
-    sinus: np.ndarray | None = None  # uint8 block of sinus-head classes, 255 = unknown
+    sinus: np.ndarray | None = None  # uint8 block of SINUS_HEAD_REGIONS_ALL classes, 255 = unknown
     seg_valid: np.ndarray | None = None  # uint8 block, 1 where the lesion reference is known
+    # bool (len(SINUS_HEAD_REGIONS_ALL),): the classes the case's label map holds
+    # (sinus_head.sinus_covered); None: every class (caches before v4)
+    sinus_covered: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +191,9 @@ class TrainConfig:
 # preprocessing cache
 
 #: Bump when the cached arrays change meaning (v2: mask = partial-volume fraction × 255;
-#: v3: sinus-head label block, reference block centre).
-_CACHE_VERSION = 3
+#: v3: sinus-head label block, reference block centre; v4: the sinus block holds every
+#: SINUS_HEAD_REGIONS_ALL class, with the classes the case covers).
+_CACHE_VERSION = 4
 
 
 def _prep_key(cfg: PreprocessConfig) -> str:
@@ -238,7 +245,10 @@ def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) ->
     bmask = np.round(frac * 255).astype(np.uint8)
     image = block.image.astype(np.float16)
     sinus = None
+    covered = None
     if labels is not None:
+        # a segmentation-only case (it has an unlabelled region) is the whole truth outside it
+        covered = sinus_covered(labels, complete=unlabelled is not None)
         sinus = resample_labels_to_block(
             sinus_head_target(labels, shape=labels.shape),
             volume=volume,
@@ -261,7 +271,7 @@ def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) ->
         if sinus is not None:
             sinus = np.where(unknown, np.uint8(SINUS_IGNORE), sinus).astype(np.uint8)
     tmp = cache_path.with_suffix(f".{os.getpid()}.tmp.npz")  # jobs may share the cache
-    extra_arrays = {} if sinus is None else {"sinus": sinus}
+    extra_arrays = {} if sinus is None else {"sinus": sinus, "sinus_covered": covered}
     if seg_valid is not None:
         extra_arrays["seg_valid"] = seg_valid
     np.savez_compressed(tmp, image=image, mask=bmask, located=np.array(located), **extra_arrays)
@@ -276,6 +286,7 @@ def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) ->
         extra=case.extra,
         sinus=sinus,
         seg_valid=seg_valid,
+        sinus_covered=covered,
     )
 
 
@@ -340,16 +351,12 @@ def augment_batch(
     segmentation-only cases as the second channel, moved with the image; the scale jitter's
     zero padding gives padded voxels weight 0); ``sinus``: optional (N, D, H, W) sinus-head
     classes (moved with the image, nearest neighbour; a left-right flip swaps the left /
-    right maxillary classes). ``lr_only``: flip left-right only (anatomy stays upright).
+    right classes, :func:`~sinusapp.model.sinus_head.mirror_class_lut`). ``lr_only``: flip
+    left-right only (anatomy stays upright).
     Random parameters come from the CPU ``generator`` (reproducible on any device). Returns
     ``(x, y)``, or ``(x, y, sinus)`` when ``sinus`` is given.
     """
-    from sinusapp.model.config import SINUS_HEAD_REGIONS
-
-    swap = torch.arange(256, dtype=torch.long)
-    if "maxillary_L" in SINUS_HEAD_REGIONS:
-        ml, mr = SINUS_HEAD_REGIONS.index("maxillary_L"), SINUS_HEAD_REGIONS.index("maxillary_R")
-        swap[ml], swap[mr] = mr, ml
+    swap = torch.from_numpy(mirror_class_lut().astype(np.int64))
     xs, ys, ss = [], [], []
     for n in range(x.shape[0]):
         xi, yi = x[n : n + 1], y[n : n + 1]
@@ -451,16 +458,25 @@ def _stack(cases: Sequence[PreparedCase]) -> tuple[torch.Tensor, torch.Tensor, t
     return x, y, lab
 
 
-def _stack_sinus(cases: Sequence[PreparedCase]) -> torch.Tensor:
-    """(N, D, H, W) uint8 sinus-head targets; :data:`SINUS_IGNORE` for unlabelled cases."""
-    return torch.from_numpy(
-        np.stack(
-            [
-                c.sinus if c.sinus is not None else np.full(c.mask.shape, SINUS_IGNORE, np.uint8)
-                for c in cases
-            ]
-        )
-    )
+def _stack_sinus(
+    cases: Sequence[PreparedCase], *, n_classes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sinus-head targets of a head with ``n_classes`` classes: ``(N, D, H, W)`` uint8
+    (:data:`SINUS_IGNORE` for cases without labels,
+    :data:`~sinusapp.model.sinus_head.SINUS_OTHER` where a case's
+    labels do not say which of several classes a voxel is) and ``(N, n_classes)`` bool, the
+    classes such a voxel may be (:func:`~sinusapp.model.sinus_head.partial_targets`)."""
+    targets, allowed = [], []
+    for c in cases:
+        if c.sinus is None:
+            targets.append(np.full(c.mask.shape, SINUS_IGNORE, np.uint8))
+            allowed.append(np.ones(n_classes, bool))
+            continue
+        covered = c.sinus_covered if c.sinus_covered is not None else np.ones(n_classes, bool)
+        t, a = partial_targets(c.sinus, covered=covered, n_classes=n_classes)
+        targets.append(t)
+        allowed.append(a)
+    return torch.from_numpy(np.stack(targets)), torch.from_numpy(np.stack(allowed))
 
 
 def _fingerprint(net: NetworkConfig, tcfg: TrainConfig, case_ids: Sequence[str]) -> str:
@@ -475,6 +491,17 @@ def _init_from_bundle(model: UNet3D, path: Path, *, quiet: bool) -> None:
     state = load_bundle(path).load_state_dict()
     own = model.state_dict()
     taken = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    widened = []
+    for k in ("sinus_head.weight", "sinus_head.bias"):
+        # a head with more classes (--sinus-upper): the first classes are the same regions
+        # (SINUS_HEAD_REGIONS_ALL), so they keep what they learned; the new ones start fresh
+        if k in state and k in own and k not in taken:
+            old, new = state[k], own[k]
+            if old.shape[1:] == new.shape[1:] and old.shape[0] < new.shape[0]:
+                grown = new.clone()
+                grown[: old.shape[0]] = old
+                taken[k] = grown
+                widened.append(f"{k} ({old.shape[0]} → {new.shape[0]} classes)")
     fresh = sorted(set(own) - set(taken))
     if len(taken) < len(own) / 2:
         raise ValueError(
@@ -491,6 +518,8 @@ def _init_from_bundle(model: UNet3D, path: Path, *, quiet: bool) -> None:
             path,
             ", ".join(fresh) or "none",
         )
+        if widened:
+            log.info("widened from %s: %s", path, "; ".join(widened))
 
 
 def _shard(n: int, *, rank: int, world: int) -> tuple[int, int]:
@@ -579,11 +608,14 @@ def train_model(
         net = DistributedDataParallel(model, device_ids=None if dev_index is None else [dev_index])
         quiet = quiet or rank != 0
     x_all, y_all, lab_all = _stack(cases)
-    s_all = _stack_sinus(cases) if with_sinus else None
+    s_all, a_all = (
+        _stack_sinus(cases, n_classes=network.sinus_classes) if with_sinus else (None, None)
+    )
     on_cuda = device.startswith("cuda")
     if on_cuda:
         x_all, y_all, lab_all = x_all.to(device), y_all.to(device), lab_all.to(device)
         s_all = None if s_all is None else s_all.to(device)
+        a_all = None if a_all is None else a_all.to(device)
     n = len(cases)
     bs = min(tcfg.batch_size, n)
     steps = tcfg.steps_per_epoch or max(1, n // bs)
@@ -621,6 +653,7 @@ def train_model(
             yb = y_all[idx.to(y_all.device)].to(device, torch.float32, non_blocking=True) / 255.0
             lb = lab_all[idx.to(lab_all.device)].to(device)
             sb = None if s_all is None else s_all[idx.to(s_all.device)]
+            ab = None if a_all is None else a_all[idx.to(a_all.device)].to(device)
             if patch_shape is not None:
                 dummy = sb if sb is not None else torch.zeros_like(yb[:, 0], dtype=torch.uint8)
                 xb, yb, dummy = _random_patches(xb, yb, dummy, patch=patch_shape, generator=gen)
@@ -641,6 +674,7 @@ def train_model(
                 lo, hi = _shard(xb.shape[0], rank=rank, world=world)
                 xb, yb, lb = xb[lo:hi], yb[lo:hi], lb[lo:hi]
                 sb = None if sb is None else sb[lo:hi]
+                ab = None if ab is None else ab[lo:hi]
                 seg_weight = None if seg_weight is None else seg_weight[lo:hi]
             with torch.autocast(
                 device_type="cuda", dtype=torch.bfloat16, enabled=on_cuda and tcfg.amp
@@ -652,6 +686,7 @@ def train_model(
                 cls_target=lb,
                 sinus_target=None if sb is None else sb.long(),
                 seg_weight=seg_weight,
+                sinus_allowed=ab,
             )
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -727,12 +762,14 @@ def evaluate_model(
     Segmentation runs on the whole block; the DLR-score on ``cls_window`` of it (the central
     patch of a patch-trained model, :meth:`PreprocessConfig.central_patch`), as at inference.
     """
-    from sinusapp.model.config import SINUS_HEAD_REGIONS
+    from sinusapp.model.config import sinus_head_regions
 
     model.eval()
     dscs: list[float] = []
     scores: list[float] = []
-    sinus_dsc: dict[str, list[float]] = {r: [] for r in SINUS_HEAD_REGIONS[1:]}
+    n_sinus = model.config.sinus_classes
+    regions = sinus_head_regions(n_sinus)[1:] if n_sinus else ()
+    sinus_dsc: dict[str, list[float]] = {r: [] for r in regions}
     window = cls_window or (slice(None), slice(None), slice(None))
     with torch.inference_mode():
         for i in range(0, len(cases), batch_size):
@@ -749,7 +786,7 @@ def evaluate_model(
                 for c, pred_lab in zip(chunk, lab, strict=True):
                     if c.sinus is None:
                         continue
-                    for k, region in enumerate(SINUS_HEAD_REGIONS[1:], start=1):
+                    for k, region in enumerate(regions, start=1):
                         if (c.sinus == k).any():
                             sinus_dsc[region].append(_dsc(pred_lab == k, c.sinus == k))
             if cls_window is not None and model.cls_head is not None:
@@ -846,12 +883,21 @@ def _model_card(
         if preprocess.patch_shape is not None
         else ""
     )
-    sinus_text = (
-        "\n- Sinus head: labels the maxillary sinuses (left / right) and the nasal cavity "
-        "(softmax; per-sinus opacification and Lund–Mackay come from it)."
-        if network.sinus_classes
-        else ""
-    )
+    if network.sinus_classes > len(SINUS_HEAD_REGIONS):
+        sinus_text = (
+            "\n- Sinus head: labels every sinus (maxillary L / R, nasal cavity, anterior / "
+            "posterior ethmoid L / R, frontal, sphenoid: whole cells, air and disease; "
+            "softmax; per-sinus opacification and Lund–Mackay come from it). Cases whose "
+            "labels lack a region (NasalSeg: only the maxillary sinuses and the nasal "
+            "cavity) train it as 'background or a region they lack' (`--sinus-upper`)."
+        )
+    elif network.sinus_classes:
+        sinus_text = (
+            "\n- Sinus head: labels the maxillary sinuses (left / right) and the nasal cavity "
+            "(softmax; per-sinus opacification and Lund–Mackay come from it)."
+        )
+    else:
+        sinus_text = ""
     if network.cls_lesion_features:
         sinus_text += (
             "\n- Classification head: besides the pooled bottleneck it reads the mean lesion "
@@ -977,6 +1023,7 @@ def _read_cached(
             extra=dict(extra or {}),
             sinus=z["sinus"] if "sinus" in z.files else None,
             seg_valid=z["seg_valid"] if "seg_valid" in z.files else None,
+            sinus_covered=z["sinus_covered"] if "sinus_covered" in z.files else None,
         )
 
 

@@ -11,8 +11,18 @@ import torch
 from model_helpers import PHANTOM_GRID, TINY_PRE
 
 from sinusapp.imaging.quantify import LABEL_IDS
-from sinusapp.model.config import SINUS_HEAD_REGIONS, NetworkConfig, PreprocessConfig
-from sinusapp.model.sinus_head import SINUS_IGNORE, sinus_head_target
+from sinusapp.model.config import (
+    SINUS_HEAD_REGIONS,
+    SINUS_HEAD_REGIONS_ALL,
+    NetworkConfig,
+    PreprocessConfig,
+)
+from sinusapp.model.sinus_head import (
+    SINUS_IGNORE,
+    partial_targets,
+    sinus_covered,
+    sinus_head_target,
+)
 from sinusapp.model.testing import make_sinus_phantom
 
 SINUS_NET = NetworkConfig(
@@ -57,15 +67,26 @@ def _cases(n: int) -> list:
 def test_head_target_maps_labels_and_marks_unlabelled_cases() -> None:
     labels = np.array([0, 1, 2, 3, 7, 9], np.uint8)
     got = sinus_head_target(labels, shape=labels.shape)
-    want = [
+    assert got.tolist() == [
+        0,
+        SINUS_HEAD_REGIONS_ALL.index("maxillary_L"),
+        SINUS_HEAD_REGIONS_ALL.index("maxillary_R"),
+        SINUS_HEAD_REGIONS_ALL.index("ethmoid_ant_L"),
+        SINUS_HEAD_REGIONS_ALL.index("frontal"),
+        SINUS_HEAD_REGIONS_ALL.index("nasal_cavity"),
+    ]
+    # the default head: the ethmoid and frontal sinuses are background, as before
+    covered = sinus_covered(labels)
+    four, allowed = partial_targets(got, covered=covered, n_classes=len(SINUS_HEAD_REGIONS))
+    assert four.tolist() == [
         0,
         SINUS_HEAD_REGIONS.index("maxillary_L"),
         SINUS_HEAD_REGIONS.index("maxillary_R"),
-        0,  # ethmoid: not a head class (real labelled CT has no ethmoid labels)
+        0,  # ethmoid: not a class of the default head
         0,
         SINUS_HEAD_REGIONS.index("nasal_cavity"),
     ]
-    assert got.tolist() == want
+    assert allowed.tolist() == [True, False, False, False]
     assert (sinus_head_target(None, shape=(2, 3)) == SINUS_IGNORE).all()
 
 
