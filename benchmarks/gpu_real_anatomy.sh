@@ -28,7 +28,9 @@
 # HEADPACK (a folder of head backgrounds from `make_head_disease.py --pack-heads`, 1.5 MB for
 # VHF + harvard02; carry it too): HEAD_CASES (60) upper-sinus disease cases per head are
 # rendered from it and trained as segmentation-only cases (--seg-only). Keep the third head
-# (GE) out of it: it is the held-out head for make_head_disease.py --score.
+# (GE) out of it: it is the held-out head for make_head_disease.py --score. The head cases
+# carry their cells (cells.nii.gz): EXTRA_TRAIN_ARGS=--sinus-upper trains a 10-class sinus
+# head on them (a CPU try learned only the sphenoid: benchmarks/RESULTS.md, session 24).
 # The bundle's lesion_regions stay maxillary L / R + nasal cavity, head cases or not, until
 # make_head_disease.py --score on the held-out head says the upper sinuses are measured
 # (benchmarks/RESULTS.md, "Upper sinuses on diseased heads"); then re-seal with them.

@@ -95,7 +95,8 @@ class AnalysisResult:
     a Lund–Mackay item the labels hold nothing of (``{"volume_ml": 0.0}``; with those under
     0.5 mL in ``sinuses_not_found``); ``None`` when no sinus labels were available.
     ``sinus_labels_source`` says where the labels came from (``"predictor"``, ``"given"``,
-    ``"automatic"`` or ``""``).
+    ``"automatic"``, ``"model"``, ``"model + anchored"``, ``"model + automatic"``,
+    ``"model, every sinus"`` or ``""``; the report's notes explain each).
 
     ``quality`` holds the findings of the input plausibility gate
     (:mod:`sinusapp.imaging.plausibility`); ``quality_checked`` is True only when
@@ -412,8 +413,8 @@ def _model_and_rule_labels(
 
     The model's sinus head labels what real labelled CT covers (maxillary sinuses, nasal
     cavity); a head with every class (``--sinus-upper``) also the other sinuses, and when
-    its labels hold any of them they are taken as they are (source ``model``). Otherwise the
-    other sinuses come from :func:`sinusapp.imaging.upper_sinuses.
+    its labels hold any of them they are taken as they are (source ``model, every sinus``).
+    Otherwise the other sinuses come from :func:`sinusapp.imaging.upper_sinuses.
     label_upper_sinuses`, placed by the model's own labels (source ``model + anchored``);
     only when that finds none, from the phantom-tuned zones of
     :func:`sinusapp.imaging.sinus_labels.label_sinuses_box` (source ``model + automatic``),
@@ -438,7 +439,7 @@ def _model_and_rule_labels(
         # a sinus head with every class (``sinusapp train --sinus-upper``) labelled the
         # ethmoid / frontal / sphenoid cells itself, air and disease alike: its labels stand
         model_box = nonzero_box(model_labels)
-        return model_labels[model_box].astype(np.uint8, copy=True), model_box, "model"
+        return model_labels[model_box].astype(np.uint8, copy=True), model_box, "model, every sinus"
     found = label_upper_sinuses(hu=volume.array, affine=volume.affine, model_labels=model_labels)
     source = "model + anchored"
     if found is None or not found[0].any():

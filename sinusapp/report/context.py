@@ -883,6 +883,9 @@ _LABEL_SOURCE_NOTES = {
     "predictor": "Sinus regions from the model.",
     "model": "Maxillary sinuses and nasal cavity outlined by the model's sinus head (trained "
     "on real labelled CT); the other sinuses could not be outlined.",
+    "model, every sinus": "Every sinus outlined by the model's sinus head (maxillary "
+    "sinuses and nasal cavity learned from real labelled CT; ethmoid, frontal and sphenoid "
+    "cells from the head cases named in its model card: check them against the images).",
     "model + automatic": "Maxillary sinuses and nasal cavity outlined by the model's sinus "
     "head (trained on real labelled CT); ethmoid, frontal and sphenoid sinuses by a rule-based "
     "outline (approximate: check them against the images).",
