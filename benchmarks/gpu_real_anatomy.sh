@@ -30,7 +30,8 @@
 # rendered from it and trained as segmentation-only cases (--seg-only). Keep the third head
 # (GE) out of it: it is the held-out head for make_head_disease.py --score. The head cases
 # carry their cells (cells.nii.gz): EXTRA_TRAIN_ARGS=--sinus-upper trains a 10-class sinus
-# head on them (a CPU try learned only the sphenoid: benchmarks/RESULTS.md, session 24).
+# head on them (CPU tries, session 24 in benchmarks/RESULTS.md: the cells are learnable from
+# these two heads, but keep NasalSeg, negatives and healthy head cases in the mix).
 # The bundle's lesion_regions stay maxillary L / R + nasal cavity, head cases or not, until
 # make_head_disease.py --score on the held-out head says the upper sinuses are measured
 # (benchmarks/RESULTS.md, "Upper sinuses on diseased heads"); then re-seal with them.
