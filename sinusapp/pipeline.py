@@ -402,10 +402,6 @@ def _located_centre(pred: Any) -> np.ndarray | None:
     return centre
 
 
-#: The cavities of the default (4-class) sinus head.
-_HEAD_DEFAULT_REGIONS = ("maxillary_L", "maxillary_R", "nasal_cavity")
-
-
 def _model_and_rule_labels(
     volume: Volume, model_labels: np.ndarray, *, region_center_lps: np.ndarray | None = None
 ) -> tuple[np.ndarray, tuple[slice, slice, slice] | None, str]:
@@ -425,27 +421,29 @@ def _model_and_rule_labels(
     box, so that no CT-sized label map is made (``box`` is None only when nothing at all
     is labelled: then ``labels`` is the model's, CT-sized).
     """
-    from sinusapp.imaging.quantify import LABEL_IDS, SINUS_LABELS, nonzero_box
+    from sinusapp.imaging.quantify import LABEL_IDS, nonzero_box
     from sinusapp.imaging.sinus_labels import label_sinuses_box
     from sinusapp.imaging.upper_sinuses import label_upper_sinuses
+    from sinusapp.model.config import SINUS_HEAD_REGIONS
 
     if model_labels.shape != volume.shape:
         raise RuntimeError(
             f"predictor returned sinus labels of shape {model_labels.shape} for a CT of "
             f"shape {volume.shape}"
         )
-    upper = [v for v, r in SINUS_LABELS.items() if r not in _HEAD_DEFAULT_REGIONS]
-    if np.isin(model_labels, upper).any():
-        # a sinus head with every class (``sinusapp train --sinus-upper``) labelled the
-        # ethmoid / frontal / sphenoid cells itself, air and disease alike: its labels stand
-        model_box = nonzero_box(model_labels)
-        return model_labels[model_box].astype(np.uint8, copy=True), model_box, "model, every sinus"
+    own = [LABEL_IDS[r] for r in SINUS_HEAD_REGIONS[1:]]  # the default head's cavities
+    model_box = nonzero_box(model_labels)
+    if model_box is not None:
+        in_box = model_labels[model_box]
+        if (~np.isin(in_box, [0, *own])).any():
+            # a sinus head with every class (``sinusapp train --sinus-upper``) labelled the
+            # ethmoid / frontal / sphenoid cells itself, air and disease alike: they stand
+            return in_box.astype(np.uint8, copy=True), model_box, "model, every sinus"
     found = label_upper_sinuses(hu=volume.array, affine=volume.affine, model_labels=model_labels)
     source = "model + anchored"
     if found is None or not found[0].any():
         found = label_sinuses_box(volume, region_center_lps=region_center_lps)
         source = "model + automatic"
-    model_box = nonzero_box(model_labels)
     boxes = [b for b in (model_box, None if found is None else found[1]) if b is not None]
     if not boxes:
         return model_labels, None, "model"
@@ -456,7 +454,6 @@ def _model_and_rule_labels(
     if found is None:
         return labels, box, "model"
     rules, rb = found
-    own = [LABEL_IDS[r] for r in _HEAD_DEFAULT_REGIONS]
     # the rule-based box inside the merged one (a view: writing it completes ``labels``)
     sub = labels[tuple(slice(rb[a].start - lo[a], rb[a].stop - lo[a]) for a in range(3))]
     take = (sub == 0) & (rules > 0) & ~np.isin(rules, own)

@@ -62,6 +62,24 @@ def sinus_head_target(labels: np.ndarray | None, *, shape: tuple[int, ...]) -> n
     return _lut()[np.asarray(labels, np.uint8)]
 
 
+def _mirror() -> np.ndarray:
+    lut = np.arange(256, dtype=np.uint8)
+    names = list(SINUS_HEAD_REGIONS_ALL)
+    for cls, region in enumerate(names):
+        if region.endswith("_L") and region[:-2] + "_R" in names:
+            other = names.index(region[:-2] + "_R")
+            lut[cls], lut[other] = other, cls
+    return lut
+
+
+_MIRROR = _mirror()
+
+
+def mirror_class_lut() -> np.ndarray:
+    """uint8 look-up table (256) swapping left / right classes (a left-right flip)."""
+    return _MIRROR.copy()
+
+
 def sinus_covered(labels: np.ndarray | None, *, complete: bool = False) -> np.ndarray:
     """Which classes of :data:`SINUS_HEAD_REGIONS_ALL` a case's label map holds (bool).
 
@@ -74,33 +92,13 @@ def sinus_covered(labels: np.ndarray | None, *, complete: bool = False) -> np.nd
     n = len(SINUS_HEAD_REGIONS_ALL)
     if complete:
         return np.ones(n, bool)
-    out = np.zeros(n, bool)
-    out[0] = True
+    present = np.zeros(256, bool)
     if labels is not None:
-        present = np.unique(np.asarray(labels, np.uint8))
-        for cls, region in enumerate(SINUS_HEAD_REGIONS_ALL):
-            if cls and LABEL_IDS[region] in present:
-                out[cls] = True
-    for cls in range(1, n):
-        twin = int(_mirror()[cls])
-        if twin != cls:
-            out[cls] = out[twin] = bool(out[cls] or out[twin])
-    return out
-
-
-def _mirror() -> np.ndarray:
-    lut = np.arange(256, dtype=np.uint8)
-    names = list(SINUS_HEAD_REGIONS_ALL)
-    for cls, region in enumerate(names):
-        if region.endswith("_L") and region[:-2] + "_R" in names:
-            other = names.index(region[:-2] + "_R")
-            lut[cls], lut[other] = other, cls
-    return lut
-
-
-def mirror_class_lut() -> np.ndarray:
-    """uint8 look-up table (256) swapping left / right classes (a left-right flip)."""
-    return _mirror()
+        present = np.bincount(np.asarray(labels, np.uint8).ravel(), minlength=256) > 0
+    out = np.array(
+        [cls == 0 or bool(present[LABEL_IDS[r]]) for cls, r in enumerate(SINUS_HEAD_REGIONS_ALL)]
+    )
+    return out | out[_MIRROR[:n]]
 
 
 def partial_targets(

@@ -39,3 +39,21 @@ def tiny_cases(n: int, *, seed: int = 0, n_test: int = 0) -> list:
             )
         )
     return cases
+
+
+def save_tiny_bundle(folder, *, state_dict: dict, network: NetworkConfig, name: str = "tiny"):
+    """A test bundle of ``network`` with ``state_dict`` at :data:`TINY_PRE` (loadable by
+    the Predictor); returns the :class:`~sinusapp.model.bundle.Bundle`."""
+    from sinusapp.model.bundle import save_bundle
+
+    return save_bundle(
+        folder,
+        state_dict=state_dict,
+        network=network,
+        preprocess=TINY_PRE,
+        name=name,
+        version="0.0.1",
+        training={"data_description": "test"},
+        metrics={},
+        model_card="tiny {sha256}\n",
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from model_helpers import PHANTOM_GRID, TINY_PRE
+from model_helpers import PHANTOM_GRID, TINY_PRE, save_tiny_bundle
 
 from sinusapp.imaging.quantify import LABEL_IDS
 from sinusapp.model.config import (
@@ -126,7 +126,6 @@ def _upper_phantom(**kwargs: object) -> tuple:
 
 
 def test_a_widened_head_learns_an_upper_class_and_the_app_takes_it(tmp_path: Path) -> None:
-    from sinusapp.model.bundle import save_bundle
     from sinusapp.model.network import UNet3D
     from sinusapp.model.predictor import Predictor
     from sinusapp.model.train import (
@@ -141,17 +140,7 @@ def test_a_widened_head_learns_an_upper_class_and_the_app_takes_it(tmp_path: Pat
     # a 4-class bundle, widened to 10 classes: its four classes keep their weights
     four = NetworkConfig(base_width=4, levels=3, cls_hidden=(16,), sinus_classes=4)
     small = UNet3D(**four.to_dict())
-    save_bundle(
-        tmp_path / "four",
-        state_dict=small.state_dict(),
-        network=four,
-        preprocess=TINY_PRE,
-        name="tiny-four",
-        version="0.0.1",
-        training={"data_description": "test"},
-        metrics={},
-        model_card="tiny {sha256}\n",
-    )
+    save_tiny_bundle(tmp_path / "four", state_dict=small.state_dict(), network=four)
     wide = UNet3D(**UPPER_NET.to_dict())
     _init_from_bundle(wide, tmp_path / "four", quiet=True)
     assert torch.equal(wide.sinus_head.weight[:4], small.sinus_head.weight)
@@ -179,17 +168,7 @@ def test_a_widened_head_learns_an_upper_class_and_the_app_takes_it(tmp_path: Pat
     tcfg = TrainConfig(epochs=50, folds=0, batch_size=2, lr=1e-2, augment=False, steps_per_epoch=4)
     model, _, hist = train_model(prepared, network=UPPER_NET, tcfg=tcfg, device="cpu", run_seed=0)
     assert hist[-1]["sinus"] < 0.7 * hist[0]["sinus"]
-    save_bundle(
-        tmp_path / "upper",
-        state_dict=model.state_dict(),
-        network=UPPER_NET,
-        preprocess=TINY_PRE,
-        name="tiny-upper",
-        version="0.0.1",
-        training={"data_description": "test"},
-        metrics={},
-        model_card="tiny {sha256}\n",
-    )
+    save_tiny_bundle(tmp_path / "upper", state_dict=model.state_dict(), network=UPPER_NET)
     predictor = Predictor(tmp_path / "upper", device="cpu")
     assert predictor.manifest["labels"]["sinus"]["4"] == "ethmoid_ant_L"
     volume, _, truth = _upper_phantom(**PHANTOM_GRID, severity=(0.7, 0.5), polyp=False, seed=1)
