@@ -362,6 +362,12 @@ class Postprocessing:
         With ``grow_mm``: also grow into voxels outside the sinus head's cavities where the
         lesion probability interpolated onto the CT is at least this (a hysteresis below
         ``lesion_threshold``; the same HU and distance limits). ``None``: cavities only.
+    grow_cavity_probability:
+        With ``grow_mm``: the cavities the lesion may grow into are where the sinus head's
+        probability of any cavity (one minus its background's, interpolated onto the CT)
+        reaches this, not only its labels (a class at ≥ 0.5). Where disease fills a cavity
+        to its wall the head is unsure of the cavity's last voxel, which the labels then
+        leave out; a lower floor takes it in. ``None``: the labels.
     """
 
     lesion_threshold: float = 0.5
@@ -371,6 +377,7 @@ class Postprocessing:
     grow_mm: float = 0.0
     grow_min_hu: float = -300.0
     grow_min_probability: float | None = None
+    grow_cavity_probability: float | None = None
 
     def __post_init__(self) -> None:
         t = self.lesion_threshold
@@ -403,6 +410,11 @@ class Postprocessing:
                     f"({float(t)}), got {q!r}"
                 )
             object.__setattr__(self, "grow_min_probability", float(q))
+        c = self.grow_cavity_probability
+        if c is not None:
+            if isinstance(c, bool) or not isinstance(c, int | float) or not 0.0 < float(c) < 1.0:
+                raise ValueError(f"grow_cavity_probability must be null or in (0, 1), got {c!r}")
+            object.__setattr__(self, "grow_cavity_probability", float(c))
         object.__setattr__(self, "lesion_threshold", float(t))
         object.__setattr__(self, "grow_mm", float(g))
         object.__setattr__(self, "grow_min_hu", float(h))

@@ -10,10 +10,14 @@ model's sinus cavities. It never enters air (the lesion stops at the air-mucosa 
 shows) and never leaves the cavities (bone, muscle and the turbinates stay out), except, with
 ``grow_min_probability``, into soft tissue where the network itself gives the lesion at least
 that probability (hysteresis: a confident lesion extends into its less confident rim, which
-the sinus head misses where disease fills a cavity to its wall).
+the sinus head misses where disease fills a cavity to its wall), and, with
+``grow_cavity_probability``, into the voxels where the sinus head's own probability of a cavity
+reaches that floor (the same rim, bounded by what the sinus head learned of real cavities).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -21,7 +25,7 @@ from scipy import ndimage
 from sinusapp.imaging.volume import Volume
 from sinusapp.model.config import Postprocessing
 
-__all__ = ["grow_into_cavities", "lesion_mask"]
+__all__ = ["cavity_probability", "grow_into_cavities", "lesion_mask"]
 
 
 def grow_into_cavities(
@@ -31,7 +35,7 @@ def grow_into_cavities(
     cavities: np.ndarray,
     max_mm: float,
     min_hu: float,
-    also: tuple[np.ndarray, tuple[slice, slice, slice]] | None = None,
+    also: Sequence[tuple[np.ndarray, tuple[slice, slice, slice]]] = (),
     in_place: bool = False,
 ) -> np.ndarray:
     """The lesion ``mask`` grown into the soft tissue of the ``cavities`` it touches.
@@ -52,9 +56,10 @@ def grow_into_cavities(
     min_hu:
         The least HU a voxel needs to be grown into.
     also:
-        ``(bool array, box)``: more voxels that may be grown into as if they were cavity (the
-        array covers ``volume.array[box]``; :func:`~sinusapp.model.preprocess.map_back_box`'s
-        output for the lesion probability at ``grow_min_probability``).
+        ``(bool array, box)`` pairs: more voxels that may be grown into as if they were cavity
+        (each array covers ``volume.array[box]``; :func:`~sinusapp.model.preprocess.
+        map_back_box`'s output for the lesion probability at ``grow_min_probability`` or for
+        the sinus head's cavity probability at ``grow_cavity_probability``).
     in_place:
         Grow ``mask`` itself (a uint8 array) and return it: no second CT-sized array (79 MB
         for a 300×512×512 CT).
@@ -86,8 +91,8 @@ def grow_into_cavities(
     # crop); the grown voxels must also connect to the lesion through allowed voxels
     near = ndimage.maximum_filter(base, size=tuple(int(2 * r + 1) for r in reach))
     region = cavities[box] != 0
-    if also is not None:
-        _paste(region, also, origin=lo)
+    for extra in also:
+        _paste(region, extra, origin=lo)
     allow = near & ~base & region & (volume.array[box] >= min_hu)
     del near, region
     grown = ndimage.binary_propagation(base, mask=base | allow) if allow.any() else base
@@ -133,6 +138,16 @@ def _bounding_box(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return np.asarray(first), np.asarray(last)
 
 
+def cavity_probability(
+    sinus_probabilities: np.ndarray | None, *, postprocessing: Postprocessing
+) -> np.ndarray | None:
+    """The sinus head's probability of any cavity on the block (one minus its background's),
+    when ``postprocessing.grow_cavity_probability`` asks for it (else ``None``: not made)."""
+    if sinus_probabilities is None or postprocessing.grow_cavity_probability is None:
+        return None
+    return np.float32(1.0) - np.asarray(sinus_probabilities[0], np.float32)
+
+
 def lesion_mask(
     probability: np.ndarray,
     *,
@@ -140,6 +155,7 @@ def lesion_mask(
     volume: Volume,
     postprocessing: Postprocessing,
     cavities: np.ndarray | None,
+    cavity_probability: np.ndarray | None = None,
 ) -> np.ndarray:
     """The lesion probability on the block → the uint8 lesion mask on the CT grid.
 
@@ -148,7 +164,8 @@ def lesion_mask(
     (:func:`~sinusapp.model.preprocess.map_back`), then the growth into the ``cavities`` (the
     sinus head's labels on the CT grid) when ``grow_mm`` is set and there are cavities (and,
     with ``grow_min_probability``, into the voxels where the interpolated probability reaches
-    it). The
+    it; with ``grow_cavity_probability``, into those where ``cavity_probability``, the sinus
+    head's probability of any cavity on the block, reaches that floor). The
     Predictor and the benchmark that chooses the post-processing both call this, so what is
     chosen is what runs. (``mirror_average`` acts before: on ``probability``.)
     """
@@ -163,11 +180,16 @@ def lesion_mask(
         threshold=post.lesion_threshold,
     )
     if post.grow_mm > 0 and cavities is not None:
-        also = None
-        if post.grow_min_probability is not None:
-            also = map_back_box(
-                kept, block_affine=block_affine, volume=volume, threshold=post.grow_min_probability
-            )
+        also = []
+        for prob, floor in (
+            (kept, post.grow_min_probability),
+            (cavity_probability, post.grow_cavity_probability),
+        ):
+            if prob is None or floor is None:
+                continue
+            found = map_back_box(prob, block_affine=block_affine, volume=volume, threshold=floor)
+            if found is not None:
+                also.append(found)
         mask = grow_into_cavities(
             mask,
             volume=volume,

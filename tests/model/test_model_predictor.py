@@ -191,3 +191,43 @@ def test_growth_without_a_sinus_head_is_said_not_silently_skipped(
     with caplog.at_level(logging.WARNING, logger="sinusapp.model.predictor"):
         Predictor(tiny_bundle, device="cpu")
     assert "needs a sinus head" not in caplog.text
+
+
+def test_growth_into_the_sinus_heads_cavity_probability_is_what_the_predictor_runs(
+    tmp_path: Path,
+) -> None:
+    """``grow_cavity_probability``: the Predictor hands its sinus head's probability of any
+    cavity to :func:`lesion_mask`, so its mask is the one the benchmark chose."""
+    import torch
+    from model_helpers import save_tiny_bundle
+
+    from sinusapp.model import preprocess as pp
+    from sinusapp.model.bundle import set_postprocessing
+    from sinusapp.model.config import NetworkConfig, Postprocessing
+    from sinusapp.model.network import UNet3D
+    from sinusapp.model.refine import lesion_mask
+    from sinusapp.model.sinus_head import head_probabilities_to_labels
+
+    net = NetworkConfig(base_width=4, levels=3, cls_hidden=(16,), sinus_classes=4)
+    torch.manual_seed(0)
+    model = UNet3D(**net.to_dict())
+    with torch.no_grad():  # background favoured: the cavities are seldom sure (>= 0.5)
+        model.seg_head.bias.fill_(0.0)
+        model.sinus_head.bias.copy_(torch.tensor([0.4, 0.0, 0.0, 0.0]))
+    save_tiny_bundle(tmp_path / "b", state_dict=model.state_dict(), network=net)
+    post = Postprocessing(lesion_threshold=0.5, grow_mm=3.0, grow_cavity_probability=0.05)
+    set_postprocessing(tmp_path / "b", post)
+    predictor = Predictor(tmp_path / "b", device="cpu")
+    vol, _ = make_sinus_phantom(shape=(60, 80, 80), severity=(0.9, 0.1), seed=5)
+    got = predictor.predict(vol).mask
+
+    block = pp.prepare_block(vol, config=predictor.bundle.preprocess)
+    out = predictor.block_outputs(block.image, mirror=False, classify=False)
+    labels = head_probabilities_to_labels(out.sinus, block_affine=block.affine, volume=vol)
+    args = {"block_affine": block.affine, "volume": vol, "cavities": labels}
+    soft = lesion_mask(
+        out.lesion, postprocessing=post, cavity_probability=1.0 - out.sinus[0], **args
+    )
+    hard = lesion_mask(out.lesion, postprocessing=post, **args)
+    assert np.array_equal(got, soft)
+    assert soft.sum() > hard.sum()  # the cavity probability let the lesion grow further

@@ -200,3 +200,47 @@ def test_growth_outside_the_cavities_only_where_the_probability_reaches_the_floo
     # into, so the 0.45 on the muscle beyond it is never reached
     assert not b[:, :, :10].any()
     assert np.array_equal(b, (vol.array == 35) & (cav > 0))
+
+
+def test_growth_into_the_rim_where_the_sinus_head_sees_a_cavity() -> None:
+    """``grow_cavity_probability``: where disease fills a cavity to its wall the sinus head is
+    unsure of the cavity's last voxels (its labels, a class at ≥ 0.5, leave them out); the
+    lesion may grow into them where the head's probability of any cavity reaches the floor,
+    never into voxels the head gives less (the bone, the muscle beyond it)."""
+    from sinusapp.model.refine import cavity_probability, lesion_mask
+
+    vol, cav = _sinus()
+    labels = cav.copy()
+    labels[:, :, 10:12] = 0  # the labels miss the lining's outer two columns
+    prob = np.zeros(vol.shape, np.float32)
+    prob[:, 10:30, 12:14] = 0.9  # the network's lesion: the lining's inner half
+    head = np.zeros((2, *vol.shape), np.float32)  # softmax: background, one cavity
+    head[1][cav > 0] = 0.9
+    head[1][:, 10:30, 10:12] = 0.35  # the unsure rim
+    head[1][:, :, 5:8] = 0.35  # the same on the muscle, behind the bone
+    head[0] = 1.0 - head[1]
+    args = {"block_affine": vol.affine, "volume": vol, "cavities": labels}
+    posts = {
+        q: Postprocessing(lesion_threshold=0.5, grow_mm=3.0, grow_cavity_probability=q)
+        for q in (None, 0.3, 0.4)
+    }
+    masks = {
+        q: lesion_mask(
+            prob,
+            postprocessing=p,
+            cavity_probability=cavity_probability(head, postprocessing=p),
+            **args,
+        ).astype(bool)
+        for q, p in posts.items()
+    }
+    assert cavity_probability(head, postprocessing=posts[None]) is None  # not made
+    assert not masks[None][:, :, 10:12].any()  # the labels alone stop short of the bone
+    assert np.array_equal(masks[0.3], (vol.array == 35) & (cav > 0))  # 0.35 >= 0.3: to the bone
+    assert not masks[0.3][:, :, :10].any()  # the bone has no cavity probability: not crossed
+    assert np.array_equal(masks[0.4], masks[None])  # 0.35 < 0.4: nothing more
+    # without the head's probabilities the option changes nothing
+    assert np.array_equal(lesion_mask(prob, postprocessing=posts[0.3], **args), masks[None])
+    assert Postprocessing.from_dict(posts[0.3].to_dict()) == posts[0.3]
+    for bad in (0.0, 1.0, True, "0.3"):
+        with pytest.raises(ValueError, match="grow_cavity_probability"):
+            Postprocessing(grow_cavity_probability=bad)  # type: ignore[arg-type]
