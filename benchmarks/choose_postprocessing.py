@@ -78,8 +78,8 @@ def main() -> int:
 
     def block_probabilities(volume):  # type: ignore[no-untyped-def]
         """(plain probability, mirror-averaged probability, sinus labels, the sinus head's
-        probability of any cavity, block affine), from the Predictor's own network call (one
-        batch of two, as it runs it)."""
+        softmax, block affine), from the Predictor's own network call (one batch of two, as
+        it runs it)."""
         block = pp.prepare_block(volume, config=cfg)
         outputs = predictor.block_outputs(block.image, mirror=True, classify=False)
         labels = None
@@ -88,10 +88,7 @@ def main() -> int:
                 outputs.sinus, block_affine=block.affine, volume=volume
             )
         both = outputs.lesion_probability(mirror_average=True)
-        cavity = None
-        if outputs.sinus is not None:
-            cavity = 1.0 - np.asarray(outputs.sinus[0], np.float32)
-        return outputs.lesion, both, labels, cavity, block.affine
+        return outputs.lesion, both, labels, outputs.sinus, block.affine
 
     candidates = [
         Postprocessing(lesion_threshold=t, min_component_vox=m, mirror_average=mir, grow_mm=g)
@@ -137,7 +134,7 @@ def main() -> int:
     def masks(volume):  # type: ignore[no-untyped-def]
         """Each candidate's mask, as :func:`lesion_mask` makes it; the map back is shared by
         the candidates that differ only in ``grow_mm`` (the growth acts after it)."""
-        prob, both, labels, cavity, aff = block_probabilities(volume)
+        prob, both, labels, sinus, aff = block_probabilities(volume)
         base: dict[Postprocessing, np.ndarray] = {}
         for i, c in enumerate(candidates):
             plain = dataclasses.replace(
@@ -159,7 +156,7 @@ def main() -> int:
                     volume=volume,
                     postprocessing=c,
                     cavities=labels,
-                    cavity_probability=cavity,
+                    sinus_probabilities=sinus,
                 )
             elif c.grow_mm > 0 and labels is not None:
                 m = grow_into_cavities(

@@ -331,7 +331,7 @@ class Predictor:
             ``should_cancel`` returned True.
         """
         from sinusapp.model import preprocess as pp
-        from sinusapp.model.refine import cavity_probability, lesion_mask
+        from sinusapp.model.refine import lesion_mask
 
         cfg = self.bundle.preprocess
         step = _checker(progress, should_cancel)
@@ -372,7 +372,7 @@ class Predictor:
             volume=volume,
             postprocessing=post,
             cavities=sinus_labels,
-            cavity_probability=cavity_probability(sinus_prob, postprocessing=post),
+            sinus_probabilities=sinus_prob,
         )
         timings["map back"] = time.perf_counter() - t
         if progress is not None:

@@ -25,7 +25,7 @@ from scipy import ndimage
 from sinusapp.imaging.volume import Volume
 from sinusapp.model.config import Postprocessing
 
-__all__ = ["cavity_probability", "grow_into_cavities", "lesion_mask"]
+__all__ = ["grow_into_cavities", "lesion_mask"]
 
 
 def grow_into_cavities(
@@ -138,16 +138,6 @@ def _bounding_box(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return np.asarray(first), np.asarray(last)
 
 
-def cavity_probability(
-    sinus_probabilities: np.ndarray | None, *, postprocessing: Postprocessing
-) -> np.ndarray | None:
-    """The sinus head's probability of any cavity on the block (one minus its background's),
-    when ``postprocessing.grow_cavity_probability`` asks for it (else ``None``: not made)."""
-    if sinus_probabilities is None or postprocessing.grow_cavity_probability is None:
-        return None
-    return np.float32(1.0) - np.asarray(sinus_probabilities[0], np.float32)
-
-
 def lesion_mask(
     probability: np.ndarray,
     *,
@@ -155,7 +145,7 @@ def lesion_mask(
     volume: Volume,
     postprocessing: Postprocessing,
     cavities: np.ndarray | None,
-    cavity_probability: np.ndarray | None = None,
+    sinus_probabilities: np.ndarray | None = None,
 ) -> np.ndarray:
     """The lesion probability on the block → the uint8 lesion mask on the CT grid.
 
@@ -164,8 +154,9 @@ def lesion_mask(
     (:func:`~sinusapp.model.preprocess.map_back`), then the growth into the ``cavities`` (the
     sinus head's labels on the CT grid) when ``grow_mm`` is set and there are cavities (and,
     with ``grow_min_probability``, into the voxels where the interpolated probability reaches
-    it; with ``grow_cavity_probability``, into those where ``cavity_probability``, the sinus
-    head's probability of any cavity on the block, reaches that floor). The
+    it; with ``grow_cavity_probability``, into those where the sinus head's probability of
+    any cavity, one minus the background's of ``sinus_probabilities`` (its softmax on the
+    block, ``(C, z, y, x)``), reaches that floor). The
     Predictor and the benchmark that chooses the post-processing both call this, so what is
     chosen is what runs. (``mirror_average`` acts before: on ``probability``.)
     """
@@ -180,13 +171,14 @@ def lesion_mask(
         threshold=post.lesion_threshold,
     )
     if post.grow_mm > 0 and cavities is not None:
+        floors = []
+        if post.grow_min_probability is not None:
+            floors.append((kept, post.grow_min_probability))
+        if post.grow_cavity_probability is not None and sinus_probabilities is not None:
+            any_cavity = np.float32(1.0) - np.asarray(sinus_probabilities[0], np.float32)
+            floors.append((any_cavity, post.grow_cavity_probability))
         also = []
-        for prob, floor in (
-            (kept, post.grow_min_probability),
-            (cavity_probability, post.grow_cavity_probability),
-        ):
-            if prob is None or floor is None:
-                continue
+        for prob, floor in floors:
             found = map_back_box(prob, block_affine=block_affine, volume=volume, threshold=floor)
             if found is not None:
                 also.append(found)

@@ -197,7 +197,7 @@ def test_growth_into_the_sinus_heads_cavity_probability_is_what_the_predictor_ru
     tmp_path: Path,
 ) -> None:
     """``grow_cavity_probability``: the Predictor hands its sinus head's probability of any
-    cavity to :func:`lesion_mask`, so its mask is the one the benchmark chose."""
+    cavity (its softmax) to :func:`lesion_mask`, so its mask is the one the benchmark chose."""
     import torch
     from model_helpers import save_tiny_bundle
 
@@ -225,9 +225,7 @@ def test_growth_into_the_sinus_heads_cavity_probability_is_what_the_predictor_ru
     out = predictor.block_outputs(block.image, mirror=False, classify=False)
     labels = head_probabilities_to_labels(out.sinus, block_affine=block.affine, volume=vol)
     args = {"block_affine": block.affine, "volume": vol, "cavities": labels}
-    soft = lesion_mask(
-        out.lesion, postprocessing=post, cavity_probability=1.0 - out.sinus[0], **args
-    )
+    soft = lesion_mask(out.lesion, postprocessing=post, sinus_probabilities=out.sinus, **args)
     hard = lesion_mask(out.lesion, postprocessing=post, **args)
     assert np.array_equal(got, soft)
     assert soft.sum() > hard.sum()  # the cavity probability let the lesion grow further

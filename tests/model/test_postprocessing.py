@@ -207,7 +207,7 @@ def test_growth_into_the_rim_where_the_sinus_head_sees_a_cavity() -> None:
     unsure of the cavity's last voxels (its labels, a class at ≥ 0.5, leave them out); the
     lesion may grow into them where the head's probability of any cavity reaches the floor,
     never into voxels the head gives less (the bone, the muscle beyond it)."""
-    from sinusapp.model.refine import cavity_probability, lesion_mask
+    from sinusapp.model.refine import lesion_mask
 
     vol, cav = _sinus()
     labels = cav.copy()
@@ -228,12 +228,11 @@ def test_growth_into_the_rim_where_the_sinus_head_sees_a_cavity() -> None:
         q: lesion_mask(
             prob,
             postprocessing=p,
-            cavity_probability=cavity_probability(head, postprocessing=p),
+            sinus_probabilities=head,
             **args,
         ).astype(bool)
         for q, p in posts.items()
     }
-    assert cavity_probability(head, postprocessing=posts[None]) is None  # not made
     assert not masks[None][:, :, 10:12].any()  # the labels alone stop short of the bone
     assert np.array_equal(masks[0.3], (vol.array == 35) & (cav > 0))  # 0.35 >= 0.3: to the bone
     assert not masks[0.3][:, :, :10].any()  # the bone has no cavity probability: not crossed
