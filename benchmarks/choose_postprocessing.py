@@ -12,8 +12,10 @@ second pass, lesion growth on the CT grid of 0 to 3 mm inside the sinus head's c
 raised the NasalSeg Dice but doubled to tripled the false lesion on the real heads, in muscle
 lateral to the orbit, so 2.1.0's choice was made without it; with ``--soft-cavities`` also
 growth into where the sinus head's probability of any cavity reaches 0.2 / 0.3 / 0.4, not only
-into its labels; the one-voxel opening, not chosen for 2.1.0, is left out to keep the run
-short) are scored on the cohort's
+into its labels; with ``--anatomy MM`` every candidate also cuts the sinus head's labels to
+their main cavities (``sinus_component_mm`` = MM; with ``--drop-stray`` also the lesion on the
+lateral pieces cut, ``drop_stray_lesion``); the one-voxel opening, not chosen for 2.1.0, is
+left out to keep the run short) are scored on the cohort's
 validation-background cases (``background_split = val``: never trained on; none on a
 background that the split file's ``excluded`` leaves out) and on the NasalSeg validation
 patients' crops as they are (healthy sinuses: any lesion is false). The chosen one has the
@@ -57,6 +59,19 @@ def main() -> int:
         help="also try growth into where the sinus head's cavity probability reaches "
         "0.2-0.4 (grow_cavity_probability), not only into its labels",
     )
+    ap.add_argument(
+        "--anatomy",
+        type=float,
+        default=None,
+        metavar="MM",
+        help="every candidate with sinus_component_mm = MM (the sinus head's labels cut to "
+        "their main cavities)",
+    )
+    ap.add_argument(
+        "--drop-stray",
+        action="store_true",
+        help="with --anatomy: also drop_stray_lesion (the lesion on the lateral pieces cut)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="write every candidate's row here")
     args = ap.parse_args()
 
@@ -68,7 +83,14 @@ def main() -> int:
     from sinusapp.model.bundle import set_postprocessing
     from sinusapp.model.config import Postprocessing
     from sinusapp.model.predictor import Predictor
-    from sinusapp.model.refine import grow_into_cavities, lesion_mask
+    from sinusapp.model.refine import (
+        Cavities,
+        drop_far_lesion,
+        drop_stray_lesion,
+        grow_into_cavities,
+        keep_main_cavities,
+        lesion_mask,
+    )
     from sinusapp.model.sinus_head import head_probabilities_to_labels
     from sinusapp.synth.realanat import excluded_patients, load_split
 
@@ -128,17 +150,39 @@ def main() -> int:
         candidates += hysteresis
     if args.soft_cavities:
         candidates += soft
+    if args.drop_stray and args.anatomy is None:
+        ap.error("--drop-stray needs --anatomy MM (the pieces it cuts are where it drops lesion)")
+    if args.anatomy is not None:
+        candidates = [dataclasses.replace(c, sinus_component_mm=args.anatomy) for c in candidates]
     dice: dict[int, list[float]] = {i: [] for i in range(len(candidates))}
     fp: dict[int, list[float]] = {i: [] for i in range(len(candidates))}
 
     def masks(volume):  # type: ignore[no-untyped-def]
-        """Each candidate's mask, as :func:`lesion_mask` makes it; the map back is shared by
-        the candidates that differ only in ``grow_mm`` (the growth acts after it)."""
-        prob, both, labels, sinus, aff = block_probabilities(volume)
+        """Each candidate's mask, as :func:`lesion_mask` makes it (on the labels
+        :func:`cavity_labels` gives it); the map back is shared by the candidates that differ
+        only in what acts after it (growth, the anatomical clean-up)."""
+        prob, both, raw, sinus, aff = block_probabilities(volume)
+        cut: dict[float | None, Cavities] = {}
         base: dict[Postprocessing, np.ndarray] = {}
         for i, c in enumerate(candidates):
+            cav = None
+            if raw is not None:
+                if c.sinus_component_mm not in cut:
+                    cut[c.sinus_component_mm] = (
+                        Cavities(labels=raw, dropped=[])
+                        if c.sinus_component_mm is None
+                        else keep_main_cavities(raw, volume=volume, within_mm=c.sinus_component_mm)
+                    )
+                cav = cut[c.sinus_component_mm]
+            labels = None if cav is None else cav.labels
             plain = dataclasses.replace(
-                c, grow_mm=0.0, grow_min_probability=None, grow_cavity_probability=None
+                c,
+                grow_mm=0.0,
+                grow_min_probability=None,
+                grow_cavity_probability=None,
+                sinus_component_mm=None,
+                drop_stray_lesion=False,
+                lesion_within_mm=None,
             )
             if plain not in base:
                 base[plain] = lesion_mask(
@@ -146,7 +190,7 @@ def main() -> int:
                     block_affine=aff,
                     volume=volume,
                     postprocessing=plain,
-                    cavities=labels,
+                    cavities=raw,
                 )
             m = base[plain]
             if c.grow_min_probability is not None or c.grow_cavity_probability is not None:
@@ -155,13 +199,22 @@ def main() -> int:
                     block_affine=aff,
                     volume=volume,
                     postprocessing=c,
-                    cavities=labels,
+                    cavities=cav,
                     sinus_probabilities=sinus,
                 )
-            elif c.grow_mm > 0 and labels is not None:
-                m = grow_into_cavities(
-                    m, volume=volume, cavities=labels, max_mm=c.grow_mm, min_hu=c.grow_min_hu
-                )
+            else:
+                if c.grow_mm > 0 and labels is not None:
+                    m = grow_into_cavities(
+                        m, volume=volume, cavities=raw, max_mm=c.grow_mm, min_hu=c.grow_min_hu
+                    )
+                if cav is not None and c.drop_stray_lesion:
+                    m = drop_stray_lesion(
+                        m.copy(), volume=volume, cavities=cav, within_mm=c.sinus_component_mm
+                    )
+                if c.lesion_within_mm is not None and labels is not None:
+                    m = drop_far_lesion(
+                        m.copy(), volume=volume, cavities=labels, within_mm=c.lesion_within_mm
+                    )
             yield i, m.astype(bool)
 
     ds = Dataset.open(args.cohort)

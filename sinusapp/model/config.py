@@ -368,6 +368,28 @@ class Postprocessing:
         reaches this, not only its labels (a class at ≥ 0.5). Where disease fills a cavity
         to its wall the head is unsure of the cavity's last voxel, which the labels then
         leave out; a lower floor takes it in. ``None``: the labels.
+    sinus_component_mm:
+        Each class of the sinus head's labels keeps its largest connected component on the CT
+        grid and the components within this distance of it (a box neighbourhood: along each
+        axis, rounded up to whole CT voxels); the rest is dropped. A maxillary sinus or nasal
+        cavity is one cavity; on real heads the head's stray pieces of a class lie in the
+        temporal fossa or cheek, 20-35 mm from the sinus, and would count in that
+        sinus's volume and opacification. The lesion still grows into them (``grow_mm``):
+        the cut says which sinus a voxel counts for, not whether the head saw a cavity
+        there (it reads a diseased sphenoid as stray "maxillary" pieces). ``None``: the
+        labels as the head gives them. Needs a sinus head.
+    drop_stray_lesion:
+        With ``sinus_component_mm``: also drop every lesion component near (the same distance)
+        a piece that was cut, near no kept label and wholly lateral of the kept labels (no
+        sinus lies lateral of the maxillary sinuses). A lesion near no label at all is kept
+        (a 4-class head does not label the ethmoid, frontal and sphenoid sinuses).
+    lesion_within_mm:
+        Lesion components (on the CT grid, after the growth) without a voxel within this
+        distance of the sinus head's labels (after ``sinus_component_mm``) are dropped:
+        disease lies in a sinus or the nasal cavity. For a head that labels every sinus
+        (``--sinus-upper``); with one that does not it drops the upper sinuses' lesion.
+        ``None``: every component is kept. With no label at all the lesion is kept as it is
+        (the input gate reports "no sinus cavity found").
     """
 
     lesion_threshold: float = 0.5
@@ -378,6 +400,9 @@ class Postprocessing:
     grow_min_hu: float = -300.0
     grow_min_probability: float | None = None
     grow_cavity_probability: float | None = None
+    sinus_component_mm: float | None = None
+    drop_stray_lesion: bool = False
+    lesion_within_mm: float | None = None
 
     def __post_init__(self) -> None:
         t = self.lesion_threshold
@@ -415,6 +440,24 @@ class Postprocessing:
             if isinstance(c, bool) or not isinstance(c, int | float) or not 0.0 < float(c) < 1.0:
                 raise ValueError(f"grow_cavity_probability must be null or in (0, 1), got {c!r}")
             object.__setattr__(self, "grow_cavity_probability", float(c))
+        if not isinstance(self.drop_stray_lesion, bool):
+            raise ValueError(
+                f"drop_stray_lesion must be true or false, got {self.drop_stray_lesion!r}"
+            )
+        if self.drop_stray_lesion and self.sinus_component_mm is None:
+            raise ValueError(
+                "drop_stray_lesion needs sinus_component_mm (the pieces it cuts are where "
+                "the stray lesion lies): set both, or neither"
+            )
+        for name in ("sinus_component_mm", "lesion_within_mm"):
+            d = getattr(self, name)
+            if d is None:
+                continue
+            if isinstance(d, bool) or not isinstance(d, int | float) or not 0.0 < float(d) <= 30.0:
+                raise ValueError(
+                    f"{name} must be null or a distance in mm above 0 and at most 30, got {d!r}"
+                )
+            object.__setattr__(self, name, float(d))
         object.__setattr__(self, "lesion_threshold", float(t))
         object.__setattr__(self, "grow_mm", float(g))
         object.__setattr__(self, "grow_min_hu", float(h))

@@ -331,7 +331,7 @@ class Predictor:
             ``should_cancel`` returned True.
         """
         from sinusapp.model import preprocess as pp
-        from sinusapp.model.refine import lesion_mask
+        from sinusapp.model.refine import cavity_labels, lesion_mask
 
         cfg = self.bundle.preprocess
         step = _checker(progress, should_cancel)
@@ -359,21 +359,20 @@ class Predictor:
 
         step(0.85, "map back")
         t = time.perf_counter()
-        sinus_labels = None
+        cavities = None
         if sinus_prob is not None:
-            from sinusapp.model.sinus_head import head_probabilities_to_labels
-
-            sinus_labels = head_probabilities_to_labels(
-                sinus_prob, block_affine=block_affine, volume=volume
+            cavities = cavity_labels(
+                sinus_prob, block_affine=block_affine, volume=volume, postprocessing=post
             )
         mask = lesion_mask(
             prob,
             block_affine=block_affine,
             volume=volume,
             postprocessing=post,
-            cavities=sinus_labels,
+            cavities=cavities,
             sinus_probabilities=sinus_prob,
         )
+        sinus_labels = None if cavities is None else cavities.labels
         timings["map back"] = time.perf_counter() - t
         if progress is not None:
             progress(1.0, "done")

@@ -13,11 +13,22 @@ that probability (hysteresis: a confident lesion extends into its less confident
 the sinus head misses where disease fills a cavity to its wall), and, with
 ``grow_cavity_probability``, into the voxels where the sinus head's own probability of a cavity
 reaches that floor (the same rim, bounded by what the sinus head learned of real cavities).
+
+Then an anatomical clean-up: each of the sinus head's classes is one cavity, so with
+``sinus_component_mm`` :func:`keep_main_cavities` keeps its largest connected piece and what
+lies next to it (on the real GE head 2.1.0's "maxillary sinuses" had pieces in the temporal
+fossa and the middle cranial fossa, 20-35 mm lateral of the sinus, with its false lesion
+on them). With ``drop_stray_lesion`` :func:`drop_stray_lesion` drops the lesion on the lateral
+cut pieces; with ``lesion_within_mm`` :func:`drop_far_lesion` every lesion no label comes near
+(for a head that labels every sinus; 2.1.0's labels only the maxillary sinuses and the nasal
+cavity).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -25,7 +36,17 @@ from scipy import ndimage
 from sinusapp.imaging.volume import Volume
 from sinusapp.model.config import Postprocessing
 
-__all__ = ["grow_into_cavities", "lesion_mask"]
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Cavities",
+    "cavity_labels",
+    "drop_far_lesion",
+    "drop_stray_lesion",
+    "grow_into_cavities",
+    "keep_main_cavities",
+    "lesion_mask",
+]
 
 
 def grow_into_cavities(
@@ -80,16 +101,15 @@ def grow_into_cavities(
         if in_place and mask.dtype == np.uint8:
             return mask
         return np.asarray(mask, dtype=np.uint8).copy()
-    spacing = np.asarray(volume.spacing_mm, float)
-    reach = np.ceil(max_mm / spacing - 1e-6).astype(int)
+    reach = _reach(max_mm, volume)
     lo = np.maximum(found[0] - reach - 1, 0)
     hi = np.minimum(found[1] + reach + 2, np.asarray(volume.shape))
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     base = np.asarray(mask[box]).astype(bool)
-    # within max_mm of the lesion along each axis: a box neighbourhood, separable and so
-    # ~20x cheaper than a Euclidean distance map of the box (0.03 s vs 0.75 s on a 4.7 M-voxel
-    # crop); the grown voxels must also connect to the lesion through allowed voxels
-    near = ndimage.maximum_filter(base, size=tuple(int(2 * r + 1) for r in reach))
+    # within max_mm of the lesion along each axis: a box neighbourhood, ~20x cheaper than a
+    # Euclidean distance map of the box (0.03 s vs 0.75 s on a 4.7 M-voxel crop); the grown
+    # voxels must also connect to the lesion through allowed voxels
+    near = _near(base, reach)
     region = cavities[box] != 0
     for extra in also:
         _paste(region, extra, origin=lo)
@@ -104,6 +124,185 @@ def grow_into_cavities(
     out = np.zeros(volume.shape, np.uint8)
     out[box] = grown
     return out
+
+
+def _reach(mm: float, volume: Volume) -> np.ndarray:
+    """``mm`` as whole CT voxels per axis, rounded up (3 mm: 7 voxels of 0.45 mm)."""
+    return np.ceil(mm / np.asarray(volume.spacing_mm, float) - 1e-6).astype(int)
+
+
+def _near(mask: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """Voxels within ``reach`` voxels of ``mask`` along each axis: a box neighbourhood,
+    separable and so much cheaper than a Euclidean distance map."""
+    return ndimage.maximum_filter(mask, size=tuple(int(2 * r + 1) for r in reach))
+
+
+Pieces = list[tuple[np.ndarray, tuple[slice, slice, slice]]]
+"""``(bool array, box)`` pairs: each array covers ``volume.array[box]``."""
+
+
+class Cavities(NamedTuple):
+    """The sinus head's labels on the CT grid (:func:`cavity_labels`)."""
+
+    labels: np.ndarray
+    """SINUS_LABELS values (uint8, the CT's shape): what the per-sinus table reads."""
+    dropped: Pieces
+    """The stray pieces :func:`keep_main_cavities` took out of them (empty when not cut)."""
+
+
+def keep_main_cavities(labels: np.ndarray, *, volume: Volume, within_mm: float) -> Cavities:
+    """The sinus head's ``labels`` with each class cut to its largest connected component
+    and the components within ``within_mm`` of it (a box neighbourhood, whole CT voxels per
+    axis), and the pieces it cut.
+
+    A maxillary sinus (or the nasal cavity) is one cavity; a septated sinus's chambers lie a
+    septum apart, well inside a few millimetres. What else the head gives a class is a stray
+    piece elsewhere (on the real heads: the temporal fossa, the cheek, the middle cranial
+    fossa), where the network's lesion then sits too (:func:`drop_stray_lesion`). Each class
+    is handled in its own bounding box (``ndimage.find_objects``), so the cost follows the
+    labels, not the CT. The labels are a new uint8 array.
+    """
+    if labels.shape != volume.shape:
+        raise ValueError(f"labels {labels.shape} must have the CT's shape {volume.shape}")
+    out = np.asarray(labels, np.uint8).copy()
+    reach = _reach(within_mm, volume)
+    dropped: Pieces = []
+    for value, box in enumerate(ndimage.find_objects(out), start=1):
+        if box is None:
+            continue
+        here = out[box] == value
+        comps, n = ndimage.label(here)
+        if n < 2:
+            continue
+        sizes = np.bincount(comps.ravel())
+        sizes[0] = 0
+        main = comps == int(np.argmax(sizes))
+        touched = np.unique(comps[_near(main, reach) & here])
+        drop = here & ~np.isin(comps, touched)
+        if drop.any():
+            out[box][drop] = 0
+            dropped.append((drop, box))
+    return Cavities(labels=out, dropped=dropped)
+
+
+def drop_stray_lesion(
+    mask: np.ndarray, *, volume: Volume, cavities: Cavities, within_mm: float
+) -> np.ndarray:
+    """``mask`` (uint8, changed in place and returned) without the lesion components that
+    come within ``within_mm`` of a piece :func:`keep_main_cavities` dropped, not within
+    ``within_mm`` of a kept label (box neighbourhoods, 6-connected components), and lie wholly
+    lateral of the kept labels (left of their leftmost voxel or right of their rightmost).
+
+    Such a lesion is one the network placed where its sinus head also saw a sinus that is
+    not there: on the real GE head, in the temporal fossa and the middle cranial fossa, 20-35 mm
+    lateral of the maxillary sinus. A stray piece medial of the sinuses may be a
+    real sinus under the wrong class (on placed disease, the head reads a diseased sphenoid
+    as "maxillary"), so its lesion stays. A lesion that touches no label at all is kept:
+    2.1.0's head does not label the ethmoid, frontal and sphenoid sinuses, and what the
+    lesion head finds there (little) must stay on screen (:func:`drop_far_lesion` is the
+    rule for a head that labels every sinus). Only the lesion's bounding box (plus the
+    reach) is computed.
+    """
+    if mask.shape != volume.shape or cavities.labels.shape != volume.shape:
+        raise ValueError(
+            f"mask {mask.shape} and labels {cavities.labels.shape} must have the CT's shape "
+            f"{volume.shape}"
+        )
+    found = _bounding_box(mask)
+    if found is None or not cavities.dropped:
+        return mask
+    reach = _reach(within_mm, volume)
+    lo = np.maximum(found[0] - reach, 0)
+    hi = np.minimum(found[1] + reach + 1, np.asarray(volume.shape))
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    stray = np.zeros(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)), bool)
+    for piece in cavities.dropped:
+        _paste(stray, piece, origin=lo)
+    if not stray.any():
+        return mask
+    lesion = mask[box] != 0
+    comps, n = ndimage.label(lesion)
+    on_stray = np.unique(comps[_near(stray, reach) & lesion])
+    on_kept = np.unique(comps[_near(cavities.labels[box] != 0, reach) & lesion])
+    gone = np.setdiff1d(on_stray, on_kept)
+    if gone.size:
+        # and lateral of every kept label: no sinus lies lateral of the maxillary sinuses,
+        # while the head's stray pieces medial of them may be a real sinus under the wrong
+        # class (a diseased sphenoid read as "maxillary")
+        span = _left_span(np.nonzero(cavities.labels), volume=volume)
+        if span is not None:
+            lateral = []
+            for comp in gone:
+                lo_x, hi_x = _left_span(np.nonzero(comps == comp), volume=volume, origin=lo)
+                if hi_x < span[0] or lo_x > span[1]:
+                    lateral.append(comp)
+            gone = np.asarray(lateral, int)
+    if gone.size:
+        drop = np.isin(comps, gone)
+        log.info(
+            "dropped %d of %d lesion components (%d voxels) lying on stray pieces of the "
+            "sinus head's labels, away from the sinuses",
+            gone.size,
+            n,
+            int(drop.sum()),
+        )
+        mask[box][drop] = 0
+    return mask
+
+
+def _left_span(
+    index: tuple[np.ndarray, ...], *, volume: Volume, origin: np.ndarray | None = None
+) -> tuple[float, float] | None:
+    """The least and greatest patient-left coordinate (LPS x, mm) of the voxels at ``index``
+    (``np.nonzero`` output, offset by ``origin``), from the CT's affine: right and left
+    whatever the scan's orientation or tilt."""
+    if not index[0].size:
+        return None
+    a = np.asarray(volume.affine, float)[0]
+    off = np.zeros(3) if origin is None else np.asarray(origin, float)
+    x = a[3] + sum(a[k] * (index[k] + off[k]) for k in range(3))
+    return float(x.min()), float(x.max())
+
+
+def drop_far_lesion(
+    mask: np.ndarray, *, volume: Volume, cavities: np.ndarray, within_mm: float
+) -> np.ndarray:
+    """``mask`` (uint8, changed in place and returned) without the lesion components that
+    have no voxel within ``within_mm`` of the ``cavities`` (non-zero; a box neighbourhood,
+    whole CT voxels per axis, 6-connected components).
+
+    With no cavity at all the lesion is left as it is: there is nothing to judge it by (the
+    input gate reports a CT without sinus cavities). Only the lesion's bounding box (plus the
+    reach) is computed.
+    """
+    if mask.shape != volume.shape or cavities.shape != volume.shape:
+        raise ValueError(
+            f"mask {mask.shape} and cavities {cavities.shape} must have the CT's shape "
+            f"{volume.shape}"
+        )
+    found = _bounding_box(mask)
+    if found is None or not np.any(cavities):
+        return mask
+    reach = _reach(within_mm, volume)
+    lo = np.maximum(found[0] - reach, 0)
+    hi = np.minimum(found[1] + reach + 1, np.asarray(volume.shape))
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    lesion = mask[box] != 0
+    comps, n = ndimage.label(lesion)
+    near = _near(cavities[box] != 0, reach)
+    kept = np.unique(comps[near & lesion])
+    far = lesion & ~np.isin(comps, kept)
+    if far.any():
+        log.info(
+            "dropped %d of %d lesion components farther than %.1f mm from any sinus cavity "
+            "(%d voxels)",
+            n - int(np.count_nonzero(kept)),
+            n,
+            within_mm,
+            int(far.sum()),
+        )
+        mask[box][far] = 0
+    return mask
 
 
 def _paste(
@@ -138,13 +337,34 @@ def _bounding_box(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return np.asarray(first), np.asarray(last)
 
 
+def cavity_labels(
+    sinus_probabilities: np.ndarray,
+    *,
+    block_affine: np.ndarray,
+    volume: Volume,
+    postprocessing: Postprocessing,
+) -> Cavities:
+    """The sinus head's softmax on the block ``(C, z, y, x)`` → its labels on the CT grid
+    (:func:`~sinusapp.model.sinus_head.head_probabilities_to_labels`), each class cut to its
+    main cavity when the bundle's ``sinus_component_mm`` is set (:func:`keep_main_cavities`).
+    The Predictor and the benchmark that chooses the post-processing both call this."""
+    from sinusapp.model.sinus_head import head_probabilities_to_labels
+
+    labels = head_probabilities_to_labels(
+        sinus_probabilities, block_affine=block_affine, volume=volume
+    )
+    if postprocessing.sinus_component_mm is None:
+        return Cavities(labels=labels, dropped=[])
+    return keep_main_cavities(labels, volume=volume, within_mm=postprocessing.sinus_component_mm)
+
+
 def lesion_mask(
     probability: np.ndarray,
     *,
     block_affine: np.ndarray,
     volume: Volume,
     postprocessing: Postprocessing,
-    cavities: np.ndarray | None,
+    cavities: np.ndarray | Cavities | None,
     sinus_probabilities: np.ndarray | None = None,
 ) -> np.ndarray:
     """The lesion probability on the block → the uint8 lesion mask on the CT grid.
@@ -152,17 +372,25 @@ def lesion_mask(
     The bundle's post-processing in order: its component filter / opening on the block
     (:meth:`Postprocessing.apply`), the trilinear map back at ``lesion_threshold``
     (:func:`~sinusapp.model.preprocess.map_back`), then the growth into the ``cavities`` (the
-    sinus head's labels on the CT grid) when ``grow_mm`` is set and there are cavities (and,
-    with ``grow_min_probability``, into the voxels where the interpolated probability reaches
+    sinus head's labels on the CT grid, with the pieces a ``sinus_component_mm`` cut took
+    out of them) when ``grow_mm`` is set and there are cavities (and, with
+    ``grow_min_probability``, into the voxels where the interpolated probability reaches
     it; with ``grow_cavity_probability``, into those where the sinus head's probability of
     any cavity, one minus the background's of ``sinus_probabilities`` (its softmax on the
-    block, ``(C, z, y, x)``), reaches that floor). The
+    block, ``(C, z, y, x)``), reaches that floor). Last, with ``drop_stray_lesion`` and
+    ``cavities`` a :class:`Cavities` cut by ``sinus_component_mm``, the components on its
+    lateral cut pieces go (:func:`drop_stray_lesion`), and with ``lesion_within_mm`` those
+    no cavity comes near
+    (:func:`drop_far_lesion`). The
     Predictor and the benchmark that chooses the post-processing both call this, so what is
     chosen is what runs. (``mirror_average`` acts before: on ``probability``.)
     """
     from sinusapp.model.preprocess import map_back, map_back_box
 
     post = postprocessing
+    cut = cavities if isinstance(cavities, Cavities) else None
+    if cut is not None:
+        cavities = cut.labels
     kept = post.apply(probability)
     mask = map_back(
         kept,
@@ -177,7 +405,11 @@ def lesion_mask(
         if post.grow_cavity_probability is not None and sinus_probabilities is not None:
             any_cavity = np.float32(1.0) - np.asarray(sinus_probabilities[0], np.float32)
             floors.append((any_cavity, post.grow_cavity_probability))
-        also = []
+        # the pieces the cut took from the labels stay cavity for the growth: the cut
+        # decides which sinus a voxel counts for, not whether the head saw a cavity there
+        # (on placed disease the head reads a diseased sphenoid as stray "maxillary" pieces,
+        # and growth into them is most of what 2.1.0 finds of the sphenoid's lesion)
+        also = [] if cut is None else list(cut.dropped)
         for prob, floor in floors:
             found = map_back_box(prob, block_affine=block_affine, volume=volume, threshold=floor)
             if found is not None:
@@ -190,5 +422,13 @@ def lesion_mask(
             min_hu=post.grow_min_hu,
             also=also,
             in_place=True,  # map_back's mask is this function's own
+        )
+    if cut is not None and post.drop_stray_lesion:
+        mask = drop_stray_lesion(
+            mask, volume=volume, cavities=cut, within_mm=post.sinus_component_mm
+        )
+    if post.lesion_within_mm is not None and cavities is not None:
+        mask = drop_far_lesion(
+            mask, volume=volume, cavities=cavities, within_mm=post.lesion_within_mm
         )
     return mask

@@ -229,3 +229,42 @@ def test_growth_into_the_sinus_heads_cavity_probability_is_what_the_predictor_ru
     hard = lesion_mask(out.lesion, postprocessing=post, **args)
     assert np.array_equal(got, soft)
     assert soft.sum() > hard.sum()  # the cavity probability let the lesion grow further
+
+
+def test_the_predictor_cuts_its_labels_and_lesion_to_the_main_cavities(tmp_path: Path) -> None:
+    """``sinus_component_mm`` / ``drop_stray_lesion``: the labels the Predictor returns (which
+    the per-sinus table reads) and its lesion are the ones :func:`cavity_labels` and
+    :func:`lesion_mask` give (with the record of the pieces cut), as in the benchmark that
+    chooses them."""
+    import torch
+    from model_helpers import save_tiny_bundle
+    from scipy import ndimage
+
+    from sinusapp.model import preprocess as pp
+    from sinusapp.model.bundle import set_postprocessing
+    from sinusapp.model.config import NetworkConfig, Postprocessing
+    from sinusapp.model.network import UNet3D
+    from sinusapp.model.refine import cavity_labels, lesion_mask
+    from sinusapp.model.sinus_head import head_probabilities_to_labels
+
+    net = NetworkConfig(base_width=4, levels=3, cls_hidden=(16,), sinus_classes=4)
+    torch.manual_seed(0)
+    model = UNet3D(**net.to_dict())  # untrained: its labels come in scattered pieces
+    save_tiny_bundle(tmp_path / "b", state_dict=model.state_dict(), network=net)
+    post = Postprocessing(lesion_threshold=0.5, sinus_component_mm=2.0, drop_stray_lesion=True)
+    set_postprocessing(tmp_path / "b", post)
+    predictor = Predictor(tmp_path / "b", device="cpu")
+    vol, _ = make_sinus_phantom(shape=(60, 80, 80), severity=(0.9, 0.1), seed=5)
+    got = predictor.predict(vol)
+
+    block = pp.prepare_block(vol, config=predictor.bundle.preprocess)
+    out = predictor.block_outputs(block.image, mirror=False, classify=False)
+    raw = head_probabilities_to_labels(out.sinus, block_affine=block.affine, volume=vol)
+    cut = cavity_labels(out.sinus, block_affine=block.affine, volume=vol, postprocessing=post)
+    assert got.sinus_labels is not None and np.array_equal(got.sinus_labels, cut.labels)
+    pieces = [ndimage.label(lab == v)[1] for lab in (raw, cut.labels) for v in (1, 2, 9)]
+    assert sum(pieces[3:]) < sum(pieces[:3]) and cut.dropped  # stray pieces were cut
+    want = lesion_mask(
+        out.lesion, block_affine=block.affine, volume=vol, postprocessing=post, cavities=cut
+    )
+    assert np.array_equal(got.mask, want)

@@ -243,3 +243,201 @@ def test_growth_into_the_rim_where_the_sinus_head_sees_a_cavity() -> None:
     for bad in (0.0, 1.0, True, "0.3"):
         with pytest.raises(ValueError, match="grow_cavity_probability"):
             Postprocessing(grow_cavity_probability=bad)  # type: ignore[arg-type]
+
+
+def _head(shape=(30, 60, 60), spacing=(2.0, 0.5, 0.5)):  # type: ignore[no-untyped-def]
+    """A CT grid (2 mm slices, 0.5 mm in-plane) with a two-chamber maxillary label (class 1:
+    a main chamber and a second one a 1 mm septum away), a stray class-1 piece 20 mm lateral
+    and a class-9 (nasal cavity) label next to the main chamber."""
+    from sinusapp.imaging.volume import Volume
+
+    aff = np.zeros((4, 4))
+    aff[0, 2], aff[1, 1], aff[2, 0], aff[3, 3] = spacing[2], spacing[1], spacing[0], 1.0
+    vol = Volume(array=np.zeros(shape, np.int16), affine=aff)
+    labels = np.zeros(shape, np.uint8)
+    labels[5:20, 10:30, 10:25] = 1  # main chamber
+    labels[5:20, 32:40, 10:25] = 1  # second chamber, 2 voxels = 1 mm beyond the septum
+    labels[8:12, 10:20, 55:58] = 1  # stray piece: x 55-57, 15 mm from the main chamber
+    labels[5:20, 10:30, 2:8] = 9  # the nasal cavity, medial
+    return vol, labels
+
+
+def test_keep_main_cavities_drops_a_far_stray_piece_and_keeps_a_second_chamber() -> None:
+    from sinusapp.model.refine import keep_main_cavities
+
+    vol, labels = _head()
+    before = labels.copy()
+    cut = keep_main_cavities(labels, volume=vol, within_mm=3.0)
+    out = cut.labels
+    assert np.array_equal(labels, before)  # a new array; the input is left as it is
+    assert len(cut.dropped) == 1  # the stray piece, in class 1's box
+    piece, box = cut.dropped[0]
+    assert piece.sum() == 4 * 10 * 3 and (before[box][piece] == 1).all()
+    assert not out[8:12, 10:20, 55:58].any()  # the stray piece is gone
+    assert (out[5:20, 32:40, 10:25] == 1).all()  # the chamber beyond the septum stays
+    assert np.array_equal(out[before != 1], before[before != 1])  # other classes untouched
+    assert (out == 1).sum() == (before == 1).sum() - 4 * 10 * 3
+    # within 20 mm the stray piece counts as next to the sinus
+    assert np.array_equal(keep_main_cavities(labels, volume=vol, within_mm=20.0).labels, before)
+    with pytest.raises(ValueError, match="shape"):
+        keep_main_cavities(labels[1:], volume=vol, within_mm=3.0)
+
+
+def test_drop_far_lesion_keeps_lesion_in_or_next_to_a_cavity_only() -> None:
+    from sinusapp.model.refine import drop_far_lesion
+
+    vol, labels = _head()
+    cavities = np.where(labels == 1, 0, labels)  # the nasal cavity only (x 2-7)
+    mask = np.zeros(vol.shape, np.uint8)
+    mask[6:10, 12:16, 3:6] = 1  # inside the nasal cavity
+    mask[12:16, 12:16, 10:12] = 1  # just beside it: 1.5 mm from x 7
+    mask[12:16, 40:44, 40:44] = 1  # 16 mm away: dropped
+    kept = drop_far_lesion(mask.copy(), volume=vol, cavities=cavities, within_mm=3.0)
+    assert kept[6:10, 12:16, 3:6].all() and kept[12:16, 12:16, 10:12].all()
+    assert not kept[12:16, 40:44, 40:44].any()
+    assert kept.sum() == mask.sum() - 4 * 4 * 4
+    # no cavity at all: nothing to judge the lesion by, it is left as it is
+    empty = np.zeros_like(cavities)
+    assert np.array_equal(
+        drop_far_lesion(mask.copy(), volume=vol, cavities=empty, within_mm=3.0), mask
+    )
+
+
+def test_lesion_on_a_stray_label_piece_goes_and_lesion_beside_no_label_stays() -> None:
+    """The case on the GE head: a lesion sitting on a stray piece of the maxillary label far
+    lateral of the sinus goes with ``drop_stray_lesion``; the cut alone
+    (``sinus_component_mm``) leaves it; a lesion in the main chamber stays, and
+    so does a lesion next to no label at all (an ethmoid, frontal or sphenoid sinus, which a
+    4-class head does not label). ``lesion_within_mm`` (for a head that labels every sinus)
+    drops that one too, but never the stray-piece lesion on its own (the piece anchors it)."""
+    from sinusapp.imaging.quantify import LABEL_IDS
+    from sinusapp.model.config import SINUS_HEAD_REGIONS_ALL
+    from sinusapp.model.refine import cavity_labels, lesion_mask
+
+    vol, labels = _head()
+    head = np.zeros((10, *vol.shape), np.float32)  # softmax over the ten head classes
+    for cls, region in enumerate(SINUS_HEAD_REGIONS_ALL):
+        if cls:
+            head[cls][labels == LABEL_IDS[region]] = 1.0
+    head[0] = 1.0 - head[1:].sum(axis=0)
+    prob = np.zeros(vol.shape, np.float32)
+    stray = (slice(8, 12), slice(10, 20), slice(53, 58))  # on the stray piece and beside it
+    main = (slice(10, 14), slice(15, 20), slice(15, 20))  # in the main chamber
+    lone = (slice(24, 28), slice(50, 55), slice(30, 35))  # 10 mm from any label
+    for box in (stray, main, lone):
+        prob[box] = 0.9
+    posts = {
+        "plain": Postprocessing(lesion_threshold=0.5),
+        "cut": Postprocessing(lesion_threshold=0.5, sinus_component_mm=3.0),
+        "stray": Postprocessing(
+            lesion_threshold=0.5, sinus_component_mm=3.0, drop_stray_lesion=True
+        ),
+        "far": Postprocessing(lesion_threshold=0.5, lesion_within_mm=3.0),
+        "both": Postprocessing(
+            lesion_threshold=0.5,
+            sinus_component_mm=3.0,
+            drop_stray_lesion=True,
+            lesion_within_mm=3.0,
+        ),
+    }
+    masks = {}
+    for name, post in posts.items():
+        cav = cavity_labels(head, block_affine=vol.affine, volume=vol, postprocessing=post)
+        assert (cav.labels[8:12, 10:20, 55:58] == 0).all() == (name in ("cut", "stray", "both"))
+        masks[name] = lesion_mask(
+            prob, block_affine=vol.affine, volume=vol, postprocessing=post, cavities=cav
+        ).astype(bool)
+        assert masks[name][main].all()
+    assert masks["plain"][stray].all() and masks["plain"][lone].all()
+    assert masks["cut"][stray[0], stray[1], slice(55, 58)].all()  # on the cut piece: kept
+    assert not masks["stray"][stray].any() and masks["stray"][lone].all()
+    assert masks["far"][stray].all() and not masks["far"][lone].any()
+    assert not masks["both"][stray].any() and not masks["both"][lone].any()
+    # a plain label array (no record of what was cut) drops nothing for drop_stray_lesion
+    plain_labels = cavity_labels(
+        head, block_affine=vol.affine, volume=vol, postprocessing=posts["stray"]
+    )
+    unrecorded = lesion_mask(
+        prob,
+        block_affine=vol.affine,
+        volume=vol,
+        postprocessing=posts["stray"],
+        cavities=plain_labels.labels,
+    ).astype(bool)
+    assert unrecorded[stray[0], stray[1], slice(53, 55)].all()
+    for post in posts.values():
+        assert Postprocessing.from_dict(post.to_dict()) == post
+
+
+@pytest.mark.parametrize("name", ["sinus_component_mm", "lesion_within_mm"])
+@pytest.mark.parametrize("bad", [0.0, -1.0, 31.0, True, "3"])
+def test_anatomical_clean_up_distances_are_checked(name: str, bad: object) -> None:
+    with pytest.raises(ValueError, match=name):
+        Postprocessing(**{name: bad})  # type: ignore[arg-type]
+
+
+def test_drop_stray_lesion_needs_the_cut() -> None:
+    with pytest.raises(ValueError, match="needs sinus_component_mm"):
+        Postprocessing(drop_stray_lesion=True)
+    with pytest.raises(ValueError, match="drop_stray_lesion must be true or false"):
+        Postprocessing(sinus_component_mm=3.0, drop_stray_lesion=1)  # type: ignore[arg-type]
+
+
+def test_lesion_on_a_stray_piece_between_the_sinuses_stays() -> None:
+    """A stray piece of a class that lies within the left-right span of the kept labels may
+    be a real sinus under the wrong class (a diseased sphenoid read as "maxillary", measured
+    on placed disease): the piece leaves the labels, its lesion stays. One lateral of every
+    kept label goes with its lesion."""
+    from sinusapp.imaging.volume import Volume
+    from sinusapp.model.refine import drop_stray_lesion, keep_main_cavities
+
+    vol, labels = _head()
+    labels[24:28, 50:56, 12:20] = 1  # a second stray class-1 piece, behind, within x 2-24
+    cut = keep_main_cavities(labels, volume=vol, within_mm=3.0)
+    assert len(cut.dropped) == 1 and not (cut.labels[24:28, 50:56, 12:20]).any()
+    mask = np.zeros(vol.shape, np.uint8)
+    mask[24:28, 50:56, 12:20] = 1  # lesion on the medial stray piece
+    mask[8:12, 10:20, 53:58] = 1  # lesion on the lateral one
+    out = drop_stray_lesion(mask.copy(), volume=vol, cavities=cut, within_mm=3.0)
+    assert out[24:28, 50:56, 12:20].all()
+    assert not out[8:12, 10:20, 53:58].any()
+    # mirrored left-right (the lateral piece now on the other side): the same
+    flip = vol.affine.copy()
+    flip[0, 2] = -flip[0, 2]
+    mirrored = Volume(array=vol.array, affine=flip)
+    out = drop_stray_lesion(mask.copy(), volume=mirrored, cavities=cut, within_mm=3.0)
+    assert out[24:28, 50:56, 12:20].all() and not out[8:12, 10:20, 53:58].any()
+
+
+def test_the_lesion_still_grows_into_the_pieces_the_cut_takes_from_the_labels() -> None:
+    """The cut says which sinus a voxel counts for, not whether the head saw a cavity: on
+    placed disease the head reads a diseased sphenoid as stray "maxillary" pieces, and the
+    growth into them is most of the sphenoid's lesion that 2.1.0 finds."""
+    from sinusapp.imaging.quantify import LABEL_IDS
+    from sinusapp.model.config import SINUS_HEAD_REGIONS_ALL
+    from sinusapp.model.refine import cavity_labels, lesion_mask
+
+    vol, labels = _head()  # HU 0 everywhere: soft tissue, growable
+    labels[24:28, 50:56, 12:20] = 1  # a stray class-1 piece between the sinuses
+    head = np.zeros((10, *vol.shape), np.float32)
+    for cls, region in enumerate(SINUS_HEAD_REGIONS_ALL):
+        if cls:
+            head[cls][labels == LABEL_IDS[region]] = 1.0
+    head[0] = 1.0 - head[1:].sum(axis=0)
+    prob = np.zeros(vol.shape, np.float32)
+    prob[25:27, 52:54, 14:16] = 0.9  # the network's lesion: the piece's core
+    masks = {}
+    for cut_mm in (None, 3.0):
+        post = Postprocessing(
+            lesion_threshold=0.5,
+            grow_mm=3.0,
+            sinus_component_mm=cut_mm,
+            drop_stray_lesion=cut_mm is not None,
+        )
+        cav = cavity_labels(head, block_affine=vol.affine, volume=vol, postprocessing=post)
+        assert (cav.labels[24:28, 50:56, 12:20] == 1).all() == (cut_mm is None)
+        masks[cut_mm] = lesion_mask(
+            prob, block_affine=vol.affine, volume=vol, postprocessing=post, cavities=cav
+        ).astype(bool)
+    assert masks[None][24:28, 50:56, 12:20].all()  # grown through the whole piece
+    assert np.array_equal(masks[3.0], masks[None])  # the same with the cut
