@@ -321,21 +321,30 @@ def _section(res: dict[str, Any]) -> str:
             f"{mx.get('maxillary_L', float('nan')):.1f} / {mx.get('maxillary_R', float('nan')):.1f}"
             f" | {r['region_center_lps']} | {r['seconds']:.1f} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + SECTION_END + "\n"
+
+
+#: Ends the generated part of the "## real anatomy" section: the notes written by hand under
+#: it (its "###" subsections, the paragraphs after the tables) are kept when it is rewritten.
+SECTION_END = "<!-- end of the section written by benchmarks/real_anatomy.py -->"
 
 
 def _write_section(path: Path, text: str) -> None:
+    """Replace the generated "## real anatomy" section of ``path`` with ``text``, up to
+    :data:`SECTION_END` (everything after it stays); without the marker (or the section),
+    the section is appended at the end and the old one, up to the next "## " heading, is
+    left where it was for the reader to merge: nothing written by hand is deleted."""
     old = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmark results\n"
-    out: list[str] = []
-    skipping = False
-    for line in old.splitlines(keepends=True):
-        if line.startswith("## "):
-            skipping = line.strip() == "## real anatomy"
-            if skipping:
-                continue
-        if not skipping:
-            out.append(line)
-    path.write_text("".join(out).rstrip() + "\n\n" + text, encoding="utf-8")
+    lines = old.splitlines(keepends=True)
+    start = next((n for n, line in enumerate(lines) if line.strip() == "## real anatomy"), None)
+    end = None
+    if start is not None:
+        end = next((n for n in range(start, len(lines)) if lines[n].strip() == SECTION_END), None)
+    if start is not None and end is not None:
+        new = "".join(lines[:start]) + text + "".join(lines[end + 1 :])
+    else:
+        new = old.rstrip() + "\n\n" + text
+    path.write_text(new, encoding="utf-8")
 
 
 def main() -> int:

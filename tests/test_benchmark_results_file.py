@@ -1,0 +1,47 @@
+"""``benchmarks/real_anatomy.py --results`` rewrites only its own section of RESULTS.md: the
+notes written by hand under it (sessions' subsections) must survive a rerun."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(
+        "real_anatomy_bench", ROOT / "benchmarks" / "real_anatomy.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_rewriting_the_section_keeps_what_follows_its_end_marker(tmp_path: Path) -> None:
+    mod = _module()
+    path = tmp_path / "RESULTS.md"
+    end = mod.SECTION_END
+    path.write_text(
+        "# Benchmark results\n\n## predict\n\nold predict\n\n## real anatomy\n\nold table\n\n"
+        f"{end}\n\nhand note\n\n### A session's try\n\nkept\n",
+        encoding="utf-8",
+    )
+    mod._write_section(path, f"## real anatomy\n\nnew table\n\n{end}\n")
+    text = path.read_text(encoding="utf-8")
+    assert "old table" not in text and "new table" in text
+    assert "hand note" in text and "### A session's try\n\nkept" in text
+    assert "old predict" in text and text.count("## real anatomy") == 1
+    assert text.index("new table") < text.index("hand note")
+
+
+def test_without_the_marker_nothing_written_by_hand_is_deleted(tmp_path: Path) -> None:
+    mod = _module()
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# R\n\n## real anatomy\n\nold table\n\n### note\n\nkept\n", encoding="utf-8")
+    mod._write_section(path, f"## real anatomy\n\nnew table\n\n{mod.SECTION_END}\n")
+    text = path.read_text(encoding="utf-8")
+    assert "### note\n\nkept" in text and "new table" in text
+    # the section the script writes ends with the marker, so the next rewrite is in place
+    assert text.rstrip().endswith(mod.SECTION_END)
