@@ -97,6 +97,16 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     predictor = Predictor(args.bundle, device="cpu")
     cfg = predictor.bundle.preprocess
+    current = predictor.bundle.postprocessing
+    if args.write and (
+        (current.sinus_component_mm is not None and args.anatomy is None)
+        or (current.drop_stray_lesion and not args.drop_stray)
+    ):
+        ap.error(
+            f"{args.bundle} has sinus_component_mm {current.sinus_component_mm} / "
+            f"drop_stray_lesion {current.drop_stray_lesion}; --write would record a choice "
+            "without them: pass --anatomy MM (and --drop-stray) to keep them among the candidates"
+        )
 
     def block_probabilities(volume):  # type: ignore[no-untyped-def]
         """(plain probability, mirror-averaged probability, sinus labels, the sinus head's
@@ -153,7 +163,12 @@ def main() -> int:
     if args.drop_stray and args.anatomy is None:
         ap.error("--drop-stray needs --anatomy MM (the pieces it cuts are where it drops lesion)")
     if args.anatomy is not None:
-        candidates = [dataclasses.replace(c, sinus_component_mm=args.anatomy) for c in candidates]
+        candidates = [
+            dataclasses.replace(
+                c, sinus_component_mm=args.anatomy, drop_stray_lesion=args.drop_stray
+            )
+            for c in candidates
+        ]
     dice: dict[int, list[float]] = {i: [] for i in range(len(candidates))}
     fp: dict[int, list[float]] = {i: [] for i in range(len(candidates))}
 

@@ -330,21 +330,31 @@ SECTION_END = "<!-- end of the section written by benchmarks/real_anatomy.py -->
 
 
 def _write_section(path: Path, text: str) -> None:
-    """Replace the generated "## real anatomy" section of ``path`` with ``text``, up to
-    :data:`SECTION_END` (everything after it stays); without the marker (or the section),
-    the section is appended at the end and the old one, up to the next "## " heading, is
-    left where it was for the reader to merge: nothing written by hand is deleted."""
+    """Replace the generated part of the "## real anatomy" section of ``path`` (from its
+    heading to :data:`SECTION_END`) with ``text``; everything after the marker, the notes
+    written by hand, stays. Without the section, ``text`` is appended. A section without the
+    marker before the next "## " heading is refused (ValueError, nothing written): where its
+    generated part ends is not known, and a guess could delete what was written by hand."""
     old = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmark results\n"
     lines = old.splitlines(keepends=True)
     start = next((n for n, line in enumerate(lines) if line.strip() == "## real anatomy"), None)
+    if start is None:
+        path.write_text(old.rstrip() + "\n\n" + text, encoding="utf-8")
+        return
     end = None
-    if start is not None:
-        end = next((n for n in range(start, len(lines)) if lines[n].strip() == SECTION_END), None)
-    if start is not None and end is not None:
-        new = "".join(lines[:start]) + text + "".join(lines[end + 1 :])
-    else:
-        new = old.rstrip() + "\n\n" + text
-    path.write_text(new, encoding="utf-8")
+    for n in range(start + 1, len(lines)):
+        if lines[n].startswith("## "):
+            break
+        if lines[n].strip() == SECTION_END:
+            end = n
+            break
+    if end is None:
+        raise ValueError(
+            f"{path}: its '## real anatomy' section has no line {SECTION_END!r} before the "
+            "next '## ' heading; put it after the generated tables (where the hand-written "
+            "notes begin) and run again"
+        )
+    path.write_text("".join(lines[:start]) + text + "".join(lines[end + 1 :]), encoding="utf-8")
 
 
 def main() -> int:

@@ -230,6 +230,12 @@ class Predictor:
                 self.bundle.name,
                 post.grow_mm,
             )
+        if post.sinus_component_mm is not None and not self.bundle.network.sinus_classes:
+            log.warning(
+                "model bundle %s: postprocessing sinus_component_mm / drop_stray_lesion need a "
+                "sinus head, which this network has none of; they do nothing",
+                self.bundle.name,
+            )
         log.info(
             "model %s %s loaded on %s (%d parameters)",
             self.bundle.name,

@@ -150,7 +150,9 @@ class Cavities(NamedTuple):
     """The stray pieces :func:`keep_main_cavities` took out of them (empty when not cut)."""
 
 
-def keep_main_cavities(labels: np.ndarray, *, volume: Volume, within_mm: float) -> Cavities:
+def keep_main_cavities(
+    labels: np.ndarray, *, volume: Volume, within_mm: float, in_place: bool = False
+) -> Cavities:
     """The sinus head's ``labels`` with each class cut to its largest connected component
     and the components within ``within_mm`` of it (a box neighbourhood, whole CT voxels per
     axis), and the pieces it cut.
@@ -160,11 +162,13 @@ def keep_main_cavities(labels: np.ndarray, *, volume: Volume, within_mm: float) 
     piece elsewhere (on the real heads: the temporal fossa, the cheek, the middle cranial
     fossa), where the network's lesion then sits too (:func:`drop_stray_lesion`). Each class
     is handled in its own bounding box (``ndimage.find_objects``), so the cost follows the
-    labels, not the CT. The labels are a new uint8 array.
+    labels, not the CT (but one ``find_objects`` pass over the map). The labels are a new
+    uint8 array, or ``labels`` itself with ``in_place`` (a uint8 array: no second CT-sized
+    map, 79 MB for a 300×512×512 CT).
     """
     if labels.shape != volume.shape:
         raise ValueError(f"labels {labels.shape} must have the CT's shape {volume.shape}")
-    out = np.asarray(labels, np.uint8).copy()
+    out = labels if in_place and labels.dtype == np.uint8 else np.asarray(labels, np.uint8).copy()
     reach = _reach(within_mm, volume)
     dropped: Pieces = []
     for value, box in enumerate(ndimage.find_objects(out), start=1):
@@ -200,8 +204,8 @@ def drop_stray_lesion(
     as "maxillary"), so its lesion stays. A lesion that touches no label at all is kept:
     2.1.0's head does not label the ethmoid, frontal and sphenoid sinuses, and what the
     lesion head finds there (little) must stay on screen (:func:`drop_far_lesion` is the
-    rule for a head that labels every sinus). Only the lesion's bounding box (plus the
-    reach) is computed.
+    rule for a head that labels every sinus). The filters run on the lesion's bounding box
+    (plus the reach); the kept labels' left-right span is read inside their own bounding box.
     """
     if mask.shape != volume.shape or cavities.labels.shape != volume.shape:
         raise ValueError(
@@ -229,11 +233,16 @@ def drop_stray_lesion(
         # and lateral of every kept label: no sinus lies lateral of the maxillary sinuses,
         # while the head's stray pieces medial of them may be a real sinus under the wrong
         # class (a diseased sphenoid read as "maxillary")
-        span = _left_span(np.nonzero(cavities.labels), volume=volume)
+        span = _label_span(cavities.labels, volume=volume)
         if span is not None:
             lateral = []
+            boxes = ndimage.find_objects(comps)
             for comp in gone:
-                lo_x, hi_x = _left_span(np.nonzero(comps == comp), volume=volume, origin=lo)
+                where = boxes[int(comp) - 1]
+                start = lo + np.asarray([b.start for b in where])
+                lo_x, hi_x = _left_span(
+                    np.nonzero(comps[where] == comp), volume=volume, origin=start
+                )
                 if hi_x < span[0] or lo_x > span[1]:
                     lateral.append(comp)
             gone = np.asarray(lateral, int)
@@ -248,6 +257,16 @@ def drop_stray_lesion(
         )
         mask[box][drop] = 0
     return mask
+
+
+def _label_span(labels: np.ndarray, *, volume: Volume) -> tuple[float, float] | None:
+    """:func:`_left_span` of the non-zero voxels of ``labels``, listed inside their bounding
+    box only (not the whole CT)."""
+    found = _bounding_box(labels)
+    if found is None:
+        return None
+    box = tuple(slice(int(a), int(b) + 1) for a, b in zip(found[0], found[1], strict=True))
+    return _left_span(np.nonzero(labels[box]), volume=volume, origin=found[0])
 
 
 def _left_span(
@@ -355,7 +374,9 @@ def cavity_labels(
     )
     if postprocessing.sinus_component_mm is None:
         return Cavities(labels=labels, dropped=[])
-    return keep_main_cavities(labels, volume=volume, within_mm=postprocessing.sinus_component_mm)
+    return keep_main_cavities(  # the labels are this function's own
+        labels, volume=volume, within_mm=postprocessing.sinus_component_mm, in_place=True
+    )
 
 
 def lesion_mask(

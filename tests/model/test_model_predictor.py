@@ -231,40 +231,51 @@ def test_growth_into_the_sinus_heads_cavity_probability_is_what_the_predictor_ru
     assert soft.sum() > hard.sum()  # the cavity probability let the lesion grow further
 
 
-def test_the_predictor_cuts_its_labels_and_lesion_to_the_main_cavities(tmp_path: Path) -> None:
-    """``sinus_component_mm`` / ``drop_stray_lesion``: the labels the Predictor returns (which
-    the per-sinus table reads) and its lesion are the ones :func:`cavity_labels` and
-    :func:`lesion_mask` give (with the record of the pieces cut), as in the benchmark that
-    chooses them."""
+def test_the_predictor_cuts_its_labels_and_drops_the_lesion_on_a_lateral_stray_piece(
+    tmp_path: Path,
+) -> None:
+    """``sinus_component_mm`` / ``drop_stray_lesion``: with the network's outputs fixed (a
+    class-1 cavity with a stray piece 40 mm to its left, lesion in both), the labels the
+    Predictor returns (which the per-sinus table reads) lose the piece, and its lesion goes
+    only with ``drop_stray_lesion``; the lesion in the cavity stays."""
     import torch
     from model_helpers import save_tiny_bundle
-    from scipy import ndimage
 
-    from sinusapp.model import preprocess as pp
     from sinusapp.model.bundle import set_postprocessing
     from sinusapp.model.config import NetworkConfig, Postprocessing
     from sinusapp.model.network import UNet3D
-    from sinusapp.model.refine import cavity_labels, lesion_mask
-    from sinusapp.model.sinus_head import head_probabilities_to_labels
+    from sinusapp.model.predictor import BlockOutputs
 
     net = NetworkConfig(base_width=4, levels=3, cls_hidden=(16,), sinus_classes=4)
     torch.manual_seed(0)
-    model = UNet3D(**net.to_dict())  # untrained: its labels come in scattered pieces
-    save_tiny_bundle(tmp_path / "b", state_dict=model.state_dict(), network=net)
-    post = Postprocessing(lesion_threshold=0.5, sinus_component_mm=2.0, drop_stray_lesion=True)
-    set_postprocessing(tmp_path / "b", post)
-    predictor = Predictor(tmp_path / "b", device="cpu")
+    save_tiny_bundle(tmp_path / "b", state_dict=UNet3D(**net.to_dict()).state_dict(), network=net)
+    shape = (32, 32, 32)  # the tiny bundle's block (4 mm voxels; axes S, P, L)
+    main = (slice(12, 20), slice(12, 20), slice(13, 19))
+    stray = (slice(12, 16), slice(12, 16), slice(25, 28))  # 10 block voxels = 40 mm to the left
+    sinus = np.zeros((4, *shape), np.float32)
+    sinus[1][main] = sinus[1][stray] = 1.0
+    sinus[0] = 1.0 - sinus[1]
+    lesion = np.zeros(shape, np.float32)
+    lesion[stray] = 0.9
+    lesion[14:18, 14:18, 14:18] = 0.9
+    fixed = BlockOutputs(lesion=lesion, lesion_mirrored=None, sinus=sinus, dlr_score=0.5)
     vol, _ = make_sinus_phantom(shape=(60, 80, 80), severity=(0.9, 0.1), seed=5)
-    got = predictor.predict(vol)
 
-    block = pp.prepare_block(vol, config=predictor.bundle.preprocess)
-    out = predictor.block_outputs(block.image, mirror=False, classify=False)
-    raw = head_probabilities_to_labels(out.sinus, block_affine=block.affine, volume=vol)
-    cut = cavity_labels(out.sinus, block_affine=block.affine, volume=vol, postprocessing=post)
-    assert got.sinus_labels is not None and np.array_equal(got.sinus_labels, cut.labels)
-    pieces = [ndimage.label(lab == v)[1] for lab in (raw, cut.labels) for v in (1, 2, 9)]
-    assert sum(pieces[3:]) < sum(pieces[:3]) and cut.dropped  # stray pieces were cut
-    want = lesion_mask(
-        out.lesion, block_affine=block.affine, volume=vol, postprocessing=post, cavities=cut
-    )
-    assert np.array_equal(got.mask, want)
+    def run(post: Postprocessing):  # type: ignore[no-untyped-def]
+        set_postprocessing(tmp_path / "b", post)
+        predictor = Predictor(tmp_path / "b", device="cpu")
+        predictor.block_outputs = lambda *a, **k: fixed  # type: ignore[method-assign]
+        return predictor.predict(vol)
+
+    plain = run(Postprocessing(lesion_threshold=0.5))
+    cut = run(Postprocessing(lesion_threshold=0.5, sinus_component_mm=3.0))
+    both = run(Postprocessing(lesion_threshold=0.5, sinus_component_mm=3.0, drop_stray_lesion=True))
+    assert plain.sinus_labels is not None and cut.sinus_labels is not None
+    n = {k: int((r.sinus_labels == 1).sum()) for k, r in (("plain", plain), ("cut", cut))}
+    assert 0 < n["cut"] < n["plain"]  # the stray piece left the labels
+    assert np.array_equal(cut.sinus_labels, both.sinus_labels)
+    on_piece = (plain.sinus_labels == 1) & (cut.sinus_labels == 0)
+    assert plain.mask[on_piece].any() and cut.mask[on_piece].any()  # the cut alone keeps it
+    assert not both.mask[on_piece].any()  # drop_stray_lesion drops it
+    in_cavity = cut.sinus_labels == 1
+    assert both.mask[in_cavity].sum() == cut.mask[in_cavity].sum() > 0

@@ -441,3 +441,18 @@ def test_the_lesion_still_grows_into_the_pieces_the_cut_takes_from_the_labels() 
         ).astype(bool)
     assert masks[None][24:28, 50:56, 12:20].all()  # grown through the whole piece
     assert np.array_equal(masks[3.0], masks[None])  # the same with the cut
+
+
+def test_a_lesion_joining_the_sinus_to_a_stray_piece_stays() -> None:
+    """A component that reaches a kept label is the sinus's own lesion, even where it also
+    runs onto a stray piece: never dropped."""
+    from sinusapp.model.refine import drop_stray_lesion, keep_main_cavities
+
+    vol, labels = _head()
+    cut = keep_main_cavities(labels, volume=vol, within_mm=3.0)
+    mask = np.zeros(vol.shape, np.uint8)
+    mask[9:11, 12:14, 20:58] = 1  # from the main chamber (x ≤ 24) onto the piece (x 55-57)
+    mask[9:11, 16:18, 53:58] = 1  # the piece's own lesion, apart from the bridge (rows 16-17)
+    out = drop_stray_lesion(mask.copy(), volume=vol, cavities=cut, within_mm=3.0)
+    assert out[9:11, 12:14, 20:58].all()
+    assert not out[9:11, 16:18, 53:58].any()
