@@ -275,7 +275,11 @@ def main() -> int:
         else min(rows, key=lambda r: r["fp_ml_median"])
     )
     chosen = Postprocessing.from_dict({k: best[k] for k in Postprocessing.__dataclass_fields__})
-    print(f"chosen on {len(val)} validation cases and the validation crops: {best}")
+    n_scored = len(dice[0]) if dice else 0  # the validation cases with placed disease
+    print(
+        f"chosen on {n_scored} validation cases with placed disease (of {len(val)}) and "
+        f"{len(fp[0]) if fp else 0} validation crops: {best}"
+    )
     if args.write:
         set_postprocessing(args.bundle, chosen)
         print(f"recorded in {args.bundle}")
