@@ -6,6 +6,8 @@
 #   python benchmarks/pack_nasalseg.py --out .pack/nasalseg_125 --spacing 1.25   # 27.6 MB
 #   python benchmarks/make_head_disease.py --pack-heads .pack/heads_125 \
 #      --heads vhf_visible_human_female_head harvard02_cadaver_head_sinus_coverage  # 1.5 MB
+#   python benchmarks/make_head_negatives.py --pack-heads .pack/negatives_125 \
+#      --heads vhf_visible_human_female_head harvard02_cadaver_head_sinus_coverage  # 2.4 MB
 #   mkdir -p .whl && python3 -m pip download --no-deps --only-binary=:all: \
 #      --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \
 #      --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
@@ -14,8 +16,10 @@
 #      platformdirs==4.14.9                                   # ~10 MB; + the repo's 18 MB
 #   (`.pack/` is in .gitignore; add `/.whl/` to .git/info/exclude.) The device image has torch,
 #   numpy, scipy, scikit-image, scikit-learn, statsmodels, safetensors, tqdm, pillow.
-# On the device (run, carry [".pack/nasalseg_125", ".pack/heads_125", ".whl"], timeout_s 600):
-#   PACK=.pack/nasalseg_125 HEADPACK=.pack/heads_125 bash benchmarks/gpu_real_anatomy.sh
+# On the device (run, carry [".pack/nasalseg_125", ".pack/heads_125", ".pack/negatives_125",
+# ".whl"], timeout_s 600):
+#   PACK=.pack/nasalseg_125 HEADPACK=.pack/heads_125 HEADNEGPACK=.pack/negatives_125 \
+#       bash benchmarks/gpu_real_anatomy.sh
 # A CPU plumbing check (minutes): DEVICE=cpu CASES=8 EPOCHS=1 STEPS=2 WIDTH=4 LEVELS=3 \
 #   BATCH=2 bash benchmarks/gpu_real_anatomy.sh
 #
@@ -32,6 +36,9 @@
 # carry their cells (cells.nii.gz): EXTRA_TRAIN_ARGS=--sinus-upper trains a 10-class sinus
 # head on them (CPU tries, session 24 in benchmarks/RESULTS.md: the cells are learnable from
 # these two heads, but keep NasalSeg, negatives and healthy head cases in the mix).
+# HEADNEGPACK (`make_head_negatives.py --pack-heads`): the 16 whole-head negatives per head
+# (brain, temporal muscle, orbit; the sinonasal box unlabelled) as segmentation-only cases:
+# on CPU they took the never-trained GE head's false lesion from 3.6 to 0.3 mL (session 22).
 # The bundle's lesion_regions stay maxillary L / R + nasal cavity, head cases or not, until
 # make_head_disease.py --score on the held-out head says the upper sinuses are measured
 # (benchmarks/RESULTS.md, "Upper sinuses on diseased heads"); then re-seal with them.
@@ -57,6 +64,7 @@ DEVICE=${DEVICE:-cuda}
 VERSION=${VERSION:-3.0.0-candidate}
 HEADPACK=${HEADPACK:-}
 HEAD_CASES=${HEAD_CASES:-60}
+HEADNEGPACK=${HEADNEGPACK:-}
 read -r -a EXTRA <<< "${EXTRA_TRAIN_ARGS:-}"
 WORK=${WORK:-/tmp/sinusapp_real_work}
 PY=${PYTHON:-python3}
@@ -101,7 +109,19 @@ if [ -n "$HEADPACK" ]; then
             || { tail -20 "$OUT/headdis.log"; stamp "FAILED: head cases"; exit 6; }
         touch "$HEADDIS.done"
     fi
-    SEG_ONLY=(--seg-only "$HEADDIS")
+    SEG_ONLY+=(--seg-only "$HEADDIS")
+fi
+if [ -n "$HEADNEGPACK" ]; then
+    NEG="$WORK/$(basename "$HEADNEGPACK")"
+    if [ ! -f "$NEG.done" ]; then
+        rm -rf "$NEG" "${NEG}_ct"
+        stamp "head negatives from $HEADNEGPACK"
+        $PY benchmarks/make_head_negatives.py --from-pack "$HEADNEGPACK" --out "$NEG" \
+            > "$OUT/negatives.log" 2>&1 \
+            || { tail -20 "$OUT/negatives.log"; stamp "FAILED: head negatives"; exit 8; }
+        touch "$NEG.done"
+    fi
+    SEG_ONLY+=(--seg-only "$NEG")
 fi
 
 TRAIN=("$PY" -m sinusapp.cli -v train "$COHORT" --overwrite --work-dir "$WORK/train" \
@@ -110,7 +130,7 @@ TRAIN=("$PY" -m sinusapp.cli -v train "$COHORT" --overwrite --work-dir "$WORK/tr
     --lr "$LR" --steps-per-epoch "$STEPS" --device "$DEVICE" --workers "$NPROC" --seed 0 \
     --model-version "$VERSION" --lesion-regions maxillary_L,maxillary_R,nasal_cavity \
     "${SEG_ONLY[@]}" "${EXTRA[@]}" \
-    --data-note "Made by: sinusapp synth --real-anatomy (NasalSeg pack at ${SPACING} mm, benchmarks/pack_nasalseg.py) --cases $CASES --seed $SEED${HEADPACK:+, plus $HEAD_CASES upper-sinus disease cases per packed head (make_head_disease.py --from-pack, --seg-only)}; NasalSeg split in sinusapp/synth/nasalseg_split.json.")
+    --data-note "Made by: sinusapp synth --real-anatomy (NasalSeg pack at ${SPACING} mm, benchmarks/pack_nasalseg.py) --cases $CASES --seed $SEED${HEADPACK:+, plus $HEAD_CASES upper-sinus disease cases per packed head (make_head_disease.py --from-pack, --seg-only)}${HEADNEGPACK:+, plus the whole-head negatives of make_head_negatives.py --from-pack (--seg-only)}; NasalSeg split in sinusapp/synth/nasalseg_split.json.")
 rm -rf "$WORK/train"
 if [ -z "$EPOCHS" ]; then
     # 2 epochs also fill the preprocessing cache the real run reads

@@ -81,6 +81,37 @@ def resolve_lesion_regions(
     return {"assessed": names, "why": f"set by sinusapp train --lesion-regions {option}"}
 
 
+def seg_only_cases(folders: list[Path]) -> tuple[list[Any], str]:
+    """The segmentation-only cases of every ``--seg-only`` folder, in order, and the sentence
+    per folder that the data description gets.
+
+    Raises
+    ------
+    InputError
+        A folder cannot be read, or two cases share a name (their cache entries and the
+        manifest's ``seg_only_case_ids`` would collide).
+    """
+    from sinusapp.model.dataset_adapter import seg_only_cases_from_folder
+
+    cases: list[Any] = []
+    note = ""
+    for folder in folders:
+        found = seg_only_cases_from_folder(folder)
+        cases += found
+        note += (
+            f" Plus {len(found)} segmentation-only case(s) from '{Path(folder).name}' "
+            "(real backgrounds without an outcome; segmentation heads only)."
+        )
+    ids = [c.case_id for c in cases]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise InputError(
+            f"the --seg-only folders hold cases with the same name: {twice[:5]}",
+            hint="give each folder's cases distinct names (or pass each folder once)",
+        )
+    return cases, note
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``train`` options (no torch import here: the CLI builds every parser)."""
     parser.add_argument("dataset", type=Path, help="training dataset folder (with clinical.csv)")
@@ -201,12 +232,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seg-only",
         type=Path,
+        action="append",
         default=None,
         metavar="DIR",
         help="folder of segmentation-only cases (real backgrounds without an outcome, e.g. "
         "whole heads with or without placed disease; one sub-folder each with ct/, an optional "
         "lesion mask and unlabelled.nii.gz, see docs/dataset_format.md): added to every "
-        "model's training set; they train the segmentation heads only and are never scored",
+        "model's training set; they train the segmentation heads only and are never scored "
+        "(repeat it for several folders, e.g. head disease cases and head negatives)",
     )
     parser.add_argument(
         "--data-note",
@@ -298,15 +331,8 @@ def run(args: argparse.Namespace) -> int:
         args.lesion_regions, init_manifest=None if init_bundle is None else init_bundle.manifest
     )
     cases, description = cases_from_dataset(args.dataset, max_cases=args.max_cases)
-    seg_only = []
-    if args.seg_only is not None:
-        from sinusapp.model.dataset_adapter import seg_only_cases_from_folder
-
-        seg_only = seg_only_cases_from_folder(args.seg_only)
-        description += (
-            f" Plus {len(seg_only)} segmentation-only case(s) from '{args.seg_only.name}' "
-            "(real backgrounds without an outcome; segmentation heads only)."
-        )
+    seg_only, note = seg_only_cases(args.seg_only or [])
+    description += note
     if args.data_note:
         description += " " + args.data_note
     work = args.work_dir or args.out.with_name(args.out.name + ".work")

@@ -220,3 +220,24 @@ def test_run_training_adds_seg_only_cases_to_training_only(tmp_path: Path) -> No
             device="cpu",
             seg_only=negs,
         )
+
+
+def test_several_seg_only_folders_are_read_in_order_and_names_must_differ(tmp_path: Path) -> None:
+    """``sinusapp train --seg-only A --seg-only B`` (the GPU script: head disease cases and
+    head negatives): both folders' cases, in order; the same case name twice is refused."""
+    import shutil
+
+    from sinusapp.cli.train import seg_only_cases
+    from sinusapp.errors import InputError
+
+    first = _negatives_folder(tmp_path / "a", unlabelled_slices=slice(0, 32))
+    second = tmp_path / "b" / "neg"
+    second.mkdir(parents=True)
+    for case in sorted(first.iterdir()):
+        shutil.copytree(case, second / f"OTHER_{case.name}", symlinks=True)
+    cases, note = seg_only_cases([first, second])
+    assert [c.case_id for c in cases] == ["NEG_0", "NEG_1", "OTHER_NEG_0", "OTHER_NEG_1"]
+    assert note.count("segmentation-only case(s)") == 2
+    assert seg_only_cases([]) == ([], "")
+    with pytest.raises(InputError, match="same name"):
+        seg_only_cases([first, first])
