@@ -85,11 +85,9 @@ def main() -> int:
     from sinusapp.model.predictor import Predictor
     from sinusapp.model.refine import (
         Cavities,
-        drop_far_lesion,
-        drop_stray_lesion,
-        grow_into_cavities,
-        keep_main_cavities,
+        cut_cavities,
         lesion_mask,
+        refine_on_ct_grid,
     )
     from sinusapp.model.sinus_head import head_probabilities_to_labels
     from sinusapp.synth.realanat import excluded_patients, load_split
@@ -182,14 +180,9 @@ def main() -> int:
         for i, c in enumerate(candidates):
             cav = None
             if raw is not None:
-                if c.sinus_component_mm not in cut:
-                    cut[c.sinus_component_mm] = (
-                        Cavities(labels=raw, dropped=[])
-                        if c.sinus_component_mm is None
-                        else keep_main_cavities(raw, volume=volume, within_mm=c.sinus_component_mm)
-                    )
+                if c.sinus_component_mm not in cut:  # raw is shared: cut a copy
+                    cut[c.sinus_component_mm] = cut_cavities(raw, volume=volume, postprocessing=c)
                 cav = cut[c.sinus_component_mm]
-            labels = None if cav is None else cav.labels
             plain = dataclasses.replace(
                 c,
                 grow_mm=0.0,
@@ -218,18 +211,7 @@ def main() -> int:
                     sinus_probabilities=sinus,
                 )
             else:
-                if c.grow_mm > 0 and labels is not None:
-                    m = grow_into_cavities(
-                        m, volume=volume, cavities=raw, max_mm=c.grow_mm, min_hu=c.grow_min_hu
-                    )
-                if cav is not None and c.drop_stray_lesion:
-                    m = drop_stray_lesion(
-                        m.copy(), volume=volume, cavities=cav, within_mm=c.sinus_component_mm
-                    )
-                if c.lesion_within_mm is not None and labels is not None:
-                    m = drop_far_lesion(
-                        m.copy(), volume=volume, cavities=labels, within_mm=c.lesion_within_mm
-                    )
+                m = refine_on_ct_grid(m.copy(), volume=volume, postprocessing=c, cavities=cav)
             yield i, m.astype(bool)
 
     ds = Dataset.open(args.cohort)

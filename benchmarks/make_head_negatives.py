@@ -88,24 +88,6 @@ BLOCK_HALF_MM = np.array([65.0, 55.0, 45.0])
 UNLABELLED_DESCRIPTION = "SinusApp segmentation-only case: 1 = reference unknown"
 
 
-def _write_case(
-    folder: Path, *, ct: Path, unknown: np.ndarray, affine: np.ndarray, info: dict
-) -> None:
-    """One negative case: ``ct/`` linked to ``ct``, its unlabelled map and ``case.json``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    link = folder / "ct"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(ct.resolve(), target_is_directory=True)
-    write_label_nifti(
-        labels=unknown,
-        affine=affine,
-        out_path=folder / "unlabelled.nii.gz",
-        description=UNLABELLED_DESCRIPTION,
-    )
-    (folder / "case.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
-
-
 def _cases_of_head(
     name: str,
     *,
@@ -116,22 +98,29 @@ def _cases_of_head(
     affine: np.ndarray,
     unlabelled: str,
 ) -> list[str]:
+    """The head's negative cases, one per offset: ``ct/`` linked to ``ct``, the unlabelled
+    map and ``case.json`` (the block centre); returns their names."""
     written = []
     for n, off in enumerate(OFFSETS_MM):
         folder = out / f"NEG_{name.split('_')[0]}_{n:02d}"
-        c = centre + np.asarray(off)
-        _write_case(
-            folder,
-            ct=ct,
-            unknown=unknown,
+        folder.mkdir(parents=True, exist_ok=True)
+        link = folder / "ct"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(ct.resolve(), target_is_directory=True)
+        write_label_nifti(
+            labels=unknown,
             affine=affine,
-            info={
-                "negative_of": name,
-                "sinus_centre_lps_mm": [round(float(v), 2) for v in c],
-                "offset_from_locator_mm": list(off),
-                "unlabelled": unlabelled,
-            },
+            out_path=folder / "unlabelled.nii.gz",
+            description=UNLABELLED_DESCRIPTION,
         )
+        info = {
+            "negative_of": name,
+            "sinus_centre_lps_mm": [round(float(v), 2) for v in centre + np.asarray(off)],
+            "offset_from_locator_mm": list(off),
+            "unlabelled": unlabelled,
+        }
+        (folder / "case.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
         written.append(folder.name)
     return written
 
@@ -143,9 +132,9 @@ def _crop_for_offsets(volume: Volume, *, centre: np.ndarray) -> tuple[slice, sli
     lo = centre + offs.min(axis=0) - BLOCK_HALF_MM
     hi = centre + offs.max(axis=0) + BLOCK_HALF_MM
     corners = np.array(
-        [[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+        [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
     )
-    idx = (np.linalg.inv(volume.affine) @ corners.T)[:3].T
+    idx = volume.lps_to_index(corners)
     first = np.clip(np.floor(idx.min(axis=0)).astype(int), 0, None)
     last = np.minimum(np.ceil(idx.max(axis=0)).astype(int) + 1, np.asarray(volume.shape))
     return tuple(slice(int(a), int(b)) for a, b in zip(first, last, strict=True))  # type: ignore[return-value]

@@ -3,24 +3,13 @@ notes written by hand under it (sessions' subsections) must survive a rerun."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "real_anatomy_bench", ROOT / "benchmarks" / "real_anatomy.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from _benchscripts import load_benchmark
 
 
 def test_rewriting_the_section_keeps_what_follows_its_end_marker(tmp_path: Path) -> None:
-    mod = _module()
+    mod = load_benchmark("real_anatomy")
     path = tmp_path / "RESULTS.md"
     end = mod.SECTION_END
     path.write_text(
@@ -39,7 +28,7 @@ def test_rewriting_the_section_keeps_what_follows_its_end_marker(tmp_path: Path)
 def test_a_section_without_the_marker_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
     import pytest
 
-    mod = _module()
+    mod = load_benchmark("real_anatomy")
     path = tmp_path / "RESULTS.md"
     # the marker of a later section must not be taken for this one's
     before = (
@@ -53,7 +42,7 @@ def test_a_section_without_the_marker_is_refused_and_left_as_it_is(tmp_path: Pat
 
 
 def test_rewriting_twice_and_into_a_file_without_the_section(tmp_path: Path) -> None:
-    mod = _module()
+    mod = load_benchmark("real_anatomy")
     path = tmp_path / "RESULTS.md"
     path.write_text("# R\n\n## predict\n\np\n", encoding="utf-8")
     for table in ("first", "second"):

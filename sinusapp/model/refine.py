@@ -41,11 +41,13 @@ log = logging.getLogger(__name__)
 __all__ = [
     "Cavities",
     "cavity_labels",
+    "cut_cavities",
     "drop_far_lesion",
     "drop_stray_lesion",
     "grow_into_cavities",
     "keep_main_cavities",
     "lesion_mask",
+    "refine_on_ct_grid",
 ]
 
 
@@ -137,6 +139,19 @@ def _near(mask: np.ndarray, reach: np.ndarray) -> np.ndarray:
     return ndimage.maximum_filter(mask, size=tuple(int(2 * r + 1) for r in reach))
 
 
+def _lesion_box(
+    mask: np.ndarray, *, reach: np.ndarray, volume: Volume
+) -> tuple[np.ndarray, tuple[slice, slice, slice]] | None:
+    """(first index, box) of the lesion's bounding box widened by ``reach`` voxels per axis
+    (clipped to the CT), or None without lesion: where the clean-ups look."""
+    found = _bounding_box(mask)
+    if found is None:
+        return None
+    lo = np.maximum(found[0] - reach, 0)
+    hi = np.minimum(found[1] + reach + 1, np.asarray(volume.shape))
+    return lo, tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))  # type: ignore[return-value]
+
+
 Pieces = list[tuple[np.ndarray, tuple[slice, slice, slice]]]
 """``(bool array, box)`` pairs: each array covers ``volume.array[box]``."""
 
@@ -212,14 +227,14 @@ def drop_stray_lesion(
             f"mask {mask.shape} and labels {cavities.labels.shape} must have the CT's shape "
             f"{volume.shape}"
         )
-    found = _bounding_box(mask)
-    if found is None or not cavities.dropped:
+    if not cavities.dropped:
         return mask
     reach = _reach(within_mm, volume)
-    lo = np.maximum(found[0] - reach, 0)
-    hi = np.minimum(found[1] + reach + 1, np.asarray(volume.shape))
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    stray = np.zeros(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)), bool)
+    around = _lesion_box(mask, reach=reach, volume=volume)
+    if around is None:
+        return mask
+    lo, box = around
+    stray = np.zeros(mask[box].shape, bool)
     for piece in cavities.dropped:
         _paste(stray, piece, origin=lo)
     if not stray.any():
@@ -270,16 +285,14 @@ def _label_span(labels: np.ndarray, *, volume: Volume) -> tuple[float, float] | 
 
 
 def _left_span(
-    index: tuple[np.ndarray, ...], *, volume: Volume, origin: np.ndarray | None = None
+    index: tuple[np.ndarray, ...], *, volume: Volume, origin: np.ndarray
 ) -> tuple[float, float] | None:
     """The least and greatest patient-left coordinate (LPS x, mm) of the voxels at ``index``
-    (``np.nonzero`` output, offset by ``origin``), from the CT's affine: right and left
-    whatever the scan's orientation or tilt."""
+    (``np.nonzero`` output of a box that starts at CT index ``origin``), from the CT's
+    affine: right and left whatever the scan's orientation or tilt."""
     if not index[0].size:
         return None
-    a = np.asarray(volume.affine, float)[0]
-    off = np.zeros(3) if origin is None else np.asarray(origin, float)
-    x = a[3] + sum(a[k] * (index[k] + off[k]) for k in range(3))
+    x = volume.index_to_lps(np.stack(index, axis=1) + np.asarray(origin))[:, 0]
     return float(x.min()), float(x.max())
 
 
@@ -299,13 +312,13 @@ def drop_far_lesion(
             f"mask {mask.shape} and cavities {cavities.shape} must have the CT's shape "
             f"{volume.shape}"
         )
-    found = _bounding_box(mask)
-    if found is None or not np.any(cavities):
+    if not np.any(cavities):
         return mask
     reach = _reach(within_mm, volume)
-    lo = np.maximum(found[0] - reach, 0)
-    hi = np.minimum(found[1] + reach + 1, np.asarray(volume.shape))
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    around = _lesion_box(mask, reach=reach, volume=volume)
+    if around is None:
+        return mask
+    box = around[1]
     lesion = mask[box] != 0
     comps, n = ndimage.label(lesion)
     near = _near(cavities[box] != 0, reach)
@@ -372,10 +385,20 @@ def cavity_labels(
     labels = head_probabilities_to_labels(
         sinus_probabilities, block_affine=block_affine, volume=volume
     )
+    # the labels are this function's own: cut in place
+    return cut_cavities(labels, volume=volume, postprocessing=postprocessing, in_place=True)
+
+
+def cut_cavities(
+    labels: np.ndarray, *, volume: Volume, postprocessing: Postprocessing, in_place: bool = False
+) -> Cavities:
+    """The sinus head's ``labels`` on the CT grid as :class:`Cavities`: cut to their main
+    cavities by :func:`keep_main_cavities` when the bundle's ``sinus_component_mm`` is set,
+    else as they are (nothing dropped)."""
     if postprocessing.sinus_component_mm is None:
         return Cavities(labels=labels, dropped=[])
-    return keep_main_cavities(  # the labels are this function's own
-        labels, volume=volume, within_mm=postprocessing.sinus_component_mm, in_place=True
+    return keep_main_cavities(
+        labels, volume=volume, within_mm=postprocessing.sinus_component_mm, in_place=in_place
     )
 
 
@@ -409,9 +432,6 @@ def lesion_mask(
     from sinusapp.model.preprocess import map_back, map_back_box
 
     post = postprocessing
-    cut = cavities if isinstance(cavities, Cavities) else None
-    if cut is not None:
-        cavities = cut.labels
     kept = post.apply(probability)
     mask = map_back(
         kept,
@@ -419,6 +439,7 @@ def lesion_mask(
         volume=volume,
         threshold=post.lesion_threshold,
     )
+    also = []
     if post.grow_mm > 0 and cavities is not None:
         floors = []
         if post.grow_min_probability is not None:
@@ -426,30 +447,50 @@ def lesion_mask(
         if post.grow_cavity_probability is not None and sinus_probabilities is not None:
             any_cavity = np.float32(1.0) - np.asarray(sinus_probabilities[0], np.float32)
             floors.append((any_cavity, post.grow_cavity_probability))
-        # the pieces the cut took from the labels stay cavity for the growth: the cut
-        # decides which sinus a voxel counts for, not whether the head saw a cavity there
-        # (on placed disease the head reads a diseased sphenoid as stray "maxillary" pieces,
-        # and growth into them is most of what 2.1.0 finds of the sphenoid's lesion)
-        also = [] if cut is None else list(cut.dropped)
         for prob, floor in floors:
             found = map_back_box(prob, block_affine=block_affine, volume=volume, threshold=floor)
             if found is not None:
                 also.append(found)
+    # map_back's mask is this function's own: refined in place
+    return refine_on_ct_grid(mask, volume=volume, postprocessing=post, cavities=cavities, also=also)
+
+
+def refine_on_ct_grid(
+    mask: np.ndarray,
+    *,
+    volume: Volume,
+    postprocessing: Postprocessing,
+    cavities: np.ndarray | Cavities | None,
+    also: Sequence[tuple[np.ndarray, tuple[slice, slice, slice]]] = (),
+) -> np.ndarray:
+    """What :func:`lesion_mask` does after the map back, on ``mask`` (uint8, the CT's shape;
+    changed in place and returned): the growth into the ``cavities`` (and ``also``, as in
+    :func:`grow_into_cavities`) when ``grow_mm`` is set, then the clean-ups
+    (``drop_stray_lesion``, ``lesion_within_mm``). The benchmark that chooses the
+    post-processing calls it on a shared map back, so its candidates run this code too."""
+    post = postprocessing
+    cut = cavities if isinstance(cavities, Cavities) else None
+    labels = cut.labels if cut is not None else cavities
+    if post.grow_mm > 0 and labels is not None:
+        # the pieces the cut took from the labels stay cavity for the growth: the cut
+        # decides which sinus a voxel counts for, not whether the head saw a cavity there
+        # (on placed disease the head reads a diseased sphenoid as stray "maxillary" pieces,
+        # and growth into them is most of what 2.1.0 finds of the sphenoid's lesion)
         mask = grow_into_cavities(
             mask,
             volume=volume,
-            cavities=cavities,
+            cavities=labels,
             max_mm=post.grow_mm,
             min_hu=post.grow_min_hu,
-            also=also,
-            in_place=True,  # map_back's mask is this function's own
+            also=([] if cut is None else list(cut.dropped)) + list(also),
+            in_place=True,
         )
     if cut is not None and post.drop_stray_lesion:
         mask = drop_stray_lesion(
             mask, volume=volume, cavities=cut, within_mm=post.sinus_component_mm
         )
-    if post.lesion_within_mm is not None and cavities is not None:
+    if post.lesion_within_mm is not None and labels is not None:
         mask = drop_far_lesion(
-            mask, volume=volume, cavities=cavities, within_mm=post.lesion_within_mm
+            mask, volume=volume, cavities=labels, within_mm=post.lesion_within_mm
         )
     return mask

@@ -4,12 +4,12 @@ pack must give the training the same blocks as the cases on the DICOM head."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _benchscripts import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = "harvard02_cadaver_head_sinus_coverage"
@@ -18,22 +18,12 @@ SERIES = ROOT.parent / "shared" / "data" / "realct" / HEAD
 pytestmark = pytest.mark.skipif(not SERIES.is_dir(), reason=f"real head not found at {SERIES}")
 
 
-def _script():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "make_head_negatives", ROOT / "benchmarks" / "make_head_negatives.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_negatives_from_the_pack_give_the_blocks_of_the_dicom_head(tmp_path: Path) -> None:
     from sinusapp.model import preprocess as pp
     from sinusapp.model.config import PreprocessConfig
     from sinusapp.model.dataset_adapter import seg_only_cases_from_folder
 
-    mod = _script()
+    mod = load_benchmark("make_head_negatives")
     pack, direct, packed = tmp_path / "pack", tmp_path / "direct", tmp_path / "packed"
     assert mod.main(["--pack-heads", str(pack), "--heads", HEAD]) == 0
     assert (pack / f"{HEAD}.json").is_file()
