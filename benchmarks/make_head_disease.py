@@ -143,12 +143,16 @@ def write_cases(
     seed: int,
     bundle: Path,
     from_pack: Path | None = None,
+    healthy_fraction: float = HEALTHY_FRACTION,
 ) -> list[str]:
-    """``n_cases`` per head (backgrounds from ``from_pack`` when given); returns the ids."""
+    """``n_cases`` per head (backgrounds from ``from_pack`` when given); returns the ids.
+
+    About ``healthy_fraction`` of them get no disease (the healthy head's cells as they are).
+    """
     out.mkdir(parents=True, exist_ok=True)
     specs = sample_cohort(n_cases=n_cases * len(heads), seed=seed, center="A")
     rng = np.random.default_rng(seed)
-    healthy = rng.uniform(size=len(specs)) < HEALTHY_FRACTION
+    healthy = rng.uniform(size=len(specs)) < healthy_fraction
     ids = []
     for h, name in enumerate(heads):
         bg, info = _head_background(name, bundle=bundle, from_pack=from_pack)
@@ -325,8 +329,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="render from the head backgrounds packed in DIR (no ../shared, no model run)",
     )
+    ap.add_argument(
+        "--healthy-fraction",
+        type=float,
+        default=HEALTHY_FRACTION,
+        help=f"share of cases without disease (default {HEALTHY_FRACTION}; for training a head "
+        "that must also leave healthy cells clear, more)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="write the scores here")
     args = ap.parse_args(argv)
+    if not 0.0 <= args.healthy_fraction <= 1.0:
+        ap.error(f"--healthy-fraction must lie in [0, 1], got {args.healthy_fraction}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     if args.pack_heads is not None:
         pack_heads(
@@ -345,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             bundle=args.bundle,
             from_pack=args.from_pack,
+            healthy_fraction=args.healthy_fraction,
         )
     results = [score(folder=args.out, bundle=b) for b in args.score or []]
     for r in results:

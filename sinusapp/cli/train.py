@@ -208,6 +208,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-augment", action="store_true", help="disable augmentation")
     parser.add_argument("--no-amp", action="store_true", help="fp32 on CUDA")
     parser.add_argument(
+        "--cpu-bf16",
+        action="store_true",
+        help="on the CPU, bfloat16 autocast and channels-last tensors: about 2.3x faster steps "
+        "on a CPU with native bfloat16 (AVX512-BF16 or AMX; the log says whether this one has "
+        "it), slower on one without. Weights are written in float32. Default: float32",
+    )
+    parser.add_argument(
         "--parallel",
         type=int,
         default=1,
@@ -317,6 +324,7 @@ def run(args: argparse.Namespace) -> int:
             dice=args.dice,
             augment=not args.no_augment,
             amp=not args.no_amp,
+            cpu_bf16=args.cpu_bf16,
             steps_per_epoch=args.steps_per_epoch,
             init_weights=None if args.init_weights is None else str(args.init_weights),
         )
@@ -342,6 +350,8 @@ def run(args: argparse.Namespace) -> int:
     from sinusapp.model.predictor import resolve_device
 
     ctx = distributed.init_from_env(resolve_device(args.device))
+    if args.cpu_bf16:
+        _check_cpu_bf16(resolve_device(args.device) if ctx is None else ctx.device)
     resume = args.resume
     if distributed.restarted_by_torchrun():
         log.warning("restarted by torchrun after a failure: continuing from the checkpoints")
@@ -388,3 +398,22 @@ def run(args: argparse.Namespace) -> int:
         f"oracle AUC {m.get('oracle_auc')}\n"
     )
     return 0
+
+
+def _check_cpu_bf16(device: str) -> None:
+    """Refuse ``--cpu-bf16`` on a GPU; say whether this CPU computes bfloat16 natively."""
+    if not device.startswith("cpu"):
+        raise InputError(
+            f"--cpu-bf16 is for training on the CPU, but the device is {device!r}",
+            hint="drop --cpu-bf16 (on CUDA bfloat16 autocast is on by default; --no-amp turns "
+            "it off) or add --device cpu",
+        )
+    from sinusapp.model.train import cpu_has_native_bf16
+
+    if cpu_has_native_bf16():
+        log.info("--cpu-bf16: this CPU computes bfloat16 natively (AVX512-BF16 / AMX)")
+    else:
+        log.warning(
+            "--cpu-bf16: this CPU has no native bfloat16 (neither AVX512-BF16 nor AMX); "
+            "training will likely be slower than float32 — drop --cpu-bf16"
+        )

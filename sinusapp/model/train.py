@@ -83,6 +83,7 @@ __all__ = [
     "TrainConfig",
     "TrainingCase",
     "augment_batch",
+    "cpu_has_native_bf16",
     "evaluate_model",
     "prepare_cases",
     "run_training",
@@ -159,6 +160,11 @@ class TrainConfig:
     ``init_weights``: a model bundle folder whose weights start every model (fine-tuning
     an earlier bundle); tensors whose name or shape differ (a new or widened head) start
     from their fresh initialisation, and the log names them.
+    ``amp``: bfloat16 autocast on CUDA. ``cpu_bf16``: on the CPU, bfloat16 autocast and
+    channels-last 3-D tensors (oneDNN's fast path: about 2.3× fewer seconds per step for the
+    bundled network on a CPU with native bfloat16, AVX512-BF16 or AMX; slower on one
+    without). Off by default, so that CPU training stays bit-for-bit what it was; the
+    weights are written in float32 either way.
     """
 
     epochs: int = 40
@@ -173,6 +179,7 @@ class TrainConfig:
     amp: bool = True
     steps_per_epoch: int | None = None
     init_weights: str | None = None
+    cpu_bf16: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -479,6 +486,15 @@ def _stack_sinus(
     return torch.from_numpy(np.stack(targets)), torch.from_numpy(np.stack(allowed))
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), i.e. whether
+    ``TrainConfig.cpu_bf16`` speeds training up here rather than slowing it down."""
+    return any(
+        getattr(torch.cpu, probe, lambda: False)()  # private probes: absent in some builds
+        for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    )
+
+
 def _fingerprint(net: NetworkConfig, tcfg: TrainConfig, case_ids: Sequence[str]) -> str:
     blob = json.dumps([net.to_dict(), asdict(tcfg), sorted(case_ids)], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -612,6 +628,9 @@ def train_model(
         _stack_sinus(cases, n_classes=network.sinus_classes) if with_sinus else (None, None)
     )
     on_cuda = device.startswith("cuda")
+    cpu_bf16 = tcfg.cpu_bf16 and not on_cuda
+    if cpu_bf16:
+        model.to(memory_format=torch.channels_last_3d)
     if on_cuda:
         x_all, y_all, lab_all = x_all.to(device), y_all.to(device), lab_all.to(device)
         s_all = None if s_all is None else s_all.to(device)
@@ -676,8 +695,12 @@ def train_model(
                 sb = None if sb is None else sb[lo:hi]
                 ab = None if ab is None else ab[lo:hi]
                 seg_weight = None if seg_weight is None else seg_weight[lo:hi]
+            if cpu_bf16:
+                xb = xb.contiguous(memory_format=torch.channels_last_3d)
             with torch.autocast(
-                device_type="cuda", dtype=torch.bfloat16, enabled=on_cuda and tcfg.amp
+                device_type="cuda" if on_cuda else "cpu",
+                dtype=torch.bfloat16,
+                enabled=(on_cuda and tcfg.amp) or cpu_bf16,
             ):
                 out = net(xb)
             loss, parts = loss_fn(
@@ -731,6 +754,8 @@ def train_model(
                 tmp,
             )
             os.replace(tmp, checkpoint)
+    if cpu_bf16:
+        model.to(memory_format=torch.contiguous_format)  # safetensors wants contiguous
     model.eval()
     return model, loss_fn, history
 

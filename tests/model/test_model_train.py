@@ -36,6 +36,44 @@ def test_tiny_network_loss_falls(tmp_path: Path) -> None:
     assert "w_seg" in last and "w_cls" in last
 
 
+def test_cpu_bf16_trains_in_bfloat16_and_returns_float32_contiguous_weights(
+    tmp_path: Path,
+) -> None:
+    from safetensors.torch import save_file
+
+    prepared = prepare_cases(tiny_cases(4), cache_dir=tmp_path, config=TINY_PRE)
+    tcfg = TrainConfig(epochs=16, folds=0, batch_size=2, lr=1e-2, augment=False, cpu_bf16=True)
+    seen: list[tuple[torch.dtype, bool]] = []
+    real_conv = torch.nn.Conv3d.forward
+
+    def spy(self: torch.nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
+        out = real_conv(self, x)
+        if self.training:
+            seen.append((out.dtype, x.is_contiguous(memory_format=torch.channels_last_3d)))
+        return out
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.nn.Conv3d, "forward", spy)
+        model, _, hist = train_model(
+            prepared, network=TINY_NET, tcfg=tcfg, device="cpu", run_seed=0
+        )
+    assert seen and {d for d, _ in seen} == {torch.bfloat16}
+    assert seen[0][1], "the first convolution should see a channels-last input"
+    segs = [h["seg"] for h in hist]
+    assert segs[-1] < 0.85 * segs[0], segs
+    state = model.state_dict()
+    assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
+    assert all(v.is_contiguous() for v in state.values())
+    save_file(state, str(tmp_path / "w.safetensors"))  # refuses non-contiguous tensors
+
+
+def test_cpu_bf16_is_refused_on_a_gpu_device() -> None:
+    from sinusapp.cli.train import _check_cpu_bf16
+
+    with pytest.raises(InputError, match="--cpu-bf16 is for training on the CPU"):
+        _check_cpu_bf16("cuda:0")
+
+
 def test_preprocessing_is_cached(tmp_path: Path) -> None:
     cases = tiny_cases(2)
     a = prepare_cases(cases, cache_dir=tmp_path, config=TINY_PRE)
