@@ -42,7 +42,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sinusapp.imaging.volume import Volume  # noqa: E402
+from sinusapp.imaging.volume import Volume, sub_grid_affine  # noqa: E402
 from sinusapp.model.dataset_adapter import load_ct_series  # noqa: E402
 from sinusapp.model.preprocess import locate_sinus_region  # noqa: E402
 from sinusapp.synth.dicomio import write_label_nifti  # noqa: E402
@@ -129,15 +129,9 @@ def _crop_for_offsets(volume: Volume, *, centre: np.ndarray) -> tuple[slice, sli
     """The index box of ``volume`` that holds every block the offsets centre (LPS corners of
     centre + offsets ± :data:`BLOCK_HALF_MM`, mapped through the affine)."""
     offs = np.asarray(OFFSETS_MM, float)
-    lo = centre + offs.min(axis=0) - BLOCK_HALF_MM
-    hi = centre + offs.max(axis=0) + BLOCK_HALF_MM
-    corners = np.array(
-        [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+    return volume.index_box(
+        centre + offs.min(axis=0) - BLOCK_HALF_MM, centre + offs.max(axis=0) + BLOCK_HALF_MM
     )
-    idx = volume.lps_to_index(corners)
-    first = np.clip(np.floor(idx.min(axis=0)).astype(int), 0, None)
-    last = np.minimum(np.ceil(idx.max(axis=0)).astype(int) + 1, np.asarray(volume.shape))
-    return tuple(slice(int(a), int(b)) for a, b in zip(first, last, strict=True))  # type: ignore[return-value]
 
 
 def pack_heads(
@@ -158,9 +152,7 @@ def pack_heads(
     for name in names:
         volume, unknown, centre, unlabelled = _head(heads[name], margin_mm, anterior_mm)
         box = _crop_for_offsets(volume, centre=centre)
-        start = np.array([b.start for b in box], float)
-        affine = volume.affine.copy()
-        affine[:3, 3] = volume.affine[:3, :3] @ start + volume.affine[:3, 3]
+        affine = sub_grid_affine(volume.affine, [b.start for b in box])
         bg = Background(
             patient=name,
             hu=volume.array[box].astype(np.float32),

@@ -149,17 +149,11 @@ def _region_centre(volume: Volume, region_center_lps: np.ndarray | None) -> np.n
 
 def _crop_box(volume: Volume, centre: np.ndarray) -> tuple[slice, slice, slice] | None:
     """Index box of the CT holding the cube of ``_CROP_HALF_MM`` around ``centre``."""
-    corners = (
-        np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
-        * np.asarray(_CROP_HALF_MM)
-        + centre
-    )
-    idx = volume.lps_to_index(corners)
-    lo = np.clip(np.floor(idx.min(axis=0)).astype(int), 0, None)
-    hi = np.minimum(np.ceil(idx.max(axis=0)).astype(int) + 1, volume.shape)
-    if np.any(hi - lo < 3):
+    half = np.asarray(_CROP_HALF_MM, float)
+    box = volume.index_box(centre - half, centre + half)
+    if any(b.stop - b.start < 3 for b in box):
         return None
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))  # type: ignore[return-value]
+    return box
 
 
 def label_sinuses_box(

@@ -22,7 +22,7 @@ import numpy as np
 
 from sinusapp.findings import Finding
 
-__all__ = ["SeriesInfo", "Volume", "affine_from_geometry"]
+__all__ = ["SeriesInfo", "Volume", "affine_from_geometry", "sub_grid_affine"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +85,15 @@ def affine_from_geometry(
     a[:3, 2] = np.asarray(row_cosines, float) * spacing_mm[2]
     a[:3, 3] = np.asarray(origin_lps, float)
     return a
+
+
+def sub_grid_affine(affine: np.ndarray, start: Any) -> np.ndarray:
+    """The index → LPS affine of the sub-grid whose first voxel is index ``start`` (k, j, i)
+    of ``affine``'s grid: same axes and spacing, origin moved there (a crop keeps its place
+    in the patient)."""
+    out = np.array(affine, dtype=float, copy=True)
+    out[:3, 3] = out[:3, :3] @ np.asarray(start, dtype=float) + out[:3, 3]
+    return out
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -157,6 +166,20 @@ class Volume:
         inv = np.linalg.inv(self.affine)
         p = np.asarray(xyz, float)
         return p @ inv[:3, :3].T + inv[:3, 3]
+
+    def index_box(self, lo_lps: Any, hi_lps: Any) -> tuple[slice, slice, slice]:
+        """The smallest index box of this grid that holds the LPS box ``[lo_lps, hi_lps]``
+        (its eight corners mapped through the affine, so an oblique grid is covered too),
+        clipped to the grid; empty along an axis the box misses."""
+        lo, hi = np.asarray(lo_lps, dtype=float), np.asarray(hi_lps, dtype=float)
+        corners = np.array(
+            [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+        )
+        idx = self.lps_to_index(corners)
+        first = np.clip(np.floor(idx.min(axis=0)).astype(int), 0, None)
+        last = np.minimum(np.ceil(idx.max(axis=0)).astype(int) + 1, np.asarray(self.shape))
+        last = np.maximum(last, first)
+        return tuple(slice(int(a), int(b)) for a, b in zip(first, last, strict=True))  # type: ignore[return-value]
 
     def with_findings(self, *extra: Finding) -> Volume:
         """Return a copy with more findings appended."""

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from sinusapp.imaging.quantify import SINUS_LABELS
-from sinusapp.imaging.volume import Volume
+from sinusapp.imaging.volume import Volume, sub_grid_affine
 from sinusapp.synth.cohort import CaseSpec
 from sinusapp.synth.realanat import (
     Background,
@@ -136,8 +136,7 @@ def head_background(
     )
     lo, hi = inside.min(0), inside.max(0) + 1
     sl = tuple(slice(int(a), int(c)) for a, c in zip(lo, hi, strict=True))
-    aff = volume.affine.copy()
-    aff[:3, 3] = volume.affine[:3, :3] @ lo + volume.affine[:3, 3]
+    aff = sub_grid_affine(volume.affine, lo)
     info = {
         "head": name,
         "crop_index_lo": lo.tolist(),
