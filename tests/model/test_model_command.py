@@ -25,6 +25,7 @@ def test_defaults() -> None:
     p = argparse.ArgumentParser()
     add_arguments(p)
     a = p.parse_args(["data", "--out", "b"])
+    assert a.cpu_bf16 is False  # a CPU training repeats bit for bit unless asked
     assert (a.folds, a.task, a.device, a.block, a.spacing) == (
         5,
         "multi",
@@ -56,9 +57,10 @@ def test_train_command_end_to_end(
     out = tmp_path / "bundle"
     args = ["train", str(data), "--out", str(out), "--folds", "0", "--epochs", "2"]
     args += ["--width", "4", "--levels", "3", "--spacing", "4", "--block", "32", "--workers", "1"]
-    args += ["--device", "cpu", "--threads", "1"]
+    args += ["--device", "cpu", "--threads", "1", "--cpu-bf16"]
     assert main(args) == 0
     manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["training"]["settings"]["cpu_bf16"] is True
     assert manifest["training"]["n_train"] == 3 and manifest["training"]["n_test"] == 3
     assert manifest["metrics"]["external"]["n"] == 3
     assert "true_probability" in manifest["metrics"]["oracle_auc"]["test"]
