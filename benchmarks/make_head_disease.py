@@ -334,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=HEALTHY_FRACTION,
         help=f"share of cases without disease (default {HEALTHY_FRACTION}; for training a head "
-        "that must also leave healthy cells clear, more)",
+        "that must also leave healthy cells clear, more). The case ids do not depend on it: "
+        "write into a fresh --out, and train with a fresh --work-dir (its cache is keyed by id)",
     )
     ap.add_argument("--json", type=Path, default=None, help="write the scores here")
     args = ap.parse_args(argv)

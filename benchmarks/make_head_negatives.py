@@ -152,7 +152,7 @@ def pack_heads(
     for name in names:
         volume, unknown, centre, unlabelled = _head(heads[name], margin_mm, anterior_mm)
         box = _crop_for_offsets(volume, centre=centre)
-        affine = sub_grid_affine(volume.affine, [b.start for b in box])
+        affine = sub_grid_affine(volume.affine, start=[b.start for b in box])
         bg = Background(
             patient=name,
             hu=volume.array[box].astype(np.float32),

@@ -19,16 +19,23 @@ import logging
 import os
 import platform
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-from sinusapp.model.bundle import load_bundle
-from sinusapp.model.dataset_adapter import cases_from_dataset
-from sinusapp.model.train import TrainConfig, cpu_has_native_bf16, prepare_cases, train_model
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sinusapp.model.bundle import load_bundle  # noqa: E402
+from sinusapp.model.dataset_adapter import cases_from_dataset  # noqa: E402
+from sinusapp.model.train import (  # noqa: E402
+    TrainConfig,
+    cpu_has_native_bf16,
+    prepare_cases,
+    train_model,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

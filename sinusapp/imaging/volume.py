@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from sinusapp.findings import Finding
 
@@ -87,7 +88,7 @@ def affine_from_geometry(
     return a
 
 
-def sub_grid_affine(affine: np.ndarray, start: Any) -> np.ndarray:
+def sub_grid_affine(affine: np.ndarray, *, start: ArrayLike) -> np.ndarray:
     """The index → LPS affine of the sub-grid whose first voxel is index ``start`` (k, j, i)
     of ``affine``'s grid: same axes and spacing, origin moved there (a crop keeps its place
     in the patient)."""
@@ -167,7 +168,7 @@ class Volume:
         p = np.asarray(xyz, float)
         return p @ inv[:3, :3].T + inv[:3, 3]
 
-    def index_box(self, lo_lps: Any, hi_lps: Any) -> tuple[slice, slice, slice]:
+    def index_box(self, lo_lps: ArrayLike, hi_lps: ArrayLike) -> tuple[slice, slice, slice]:
         """The smallest index box of this grid that holds the LPS box ``[lo_lps, hi_lps]``
         (its eight corners mapped through the affine, so an oblique grid is covered too),
         clipped to the grid; empty along an axis the box misses."""
@@ -176,9 +177,9 @@ class Volume:
             [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
         )
         idx = self.lps_to_index(corners)
-        first = np.clip(np.floor(idx.min(axis=0)).astype(int), 0, None)
-        last = np.minimum(np.ceil(idx.max(axis=0)).astype(int) + 1, np.asarray(self.shape))
-        last = np.maximum(last, first)
+        shape = np.asarray(self.shape)
+        first = np.clip(np.floor(idx.min(axis=0)).astype(int), 0, shape)
+        last = np.clip(np.ceil(idx.max(axis=0)).astype(int) + 1, first, shape)
         return tuple(slice(int(a), int(b)) for a, b in zip(first, last, strict=True))  # type: ignore[return-value]
 
     def with_findings(self, *extra: Finding) -> Volume:

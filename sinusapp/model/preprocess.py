@@ -576,7 +576,7 @@ def _resample(
         return np.full(dst_shape, cval, np.float32)
     lo, hi = box
     sub = array[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
-    sub_aff = sub_grid_affine(affine, lo)
+    sub_aff = sub_grid_affine(affine, start=lo)
     spacing = np.linalg.norm(affine[:3, :3], axis=0)
     factors = tuple(max(1, int(target_mm / s + 1e-6)) for s in spacing)
     sub_f, sub_aff = _block_mean(sub, sub_aff, factors)
@@ -698,12 +698,12 @@ def map_back_box(
     sub_prob = np.ascontiguousarray(
         probability[blo[0] : bhi[0], blo[1] : bhi[1], blo[2] : bhi[2]], np.float32
     )
-    sub_baff = sub_grid_affine(block_affine, blo)
+    sub_baff = sub_grid_affine(block_affine, start=blo)
     found = _footprint(volume.affine, sub_baff, sub_prob.shape, volume.shape, margin=1)
     if found is None:
         return None
     lo, hi = found
-    ct_sub_aff = sub_grid_affine(volume.affine, lo)
+    ct_sub_aff = sub_grid_affine(volume.affine, start=lo)
     m = np.linalg.inv(sub_baff) @ ct_sub_aff
     out_shape = tuple(int(v) for v in hi - lo)
     prob_ct = ndimage.affine_transform(

@@ -136,7 +136,7 @@ def head_background(
     )
     lo, hi = inside.min(0), inside.max(0) + 1
     sl = tuple(slice(int(a), int(c)) for a, c in zip(lo, hi, strict=True))
-    aff = sub_grid_affine(volume.affine, lo)
+    aff = sub_grid_affine(volume.affine, start=lo)
     info = {
         "head": name,
         "crop_index_lo": lo.tolist(),

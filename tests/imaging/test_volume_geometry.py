@@ -21,7 +21,7 @@ def _oblique_volume() -> Volume:
 def test_sub_grid_affine_maps_a_cropped_index_to_the_same_point() -> None:
     vol = _oblique_volume()
     start = np.array([7, 11, 13])
-    sub = sub_grid_affine(vol.affine, start)
+    sub = sub_grid_affine(vol.affine, start=start)
     idx = np.array([[0, 0, 0], [3, 5, 8], [20, 30, 40]], float)
     np.testing.assert_allclose(
         idx @ sub[:3, :3].T + sub[:3, 3], vol.index_to_lps(idx + start), atol=1e-9
@@ -56,4 +56,5 @@ def test_index_box_is_clipped_to_the_grid_and_empty_when_missed() -> None:
     assert whole == tuple(slice(0, n) for n in vol.shape)
     missed = vol.index_box(np.full(3, 5e3), np.full(3, 6e3))
     assert any(b.stop == b.start for b in missed)
+    assert all(0 <= b.start <= b.stop <= n for b, n in zip(missed, vol.shape, strict=True))
     assert vol.array[missed].size == 0

@@ -43,8 +43,12 @@ def test_invalid_option_is_an_input_error(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("extra", [[], ["--cpu-bf16"]], ids=["float32", "cpu-bf16"])
 def test_train_command_end_to_end(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: list[str],
 ) -> None:
     pytest.importorskip("sinusapp.cli.synth")
     from sinusapp.cli import main
@@ -57,10 +61,10 @@ def test_train_command_end_to_end(
     out = tmp_path / "bundle"
     args = ["train", str(data), "--out", str(out), "--folds", "0", "--epochs", "2"]
     args += ["--width", "4", "--levels", "3", "--spacing", "4", "--block", "32", "--workers", "1"]
-    args += ["--device", "cpu", "--threads", "1", "--cpu-bf16"]
+    args += ["--device", "cpu", "--threads", "1", *extra]
     assert main(args) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["training"]["settings"]["cpu_bf16"] is True
+    assert manifest["training"]["settings"]["cpu_bf16"] is bool(extra)
     assert manifest["training"]["n_train"] == 3 and manifest["training"]["n_test"] == 3
     assert manifest["metrics"]["external"]["n"] == 3
     assert "true_probability" in manifest["metrics"]["oracle_auc"]["test"]

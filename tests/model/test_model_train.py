@@ -49,7 +49,13 @@ def test_cpu_bf16_trains_in_bfloat16_and_returns_float32_contiguous_weights(
     def spy(self: torch.nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
         out = real_conv(self, x)
         if self.training:
-            seen.append((out.dtype, x.is_contiguous(memory_format=torch.channels_last_3d)))
+            seen.append(
+                (
+                    out.dtype,
+                    x.is_contiguous(memory_format=torch.channels_last_3d),
+                    self.weight.is_contiguous(memory_format=torch.channels_last_3d),
+                )
+            )
         return out
 
     with pytest.MonkeyPatch.context() as mp:
@@ -57,14 +63,17 @@ def test_cpu_bf16_trains_in_bfloat16_and_returns_float32_contiguous_weights(
         model, _, hist = train_model(
             prepared, network=TINY_NET, tcfg=tcfg, device="cpu", run_seed=0
         )
-    assert seen and {d for d, _ in seen} == {torch.bfloat16}
+    assert seen and {d for d, _, _ in seen} == {torch.bfloat16}
     assert seen[0][1], "the first convolution should see a channels-last input"
+    assert all(w for _, _, w in seen), "every convolution's weights should be channels-last"
     segs = [h["seg"] for h in hist]
     assert segs[-1] < 0.85 * segs[0], segs
     state = model.state_dict()
     assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
     assert all(v.is_contiguous() for v in state.values())
     save_file(state, str(tmp_path / "w.safetensors"))  # refuses non-contiguous tensors
+    with pytest.raises(ValueError, match="for training on the CPU"):
+        train_model(prepared, network=TINY_NET, tcfg=tcfg, device="cuda", run_seed=0)
 
 
 def test_cpu_bf16_is_refused_on_a_gpu_device() -> None:
