@@ -13,14 +13,17 @@ after mirroring, elastic deformation and resampling of a crop around the sinuses
 
 Each case is a segmentation-only case (``sinusapp train --seg-only``; no outcome):
 ``ct/`` (the rendered crop), ``lesion.nrrd`` (the placed upper-sinus disease),
-``unlabelled.nii.gz`` (the hand-marked sinonasal box + 5 mm outside the upper cells: nobody
-labelled the maxillary sinuses and nasal cavity of these heads, and the Visible Human's nasal
-airway is filled with tissue) and ``case.json``. The upper cells themselves are labelled (the
-placed lesion, the rest clear), as is everything outside the box (no lesion).
+``unlabelled.nii.gz`` (inside the hand-marked sinonasal box + 5 mm: the bundled model's
+maxillary and nasal-cavity labels and a 3 mm rim around every cavity; nobody labelled the
+maxillary sinuses and nasal cavity of these heads, and the Visible Human's nasal airway is
+filled with tissue) and ``case.json``. The upper cells themselves are labelled (the placed
+lesion, the rest clear), as is the rest of the box and everything outside it (no lesion).
 
 ``cells.nii.gz`` holds the reference upper-sinus cells (the healthy head's, through the case's
 augmentation: what each ethmoid / frontal / sphenoid cavity is, whatever the disease did to its
-air); training does not read it.
+air) and, inside the unlabelled region, the model's maxillary / nasal labels: a sinus head
+with every class (``sinusapp train --sinus-upper``) learns both; the lesion loss still skips
+the unlabelled region.
 
 ``--score BUNDLE ...`` scores bundles on a folder of such cases (written first when ``--out`` is
 empty; an existing folder is scored as it is, whatever ``--seed`` / ``--heads`` say): lesion
@@ -86,7 +89,10 @@ HEALTHY_FRACTION = 0.1
 #: the reference upper-sinus cells of a case (SINUS_LABELS 3-8: the healthy head's cells
 #: through the case's augmentation); not read by training
 CELLS_NAME = "cells.nii.gz"
-CELLS_DESCRIPTION = "reference upper-sinus cells (SINUS_LABELS 3-8) of the healthy head"
+CELLS_DESCRIPTION = (
+    "reference upper-sinus cells (SINUS_LABELS 3-8) of the healthy head; "
+    "the model's maxillary / nasal labels (1, 2, 9) in the unlabelled region"
+)
 
 
 def load_head(name: str, *, bundle: Path) -> tuple[Any, dict[str, Any]]:
@@ -187,7 +193,7 @@ def write_cases(
                 description=UNLABELLED_DESCRIPTION,
             )
             write_label_nifti(
-                labels=r.cells,
+                labels=np.where(r.cavities > 0, r.cavities, r.cells).astype(np.uint8),
                 affine=r.affine,
                 out_path=folder / CELLS_NAME,
                 description=CELLS_DESCRIPTION,

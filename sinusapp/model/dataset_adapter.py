@@ -209,7 +209,9 @@ def seg_only_cases_from_folder(path: str | Path) -> list[Any]:
     ``cells.nrrd``, the sinus label map (:data:`~sinusapp.imaging.quantify.SINUS_LABELS`
     values: the ethmoid / frontal / sphenoid cells of a head, air and disease), which a
     sinus head with every class (``--sinus-upper``) learns. Everywhere outside
-    ``unlabelled`` the case holds its lesion mask and its cells, and no other cavity.
+    ``unlabelled`` the case holds its lesion mask and its cells, and no other cavity; inside
+    it, a cavity of ``cells`` (e.g. a model's maxillary / nasal labels of a head) is known to
+    the sinus head, its lesion is not.
 
     Returns
     -------

@@ -115,8 +115,9 @@ class TrainingCase:
         Returns ``(Volume, lesion mask on the CT grid)``, ``(Volume, lesion mask, sinus
         label map | None)`` (:data:`~sinusapp.imaging.quantify.SINUS_LABELS` values on the
         CT grid) or ``(Volume, lesion mask, sinus label map | None, unlabelled | None)``,
-        where ``unlabelled`` (non-zero) marks voxels whose reference is unknown: neither
-        the lesion loss nor the sinus-head loss counts them. Must be picklable (a
+        where ``unlabelled`` (non-zero) marks voxels whose reference is unknown: the lesion
+        loss does not count them, nor does the sinus-head loss unless the label map holds
+        a cavity there (a whole head's maxillary / nasal labels from a model). Must be picklable (a
         top-level function or :func:`functools.partial` of one) to preprocess in parallel.
     extra:
         Other per-case values kept for reporting (e.g. the synthetic cohort's true risk).
@@ -199,8 +200,9 @@ class TrainConfig:
 
 #: Bump when the cached arrays change meaning (v2: mask = partial-volume fraction × 255;
 #: v3: sinus-head label block, reference block centre; v4: the sinus block holds every
-#: SINUS_HEAD_REGIONS_ALL class, with the classes the case covers).
-_CACHE_VERSION = 4
+#: SINUS_HEAD_REGIONS_ALL class, with the classes the case covers; v5: a cavity labelled
+#: inside a case's unlabelled region stays known to the sinus head).
+_CACHE_VERSION = 5
 
 
 def _prep_key(cfg: PreprocessConfig) -> str:
@@ -276,7 +278,9 @@ def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) ->
         )
         seg_valid = (~unknown).astype(np.uint8)
         if sinus is not None:
-            sinus = np.where(unknown, np.uint8(SINUS_IGNORE), sinus).astype(np.uint8)
+            # a cavity labelled inside the unlabelled region is known to the sinus head
+            # (a head's maxillary / nasal labels from a model); its lesion is not
+            sinus = np.where(unknown & (sinus == 0), np.uint8(SINUS_IGNORE), sinus).astype(np.uint8)
     tmp = cache_path.with_suffix(f".{os.getpid()}.tmp.npz")  # jobs may share the cache
     extra_arrays = {} if sinus is None else {"sinus": sinus, "sinus_covered": covered}
     if seg_valid is not None:

@@ -53,6 +53,11 @@ MAX_L, MAX_R, NASAL = 1, 2, 9
 #: SINUS_LABELS pairs that swap in a left-right mirror (maxillary, anterior / posterior
 #: ethmoid; whole-head backgrounds carry the ethmoids too)
 _LEFT_RIGHT_PAIRS = ((1, 2), (3, 4), (5, 6))
+#: label values from here up are a renderer's own, carried through the augmentation: a
+#: whole-head background's unlabelled region (:mod:`sinusapp.synth.realhead`) is this value,
+#: and ``HIDDEN_BASE + v`` is a cavity ``v`` known there to the sinus labelling only;
+#: mirroring swaps their left-right values too
+HIDDEN_BASE = 200
 #: nasopharynx, kept while rendering (so no cavity grows into it) and written as 0
 _NASOPHARYNX_TMP = 15
 _HU_MIN, _HU_MAX = -1024, 3071
@@ -235,6 +240,7 @@ def mirror_background(bg: Background) -> Background:
     swap = np.arange(256, dtype=np.uint8)
     for a, b in _LEFT_RIGHT_PAIRS:
         swap[a], swap[b] = b, a
+        swap[HIDDEN_BASE + a], swap[HIDDEN_BASE + b] = HIDDEN_BASE + b, HIDDEN_BASE + a
     lab = swap[flipped]
     return Background(
         patient=bg.patient,

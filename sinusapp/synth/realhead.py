@@ -14,10 +14,15 @@ deformation and resampling (:func:`~sinusapp.synth.realanat.augment_background`)
 around the sinonasal box.
 
 Nobody labelled the maxillary sinuses and nasal cavity of these heads (and the Visible Human
-cadaver's nasal airway is filled with tissue), so the sinonasal box outside the upper cells
-is returned as *unlabelled*: a training loss must not count it (``sinusapp train
---seg-only``). The cells themselves are labelled (the placed lesion, the rest clear), as is
-everything outside the box (no lesion).
+cadaver's nasal airway is filled with tissue), so inside the sinonasal box the model's
+maxillary and nasal-cavity labels, and a rim of :data:`RIM_MM` around every cavity, are
+returned as *unlabelled*: the lesion loss must not count them (``sinusapp train
+--seg-only``). The model's maxillary / nasal labels there are still returned as cavities
+(``HeadCase.cavities``), which the sinus labelling learns, so that a sinus head trained on
+these cases keeps telling the maxillary sinus and the nasal cavity of a whole head (without
+them, nothing on a whole head said where they are: session 27, benchmarks/RESULTS.md). The
+upper cells are labelled (the placed lesion, the rest clear), as is the rest of the box
+(orbits, septum, palate: no lesion, no cavity) and everything outside it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ from sinusapp.imaging.quantify import SINUS_LABELS
 from sinusapp.imaging.volume import Volume, sub_grid_affine
 from sinusapp.synth.cohort import CaseSpec
 from sinusapp.synth.realanat import (
+    HIDDEN_BASE,
+    MAX_L,
+    MAX_R,
+    NASAL,
     Background,
     augment_background,
     kernel_and_noise,
@@ -55,8 +64,14 @@ UPPER_REGIONS: dict[int, str] = {
     for value, name in SINUS_LABELS.items()
     if name.startswith(("ethmoid", "frontal", "sphenoid"))
 }
-#: label value of the unlabelled region while rendering (carried through the augmentation)
-_UNLABELLED = 200
+#: label value of the unlabelled region while rendering (carried through the augmentation);
+#: ``_UNLABELLED + v``: the model's cavity ``v`` (maxillary, nasal), unlabelled for the lesion
+_UNLABELLED = HIDDEN_BASE
+#: the model's cavities whose labels the sinus labelling learns on a head
+MODEL_CAVITIES = (MAX_L, MAX_R, NASAL)
+#: the rim around each cavity (the model's and the upper cells) left unlabelled in the box:
+#: where those labels' edges are unsure and real mucosa may lie
+RIM_MM = 3.0
 #: crop around the sinonasal box (mm each side): holds the model's 80 x 100 x 120 mm block
 CROP_MARGIN_MM = 28.0
 #: the unlabelled region: the sinonasal box widened by this (and more towards the nostrils)
@@ -114,29 +129,52 @@ def head_sinus_labels(volume: Volume, *, predictor: Any) -> np.ndarray:
     return labels
 
 
+def _main_pieces(labels: np.ndarray, *, keep_fraction: float = 0.2) -> np.ndarray:
+    """Each label value's connected pieces of at least ``keep_fraction`` of its largest (a
+    model's stray bits in the cheek or the mouth are no cavity to learn)."""
+    out = np.zeros_like(labels)
+    for value in np.unique(labels[labels > 0]):
+        pieces, n = ndimage.label(labels == value)
+        sizes = np.bincount(pieces.ravel(), minlength=n + 1)[1:]
+        keep = np.flatnonzero(sizes >= keep_fraction * sizes.max()) + 1
+        out[np.isin(pieces, keep)] = value
+    return out
+
+
 def head_background(
     volume: Volume, *, labels: np.ndarray, box_lps_mm: np.ndarray, name: str
 ) -> tuple[Background, dict[str, Any]]:
     """A crop of the head around its sinonasal box, labelled for rendering.
 
     ``labels``: :func:`head_sinus_labels`; ``box_lps_mm``: the hand-marked sinonasal box
-    (3 × [lo, hi] LPS mm). The background's labels are the upper cells (3-8), an internal
-    value for the unlabelled region, 0 elsewhere. Returns it with a description (crop, cell
-    volumes in mL).
+    (3 × [lo, hi] LPS mm). The background's labels are the upper cells (3-8), internal values
+    for the unlabelled region (``_UNLABELLED``; ``_UNLABELLED + v`` where the model labels
+    cavity ``v`` of :data:`MODEL_CAVITIES`), 0 elsewhere. Returns it with a description
+    (crop, cell and cavity volumes in mL).
     """
     box = np.asarray(box_lps_mm, float)
-    reach = box + np.array([[-CELL_REACH_MM, CELL_REACH_MM]] * 3)
-    upper = np.isin(labels, list(UPPER_REGIONS)) & box_mask(volume, box_lps_mm=reach)
-    unknown = box_mask(volume, box_lps_mm=widened_box(box)) & ~ndimage.binary_dilation(
-        upper, iterations=1
-    )
-    lab = np.where(upper, labels, np.where(unknown, _UNLABELLED, 0)).astype(np.uint8)
     inside = np.argwhere(
         box_mask(volume, box_lps_mm=box + np.array([[-CROP_MARGIN_MM, CROP_MARGIN_MM]] * 3))
     )
     lo, hi = inside.min(0), inside.max(0) + 1
     sl = tuple(slice(int(a), int(c)) for a, c in zip(lo, hi, strict=True))
     aff = sub_grid_affine(volume.affine, start=lo)
+    crop = Volume(array=volume.array[sl], affine=aff)
+    labels = np.asarray(labels)[sl]
+    reach = box + np.array([[-CELL_REACH_MM, CELL_REACH_MM]] * 3)
+    upper = np.isin(labels, list(UPPER_REGIONS)) & box_mask(crop, box_lps_mm=reach)
+    in_box = box_mask(crop, box_lps_mm=widened_box(box))
+    cavities = _main_pieces(
+        np.where(np.isin(labels, MODEL_CAVITIES) & in_box & ~upper, labels, 0).astype(np.uint8)
+    )
+    cavity = cavities > 0
+    rim = ndimage.distance_transform_edt(~(upper | cavity), sampling=volume.spacing_mm) <= RIM_MM
+    unknown = in_box & ~ndimage.binary_dilation(upper, iterations=1) & (rim | cavity)
+    lab = np.where(
+        upper,
+        labels,
+        np.where(cavity, _UNLABELLED + cavities, np.where(unknown, _UNLABELLED, 0)),
+    ).astype(np.uint8)
     info = {
         "head": name,
         "crop_index_lo": lo.tolist(),
@@ -145,11 +183,18 @@ def head_background(
             region: round(float((lab == v).sum()) * volume.voxel_volume_ml, 2)
             for v, region in UPPER_REGIONS.items()
         },
+        "model_cavities_ml": {
+            SINUS_LABELS[v]: round(
+                float((lab == _UNLABELLED + v).sum()) * volume.voxel_volume_ml, 2
+            )
+            for v in MODEL_CAVITIES
+        },
+        "unlabelled_ml": round(float((lab >= _UNLABELLED).sum()) * volume.voxel_volume_ml, 2),
     }
     bg = Background(
         patient=name,
-        hu=volume.array[sl].astype(np.float32),
-        labels=np.ascontiguousarray(lab[sl]),
+        hu=crop.array.astype(np.float32),
+        labels=np.ascontiguousarray(lab),
         affine=aff,
     )
     return bg, info
@@ -162,6 +207,9 @@ class HeadCase:
     ``cells``: the upper-sinus cells (SINUS_LABELS values 3-8) of the healthy head, carried
     through the same augmentation: the reference cavity of each ethmoid / frontal / sphenoid
     sinus, whatever the placed disease made of its air (a per-sinus labelling's reference).
+    ``cavities``: the model's maxillary / nasal labels (values 1, 2, 9) inside
+    ``unlabelled``, through the same augmentation: known to the sinus labelling, not to the
+    lesion (all 0 for a background packed before they were kept).
     """
 
     hu: np.ndarray
@@ -170,6 +218,7 @@ class HeadCase:
     affine: np.ndarray
     meta: dict[str, Any]
     cells: np.ndarray
+    cavities: np.ndarray
 
 
 def _plan(spec: CaseSpec, *, healthy: bool) -> dict[int, dict[str, Any]]:
@@ -187,7 +236,9 @@ def render_head_case(bg: Background, *, spec: CaseSpec, healthy: bool) -> HeadCa
     rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 0x4EAD]))
     hu, lab, aff, aug = augment_background(bg, rng=rng, pixel_range_mm=(0.6, 1.0))
     lesion_hu = float(np.clip(spec.disease.lesion_hu + rng.normal(0, 5), 10.0, 60.0))
-    cells = np.where(lab == _UNLABELLED, 0, lab).astype(np.uint8)
+    hidden = lab >= _UNLABELLED
+    cells = np.where(hidden, 0, lab).astype(np.uint8)
+    cavities = np.where(lab > _UNLABELLED, lab - _UNLABELLED, 0).astype(np.uint8)
     out, lesion, info = place_disease(
         hu=hu,
         labels=cells,
@@ -201,7 +252,7 @@ def render_head_case(bg: Background, *, spec: CaseSpec, healthy: bool) -> HeadCa
     return HeadCase(
         hu=np.clip(np.rint(out), -1024, 3071).astype(np.int16),
         lesion=lesion,
-        unlabelled=(lab == _UNLABELLED).astype(np.uint8),
+        unlabelled=hidden.astype(np.uint8),
         affine=aff,
         meta={
             "augmentation": {**aug, **kern},
@@ -211,4 +262,5 @@ def render_head_case(bg: Background, *, spec: CaseSpec, healthy: bool) -> HeadCa
             "lesion_volume_ml": round(float(lesion.sum()) * vox_ml, 3),
         },
         cells=cells,
+        cavities=cavities,
     )

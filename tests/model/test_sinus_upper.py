@@ -201,6 +201,9 @@ def test_a_head_case_with_cells_is_a_complete_label_map(tmp_path: Path) -> None:
     write_volume_series(case / "ct", volume)
     cells = np.zeros(volume.shape, np.uint8)
     cells[28:36, 30:40, 44:54] = LABEL_IDS["ethmoid_ant_L"]
+    # a maxillary sinus labelled inside the unlabelled slices (a model's label of a head):
+    # known to the sinus head, not to the lesion head
+    cells[2:10, 30:40, 20:34] = LABEL_IDS["maxillary_L"]
     write_label_nifti(labels=cells, affine=volume.affine, out_path=case / "cells.nii.gz")
     unknown = np.zeros(volume.shape, np.uint8)
     unknown[:12] = 1
@@ -213,5 +216,11 @@ def test_a_head_case_with_cells_is_a_complete_label_map(tmp_path: Path) -> None:
     assert prep.sinus_covered is not None and prep.sinus_covered.all()
     assert (prep.sinus == SINUS_HEAD_REGIONS_ALL.index("ethmoid_ant_L")).sum() > 5
     assert (prep.sinus == SINUS_IGNORE).any()  # its unlabelled slices
+    assert prep.seg_valid is not None
+    unknown_block = prep.seg_valid == 0
+    maxillary = prep.sinus == SINUS_HEAD_REGIONS_ALL.index("maxillary_L")
+    assert maxillary.sum() > 5 and unknown_block[maxillary].all()
+    # the rest of the unlabelled region is unknown to both heads
+    assert np.array_equal(prep.sinus == SINUS_IGNORE, unknown_block & ~maxillary)
     t, allowed = partial_targets(prep.sinus, covered=prep.sinus_covered, n_classes=N_ALL)
     assert not (t == SINUS_OTHER).any() and allowed.tolist() == [True] + [False] * (N_ALL - 1)

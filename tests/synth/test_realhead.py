@@ -1,13 +1,23 @@
 """Whole-head backgrounds (:mod:`sinusapp.synth.realhead`): upper-sinus disease stays in its
-cells, the rest of the sinonasal box is unlabelled, outside it everything is labelled clear."""
+cells; the model's maxillary / nasal cavities and a rim around every cavity are unlabelled
+for the lesion (the cavities still known to the sinus labelling); the rest of the box and
+everything outside it is labelled clear."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from sinusapp.imaging.quantify import SINUS_LABELS
 from sinusapp.imaging.volume import Volume
 from sinusapp.synth.cohort import sample_cohort
-from sinusapp.synth.realhead import UPPER_REGIONS, box_mask, head_background, render_head_case
+from sinusapp.synth.realanat import HIDDEN_BASE, MAX_L, MAX_R, NASAL, mirror_background
+from sinusapp.synth.realhead import (
+    RIM_MM,
+    UPPER_REGIONS,
+    box_mask,
+    head_background,
+    render_head_case,
+)
 
 # index (k, j, i) → LPS (i, j, k) mm at 1 mm: an axial series
 AXIAL = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], float)
@@ -23,6 +33,12 @@ def _head() -> tuple[Volume, np.ndarray, np.ndarray]:
         hu[k0 : k0 + 7, 45:55, i0 : i0 + 7] = -1000
         labels[k0 : k0 + 7, 45:55, i0 : i0 + 7] = value
     labels[84:88, 2:6, 104:108] = 3  # a stray "cell" far from the box: not a sinus
+    # the model's cavities below the cells (1.6, 0.96 and 1.6 mL)
+    for value, (i0, i1) in ((MAX_L, (35, 45)), (NASAL, (50, 56)), (MAX_R, (60, 70))):
+        hu[26:34, 40:60, i0:i1] = -1000
+        labels[26:34, 40:60, i0:i1] = value
+    labels[28, 64:66, 75:77] = MAX_L  # a stray bit of "maxillary sinus": not kept
+    labels[84:88, 90:94, 2:6] = NASAL  # model cavity outside the box: not kept
     box = np.array([[30.0, 80.0], [35.0, 65.0], [25.0, 55.0]])  # x, y, z (LPS mm)
     return Volume(array=hu, affine=AXIAL), labels, box
 
@@ -33,7 +49,7 @@ def test_box_mask_follows_the_affine() -> None:
     assert m.sum() == 4 * 4 * 1 and m[4, 0:4, 2:6].all()
 
 
-def test_disease_stays_in_the_cells_and_the_box_is_unlabelled() -> None:
+def test_disease_stays_in_the_cells_outside_the_unlabelled_region() -> None:
     volume, labels, box = _head()
     bg, info = head_background(volume, labels=labels, box_lps_mm=box, name="synthetic")
     # every cell is kept (7 x 10 x 7 voxels of 1 mm³), the stray one is not
@@ -45,10 +61,10 @@ def test_disease_stays_in_the_cells_and_the_box_is_unlabelled() -> None:
     )
     case = render_head_case(bg, spec=spec, healthy=False)
     assert case.lesion.any() and case.lesion.shape == case.hu.shape
-    # the lesion is soft tissue placed in the air cells, never in the unlabelled box
+    # the lesion is soft tissue placed in the air cells, never in the unlabelled region
+    assert case.unlabelled.any()
     assert not (case.lesion.astype(bool) & case.unlabelled.astype(bool)).any()
     assert np.median(case.hu[case.lesion > 0]) > -100
-    assert 0.05 < case.unlabelled.mean() < 0.9
     healthy = render_head_case(bg, spec=spec, healthy=True)
     assert not healthy.lesion.any()
     # the reference cells: the healthy head's upper cells through the same augmentation,
@@ -59,3 +75,47 @@ def test_disease_stays_in_the_cells_and_the_box_is_unlabelled() -> None:
     # same seed, same case
     again = render_head_case(bg, spec=spec, healthy=False)
     assert np.array_equal(again.hu, case.hu) and np.array_equal(again.lesion, case.lesion)
+
+
+def test_model_cavities_are_known_to_the_sinus_labelling_only() -> None:
+    volume, labels, box = _head()
+    bg, info = head_background(volume, labels=labels, box_lps_mm=box, name="synthetic")
+    names = {v: SINUS_LABELS[v] for v in (MAX_L, MAX_R, NASAL)}
+    assert info["model_cavities_ml"] == {
+        names[MAX_L]: 1.6,
+        names[MAX_R]: 1.6,
+        names[NASAL]: 0.96,
+    }
+    lo = np.asarray(info["crop_index_lo"])
+    lab = np.zeros(volume.shape, np.uint8)
+    lab[tuple(slice(a, a + n) for a, n in zip(lo, bg.labels.shape, strict=True))] = bg.labels
+    assert set(np.unique(lab)) <= {
+        0,
+        *UPPER_REGIONS,
+        HIDDEN_BASE,
+        *(HIDDEN_BASE + v for v in names),
+    }
+    assert (lab[26:34, 40:60, 35:45] == HIDDEN_BASE + MAX_L).all()
+    assert (lab[26:34, 40:60, 60:70] == HIDDEN_BASE + MAX_R).all()
+    assert lab[28, 64, 75] == 0 and lab[86, 92, 4] == 0  # stray pieces: known clear
+    # a rim of RIM_MM around each cavity is unlabelled; the box beyond it is known clear
+    assert lab[30, 50, 35 - int(RIM_MM) + 1] == HIDDEN_BASE
+    assert lab[30, 50, 35 - int(RIM_MM) - 2] == 0
+    assert lab[54, 38, 50] == 0 and box_mask(volume, box_lps_mm=box)[54, 38, 50]
+    # a left-right mirror swaps the hidden maxillary labels with the visible ones
+    mirrored = mirror_background(bg)
+    assert np.array_equal(
+        mirrored.labels == HIDDEN_BASE + MAX_R, (bg.labels == HIDDEN_BASE + MAX_L)[:, :, ::-1]
+    )
+    assert np.array_equal(
+        mirrored.labels == HIDDEN_BASE + NASAL, (bg.labels == HIDDEN_BASE + NASAL)[:, :, ::-1]
+    )
+    spec = sample_cohort(n_cases=5, seed=3, center="A")[0]
+    case = render_head_case(bg, spec=spec, healthy=False)
+    assert set(np.unique(case.cavities)) == {0, MAX_L, MAX_R, NASAL}
+    # the cavities lie in the lesion's unlabelled region; the cells never do
+    assert case.unlabelled[case.cavities > 0].all()
+    assert not case.unlabelled[case.cells > 0].any()
+    assert not (case.cavities.astype(bool) & (case.cells > 0)).any()
+    # the whole box is no longer unlabelled: most of it is known
+    assert 0.005 < case.unlabelled.mean() < 0.3
