@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         default=HEALTHY_FRACTION,
         help=f"share of cases without disease (default {HEALTHY_FRACTION}; for training a head "
         "that must also leave healthy cells clear, more). The case ids do not depend on it: "
-        "write into a fresh --out, and train with a fresh --work-dir (its cache is keyed by id)",
+        "write into a fresh --out (training's cache notices the changed files of a reused id)",
     )
     ap.add_argument("--json", type=Path, default=None, help="write the scores here")
     args = ap.parse_args(argv)

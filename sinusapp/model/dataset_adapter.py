@@ -109,6 +109,7 @@ def cases_from_dataset(path: str | Path, *, max_cases: int | None = None) -> tup
                 load=functools.partial(_load, case),
                 extra=extra,
                 center_lps=_reference_centre(case.folder),
+                sources=(str(case.folder),),
             )
         )
     centers = sorted({str(c.clinical.get("center", "")) for c in ds.cases} - {""})
@@ -282,6 +283,7 @@ def seg_only_cases_from_folder(path: str | Path) -> list[Any]:
                 recurrence=NO_OUTCOME,
                 load=functools.partial(_load_seg_only, ct, lesion, unlabelled, series_uid, cells),
                 center_lps=_reference_centre(folder),
+                sources=(str(folder),),
             )
         )
     if not out:

@@ -124,6 +124,11 @@ class TrainingCase:
     center_lps:
         Where to centre the block (LPS mm) when the dataset knows where the sinuses are (a
         generated cohort's labelled box); ``None``: the locator, as at inference.
+    sources:
+        The files or folders ``load`` reads (a case folder; links followed). The
+        preprocessing cache is keyed by case id, so a cached case whose sources changed
+        since (a corrected label, a regenerated dataset under the same ids) is prepared
+        again (:func:`source_fingerprint`). Empty: the cache is trusted as it is.
     """
 
     case_id: str
@@ -132,6 +137,7 @@ class TrainingCase:
     load: Callable[[], tuple[Any, ...]]
     extra: dict[str, float] = field(default_factory=dict)
     center_lps: tuple[float, float, float] | None = None
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,14 +216,56 @@ def _prep_key(cfg: PreprocessConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def source_fingerprint(paths: Sequence[str | Path]) -> str:
+    """A digest of the files under ``paths`` (relative path, size and modification time of
+    each; folders walked, links followed): what a cached case was prepared from.
+
+    Cheap (no file is read), so every run checks every case; a rewritten file counts as
+    changed even when its content is the same (it is prepared again, nothing worse).
+    """
+    h = hashlib.sha256()
+    for root in map(Path, paths):
+        h.update(f"{root}\0".encode())
+        if root.is_file():
+            files = [(root.name, root)]
+        else:  # os.walk follows links to folders (a case's ct/ often is one); rglob does not
+            files = sorted(
+                (os.path.relpath(os.path.join(d, n), root), Path(d) / n)
+                for d, _, names in os.walk(root, followlinks=True)
+                for n in names
+            )
+        for rel, f in files:
+            st = f.stat()
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _cached_source(path: Path) -> str | None:
+    """The source fingerprint a cache file was written with (``None``: an older cache)."""
+    try:
+        with np.load(path) as z:
+            return str(z["source"]) if "source" in z.files else None
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("cached case %s is unreadable (%s); preparing it again", path.name, exc)
+        return "unreadable"
+
+
 def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) -> PreparedCase:
+    source = source_fingerprint(case.sources) if case.sources else ""
     if cache_path.is_file():
-        return _read_cached(
-            cache_path,
-            case_id=case.case_id,
-            cohort=case.cohort,
-            recurrence=case.recurrence,
-            extra=case.extra,
+        cached = _cached_source(cache_path)
+        if cached == source or (not case.sources and cached != "unreadable"):
+            return _read_cached(
+                cache_path,
+                case_id=case.case_id,
+                cohort=case.cohort,
+                recurrence=case.recurrence,
+                extra=case.extra,
+            )
+        log.info(
+            "case %s: its files changed since it was cached (or the cache predates the check);"
+            " preparing it again",
+            case.case_id,
         )
     loaded = case.load()
     volume, mask = loaded[0], loaded[1]
@@ -285,7 +333,14 @@ def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) ->
     extra_arrays = {} if sinus is None else {"sinus": sinus, "sinus_covered": covered}
     if seg_valid is not None:
         extra_arrays["seg_valid"] = seg_valid
-    np.savez_compressed(tmp, image=image, mask=bmask, located=np.array(located), **extra_arrays)
+    np.savez_compressed(
+        tmp,
+        image=image,
+        mask=bmask,
+        located=np.array(located),
+        source=np.array(source),
+        **extra_arrays,
+    )
     os.replace(tmp, cache_path)
     return PreparedCase(
         case_id=case.case_id,

@@ -8,7 +8,9 @@ manifest records them apart from the dataset's cases.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from sinusapp.model.train import (
     _load_cached,
     prepare_cases,
     run_training,
+    source_fingerprint,
     train_model,
 )
 from sinusapp.synth.dicomio import write_label_nifti
@@ -151,6 +154,47 @@ def test_seg_only_folder_is_read_and_prepared(tmp_path: Path) -> None:
     (diseased,) = prepare_cases(negs[1:], cache_dir=tmp_path / "cache", config=cfg)
     assert (diseased.mask >= 128).sum() > 50  # its placed lesion, in the labelled part
     assert np.all(diseased.seg_valid[diseased.mask > 0] == 1)
+
+
+def test_a_case_whose_files_changed_is_prepared_again(tmp_path: Path) -> None:
+    """The cache is keyed by case id: a corrected lesion mask under the same id must reach
+    the training, an unchanged case must come from the cache."""
+    folder = _negatives_folder(
+        tmp_path, unlabelled_slices=slice(0, 32), lesion_slices=slice(40, 50)
+    )
+    cache = tmp_path / "cache"
+    (first,) = prepare_cases(
+        seg_only_cases_from_folder(folder)[1:], cache_dir=cache, config=TINY_PRE
+    )
+    assert first.sinus is not None
+    # unchanged: read from the cache, the case's files are not loaded again
+    (case,) = seg_only_cases_from_folder(folder)[1:]
+    assert case.sources == (str(folder / "NEG_1"),)
+
+    def refuse() -> tuple[object, ...]:
+        raise AssertionError("an unchanged case was loaded again")
+
+    (again,) = prepare_cases(
+        [dataclasses.replace(case, load=refuse)], cache_dir=cache, config=TINY_PRE
+    )
+    assert np.array_equal(again.mask, first.mask)
+    # the lesion mask is corrected (now empty): the new mask is what training sees
+    volume, _ = make_sinus_phantom(**PHANTOM_GRID, severity=(0.0, 0.0), polyp=False, seed=5)
+    write_label_nifti(
+        labels=np.zeros(volume.shape, np.uint8),
+        affine=volume.affine,
+        out_path=folder / "NEG_1" / "lesion.nii.gz",
+    )
+    (fixed,) = prepare_cases(
+        seg_only_cases_from_folder(folder)[1:], cache_dir=cache, config=TINY_PRE
+    )
+    assert (first.mask >= 128).sum() > 50 and not fixed.mask.any()
+    # a change inside the linked CT series counts too
+    before = source_fingerprint(case.sources)
+    series_file = next(p for p in (folder / "NEG_1" / "ct").iterdir() if p.is_file())
+    series_file.write_bytes(series_file.read_bytes())
+    os.utime(series_file, ns=(1, 1))
+    assert source_fingerprint(case.sources) != before
 
 
 def test_seg_only_folder_errors(tmp_path: Path) -> None:
