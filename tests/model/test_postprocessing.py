@@ -456,3 +456,39 @@ def test_a_lesion_joining_the_sinus_to_a_stray_piece_stays() -> None:
     out = drop_stray_lesion(mask.copy(), volume=vol, cavities=cut, within_mm=3.0)
     assert out[9:11, 12:14, 20:58].all()
     assert not out[9:11, 16:18, 53:58].any()
+
+
+def test_a_sinus_missing_from_the_labels_does_not_narrow_the_span_on_its_side() -> None:
+    """One maxillary sinus unlabelled (fully opacified, say): the kept labels' left-right span
+    is mirrored about the nasal cavity, so a lesion on a stray piece where that sinus lies
+    stays; one lateral of the mirrored span still goes."""
+    from sinusapp.imaging.volume import Volume
+    from sinusapp.model.refine import drop_stray_lesion, keep_main_cavities
+
+    aff = np.zeros((4, 4))
+    aff[0, 2], aff[1, 1], aff[2, 0], aff[3, 3] = 0.5, 0.5, 2.0, 1.0  # x = 0.5 * column
+    vol = Volume(array=np.zeros((30, 60, 80), np.int16), affine=aff)
+    labels = np.zeros(vol.shape, np.uint8)
+    labels[5:20, 10:40, 36:45] = 9  # nasal cavity, x 18-22 (mean 20)
+    labels[5:20, 10:40, 50:66] = 1  # the one maxillary sinus labelled, x 25-32.5
+    labels[8:12, 15:25, 15:26] = 1  # stray piece where the other sinus lies, x 7.5-12.5
+    labels[8:12, 15:25, 1:5] = 1  # stray piece beyond it, x 0.5-2
+    cut = keep_main_cavities(labels, volume=vol, within_mm=3.0)
+    assert len(cut.dropped) == 1 and not cut.labels[:, :, :30].any()
+    mask = np.zeros(vol.shape, np.uint8)
+    mask[8:12, 15:25, 15:26] = 1
+    mask[8:12, 15:25, 1:5] = 1
+    out = drop_stray_lesion(mask.copy(), volume=vol, cavities=cut, within_mm=3.0)
+    assert out[8:12, 15:25, 15:26].all()  # inside the mirrored span: kept
+    assert not out[8:12, 15:25, 1:5].any()  # lateral of it: dropped
+    # without a nasal-cavity label there is no midline: the span is the labels' own
+    no_nasal = np.where(labels == 9, 0, labels).astype(np.uint8)
+    cut = keep_main_cavities(no_nasal, volume=vol, within_mm=3.0)
+    out = drop_stray_lesion(mask.copy(), volume=vol, cavities=cut, within_mm=3.0)
+    assert not out[:, :, :30].any()
+    # both maxillary sinuses labelled (the other one small): the span is the labels' own too
+    both = labels.copy()
+    both[5:20, 10:40, 32:35] = 2  # x 16-17, beyond the stray lesion's reach
+    cut = keep_main_cavities(both, volume=vol, within_mm=3.0)
+    out = drop_stray_lesion(mask.copy(), volume=vol, cavities=cut, within_mm=3.0)
+    assert not out[:, :, :30].any()
