@@ -66,7 +66,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from make_head_negatives import BOXES, SHARED, UNLABELLED_DESCRIPTION  # noqa: E402
+from make_head_negatives import (  # noqa: E402
+    BOXES,
+    SHARED,
+    UNLABELLED_DESCRIPTION,
+    add_pack_arguments,
+)
 
 from sinusapp.model.dataset_adapter import load_ct_series  # noqa: E402
 from sinusapp.synth.cohort import sample_cohort  # noqa: E402
@@ -320,20 +325,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the bundle whose sinus head anchors the upper-sinus cells (default: shipped)",
     )
     ap.add_argument("--score", type=Path, nargs="*", default=None, help="bundles to score")
-    ap.add_argument(
-        "--pack-heads",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="only write the heads' backgrounds as pack entries into DIR (for the GPU machine)",
-    )
-    ap.add_argument("--pack-spacing", type=float, default=1.25, help="mm (default 1.25)")
-    ap.add_argument(
-        "--from-pack",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="render from the head backgrounds packed in DIR (no ../shared, no model run)",
+    add_pack_arguments(
+        ap,
+        pack_help="only write the heads' backgrounds as pack entries into DIR (for the GPU "
+        "machine)",
+        from_pack_help="render from the head backgrounds packed in DIR (no ../shared, no model "
+        "run)",
     )
     ap.add_argument(
         "--healthy-fraction",

@@ -242,6 +242,14 @@ def _head(
     )
 
 
+def add_pack_arguments(ap: argparse.ArgumentParser, *, pack_help: str, from_pack_help: str) -> None:
+    """``--pack-heads DIR``, ``--pack-spacing`` and ``--from-pack DIR``: the head scripts'
+    way to the GPU machine, where ``../shared`` does not travel."""
+    ap.add_argument("--pack-heads", type=Path, default=None, metavar="DIR", help=pack_help)
+    ap.add_argument("--pack-spacing", type=float, default=1.25, help="mm (default 1.25)")
+    ap.add_argument("--from-pack", type=Path, default=None, metavar="DIR", help=from_pack_help)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=None, help="the cases' folder")
@@ -265,20 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         help=f"extra widening towards the nostrils (the nasal vestibule; default "
         f"{ANTERIOR_MARGIN_MM:g})",
     )
-    ap.add_argument(
-        "--pack-heads",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="write the heads as pack entries here (for the GPU machine)",
-    )
-    ap.add_argument("--pack-spacing", type=float, default=1.25, help="mm (default 1.25)")
-    ap.add_argument(
-        "--from-pack",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="write the cases (--out) from this pack, without ../shared",
+    add_pack_arguments(
+        ap,
+        pack_help="write the heads as pack entries here (for the GPU machine)",
+        from_pack_help="write the cases (--out) from this pack, without ../shared",
     )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
