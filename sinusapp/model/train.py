@@ -156,6 +156,9 @@ class PreparedCase:
     # bool (len(SINUS_HEAD_REGIONS_ALL),): the classes the case's label map holds
     # (sinus_head.sinus_covered); None: every class (caches before v4)
     sinus_covered: np.ndarray | None = None
+    # source_fingerprint of the files it was prepared from ("": not recorded); part of the
+    # training fingerprint, so a finished model of a changed case is not kept on --resume
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,35 +220,54 @@ def _prep_key(cfg: PreprocessConfig) -> str:
 
 
 def source_fingerprint(paths: Sequence[str | Path]) -> str:
-    """A digest of the files under ``paths`` (relative path, size and modification time of
-    each; folders walked, links followed): what a cached case was prepared from.
+    """A digest of the files under ``paths`` (path relative to it, size and modification
+    time of each; folders walked, links to folders followed once): what a cached case was
+    prepared from.
 
-    Cheap (no file is read), so every run checks every case; a rewritten file counts as
-    changed even when its content is the same (it is prepared again, nothing worse).
+    Cheap (no file is read), so every run checks every case. A rewritten file counts as
+    changed even when its content is the same (it is prepared again, nothing worse); a
+    rewrite that keeps size and modification time (``cp -p`` of other data) goes unseen.
+    Where the dataset lies does not count (a moved dataset keeps its cache).
     """
     h = hashlib.sha256()
-    for root in map(Path, paths):
-        h.update(f"{root}\0".encode())
-        if root.is_file():
-            files = [(root.name, root)]
-        else:  # os.walk follows links to folders (a case's ct/ often is one); rglob does not
-            files = sorted(
-                (os.path.relpath(os.path.join(d, n), root), Path(d) / n)
-                for d, _, names in os.walk(root, followlinks=True)
-                for n in names
-            )
+    for n, root in enumerate(map(Path, paths)):
+        h.update(f"{n}\0".encode())
+        files = [(root.name, root)] if root.is_file() else sorted(_walk_files(root))
         for rel, f in files:
-            st = f.stat()
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            try:
+                st = f.stat()
+                h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            except OSError:  # a dangling link or a file gone meanwhile
+                h.update(f"{rel}\0missing\n".encode())
     return h.hexdigest()[:16]
 
 
+def _walk_files(root: Path) -> list[tuple[str, Path]]:
+    """``(path relative to root, path)`` of every file under ``root``; a linked folder is
+    followed (a case's ``ct/`` often is one), each real folder once (no link loops)."""
+    seen: set[tuple[int, int]] = set()
+    out: list[tuple[str, Path]] = []
+    for d, dirs, names in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(d)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        out += [(os.path.relpath(os.path.join(d, n), root), Path(d) / n) for n in names]
+    return out
+
+
 def _cached_source(path: Path) -> str | None:
-    """The source fingerprint a cache file was written with (``None``: an older cache)."""
+    """The source fingerprint a cache file was written with (``None``: an older cache;
+    ``"unreadable"``: a broken file)."""
     try:
         with np.load(path) as z:
             return str(z["source"]) if "source" in z.files else None
-    except (OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any broken cache file is prepared again
         log.warning("cached case %s is unreadable (%s); preparing it again", path.name, exc)
         return "unreadable"
 
@@ -255,18 +277,24 @@ def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) ->
     if cache_path.is_file():
         cached = _cached_source(cache_path)
         if cached == source or (not case.sources and cached != "unreadable"):
-            return _read_cached(
-                cache_path,
-                case_id=case.case_id,
-                cohort=case.cohort,
-                recurrence=case.recurrence,
-                extra=case.extra,
+            try:
+                return _read_cached(
+                    cache_path,
+                    case_id=case.case_id,
+                    cohort=case.cohort,
+                    recurrence=case.recurrence,
+                    extra=case.extra,
+                )
+            except Exception as exc:  # noqa: BLE001 - a broken cache file is prepared again
+                log.warning(
+                    "cached case %s is unreadable (%s); preparing it again", case.case_id, exc
+                )
+        else:
+            log.info(
+                "case %s: its files changed since it was cached (or the cache predates the "
+                "check); preparing it again",
+                case.case_id,
             )
-        log.info(
-            "case %s: its files changed since it was cached (or the cache predates the check);"
-            " preparing it again",
-            case.case_id,
-        )
     loaded = case.load()
     volume, mask = loaded[0], loaded[1]
     labels = loaded[2] if len(loaded) > 2 else None
@@ -353,6 +381,7 @@ def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) ->
         sinus=sinus,
         seg_valid=seg_valid,
         sinus_covered=covered,
+        source=source,
     )
 
 
@@ -554,7 +583,15 @@ def cpu_has_native_bf16() -> bool:
     )
 
 
+def _case_key(case_id: str, source: str | None) -> str:
+    """A case as the training fingerprint sees it: its id and, when recorded, its files'
+    fingerprint (caches from before it keep their old fingerprints)."""
+    return f"{case_id}@{source}" if source else case_id
+
+
 def _fingerprint(net: NetworkConfig, tcfg: TrainConfig, case_ids: Sequence[str]) -> str:
+    """The training's settings and cases (:func:`_case_key`): a checkpoint or a finished
+    model is reused only for exactly these."""
     settings = asdict(tcfg)
     if not settings["cpu_bf16"]:  # keeps the work dirs of float32 runs from before the option
         del settings["cpu_bf16"]
@@ -668,7 +705,7 @@ def train_model(
         ],
         lr=tcfg.lr,
     )
-    fp = _fingerprint(network, tcfg, [c.case_id for c in cases])
+    fp = _fingerprint(network, tcfg, [_case_key(c.case_id, c.source) for c in cases])
     if patch_shape is not None:
         fp = hashlib.sha256(f"{fp}{list(patch_shape)}".encode()).hexdigest()[:16]
     history: list[dict[str, float]] = []
@@ -1117,6 +1154,7 @@ def _read_cached(
             sinus=z["sinus"] if "sinus" in z.files else None,
             seg_valid=z["seg_valid"] if "seg_valid" in z.files else None,
             sinus_covered=z["sinus_covered"] if "sinus_covered" in z.files else None,
+            source=str(z["source"]) if "source" in z.files else "",
         )
 
 
@@ -1128,7 +1166,9 @@ def _load_cached(folder: Path, items: Sequence[tuple[str, int]]) -> list[Prepare
 
 
 def _job_fingerprint(job: _Job) -> str:
-    return _fingerprint(job.network, job.tcfg, [cid for cid, _ in job.train + job.val])
+    folder = Path(job.cache_folder)
+    keys = [_case_key(cid, _cached_source(folder / f"{cid}.npz")) for cid, _ in job.train + job.val]
+    return _fingerprint(job.network, job.tcfg, keys)
 
 
 def _job_done(job: _Job, ckpt_dir: Path) -> bool:

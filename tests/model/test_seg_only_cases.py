@@ -224,18 +224,37 @@ def test_an_unlabelled_negative_trains_nothing_a_labelled_one_trains_the_seg_hea
 
 
 def test_run_training_adds_seg_only_cases_to_training_only(tmp_path: Path) -> None:
-    negs = seg_only_cases_from_folder(_negatives_folder(tmp_path, unlabelled_slices=slice(0, 32)))
+    folder = _negatives_folder(tmp_path, unlabelled_slices=slice(0, 32))
+    negs = seg_only_cases_from_folder(folder)
     net = NetworkConfig(base_width=4, levels=3, cls_hidden=(16,), sinus_classes=4)
-    bundle = run_training(
-        tiny_cases(6, n_test=2),
+    kw = dict(
         out_dir=tmp_path / "bundle",
         work_dir=tmp_path / "work",
         network=net,
         preprocess=TINY_PRE,
         tcfg=TrainConfig(epochs=1, folds=0, batch_size=2, lr=1e-3),
         device="cpu",
-        seg_only=negs,
     )
+    bundle = run_training(tiny_cases(6, n_test=2), **kw, seg_only=negs)
+    # resumed unchanged: the final model is kept; after a corrected unlabelled map of
+    # NEG_0 (same id) it is trained again on the new arrays
+    final_json = tmp_path / "work" / "checkpoints" / "final.json"
+    first = json.loads(final_json.read_text())["fingerprint"]
+    kw["out_dir"] = tmp_path / "bundle_again"
+    again = run_training(tiny_cases(6, n_test=2), **kw, seg_only=negs, resume=True)
+    assert again.sha256 == bundle.sha256
+    assert json.loads(final_json.read_text())["fingerprint"] == first
+    volume, _ = make_sinus_phantom(**PHANTOM_GRID, severity=(0.0, 0.0), polyp=False, seed=5)
+    write_label_nifti(
+        labels=np.zeros(volume.shape, np.uint8),
+        affine=volume.affine,
+        out_path=folder / "NEG_0" / "unlabelled.nii.gz",
+    )
+    kw["out_dir"] = tmp_path / "bundle_changed"
+    run_training(
+        tiny_cases(6, n_test=2), **kw, seg_only=seg_only_cases_from_folder(folder), resume=True
+    )
+    assert json.loads(final_json.read_text())["fingerprint"] != first
     training = bundle.manifest["training"]
     assert training["seg_only_case_ids"] == ["NEG_0", "NEG_1"]
     assert training["n_train"] == 4 and "NEG_0" not in training["case_ids"]
@@ -285,3 +304,19 @@ def test_several_seg_only_folders_are_read_in_order_and_names_must_differ(tmp_pa
     assert seg_only_cases([]) == ([], "")
     with pytest.raises(InputError, match="same name"):
         seg_only_cases([first, first])
+
+
+def test_source_fingerprint_survives_link_loops_dangling_links_and_a_move(tmp_path: Path) -> None:
+    import shutil
+
+    case = tmp_path / "data" / "C1"
+    (case / "ct").mkdir(parents=True)
+    (case / "ct" / "1.dcm").write_bytes(b"x" * 10)
+    (case / "ct" / "loop").symlink_to("..", target_is_directory=True)  # a link loop
+    (case / "gone.nrrd").symlink_to(tmp_path / "nowhere.nrrd")  # a dangling link
+    fp = source_fingerprint([case])
+    moved = tmp_path / "elsewhere" / "C1"
+    shutil.copytree(case, moved, symlinks=True, copy_function=shutil.copy2)
+    assert source_fingerprint([moved]) == fp  # where the dataset lies does not count
+    (case / "ct" / "1.dcm").write_bytes(b"y" * 11)
+    assert source_fingerprint([case]) != fp
