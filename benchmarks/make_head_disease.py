@@ -92,7 +92,8 @@ log = logging.getLogger("make_head_disease")
 
 HEALTHY_FRACTION = 0.1
 #: the reference upper-sinus cells of a case (SINUS_LABELS 3-8: the healthy head's cells
-#: through the case's augmentation); not read by training
+#: through the case's augmentation) and, in the unlabelled region, the bundled model's
+#: maxillary / nasal labels (1, 2, 9); a sinus head with every class learns them all
 CELLS_NAME = "cells.nii.gz"
 CELLS_DESCRIPTION = (
     "reference upper-sinus cells (SINUS_LABELS 3-8) of the healthy head; "
@@ -143,6 +144,14 @@ def _head_background(name: str, *, bundle: Path, from_pack: Path | None) -> tupl
             f"{packed or 'none'}); pack it with --pack-heads or pass --heads from that list"
         )
     info = json.loads(meta.read_text(encoding="utf-8"))
+    if "model_cavities_ml" not in info:
+        log.warning(
+            "--from-pack %s: head %s was packed before the model's maxillary / nasal labels "
+            "were kept: its cases leave the whole sinonasal box unlabelled; pack it again "
+            "with --pack-heads",
+            from_pack,
+            name,
+        )
     return read_pack_entry(from_pack / f"{name}{PACK_SUFFIX}", patient=name), info
 
 

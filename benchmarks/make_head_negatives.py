@@ -85,7 +85,10 @@ OFFSETS_MM: tuple[tuple[float, float, float], ...] = (
 BLOCK_HALF_MM = np.array([65.0, 55.0, 45.0])
 
 #: ``descrip`` of the written unlabelled maps
-UNLABELLED_DESCRIPTION = "SinusApp segmentation-only case: 1 = reference unknown"
+UNLABELLED_DESCRIPTION = (
+    "SinusApp segmentation-only case: 1 = reference unknown (to the sinus labelling too, "
+    "unless cells holds a cavity there)"
+)
 
 
 def _cases_of_head(

@@ -279,11 +279,11 @@ def drop_stray_lesion(
 def _label_span(labels: np.ndarray, *, volume: Volume) -> tuple[float, float] | None:
     """:func:`_left_span` of the non-zero voxels of ``labels``, listed inside their bounding
     box only (not the whole CT). When the labels hold one maxillary sinus and not the other
-    (the head did not label one, e.g. a fully opacified sinus), the span is made symmetric
-    about the nasal cavity's mean left-right position: the missing sinus must not narrow
-    the span on its side, where its lesion would then be taken for stray. With both (or
-    neither) the span is the labels' own: mirroring it there let the false lesion lateral
-    of the smaller sinus back in (harvard02: 3.7 → 4.6 mL)."""
+    (the head did not label one, e.g. a fully opacified sinus) and a nasal cavity, the span
+    is made symmetric about the nasal cavity's median left-right position: the missing
+    sinus must not narrow the span on its side, where its lesion would then be taken for
+    stray. With both (or neither) the span is the labels' own: mirroring it there let the
+    false lesion lateral of the smaller sinus back in (harvard02: 3.7 → 4.6 mL)."""
     found = _bounding_box(labels)
     if found is None:
         return None
@@ -297,7 +297,7 @@ def _label_span(labels: np.ndarray, *, volume: Volume) -> tuple[float, float] | 
     if span is None or not one_sided or not nasal[0].size:
         return span
     x = volume.index_to_lps(np.stack(nasal, axis=1) + found[0])[:, 0]
-    mid = float(x.mean())
+    mid = float(np.median(x))
     half = max(mid - span[0], span[1] - mid)
     return mid - half, mid + half
 

@@ -15,14 +15,16 @@ around the sinonasal box.
 
 Nobody labelled the maxillary sinuses and nasal cavity of these heads (and the Visible Human
 cadaver's nasal airway is filled with tissue), so inside the sinonasal box the model's
-maxillary and nasal-cavity labels, and a rim of :data:`RIM_MM` around every cavity, are
-returned as *unlabelled*: the lesion loss must not count them (``sinusapp train
---seg-only``). The model's maxillary / nasal labels there are still returned as cavities
-(``HeadCase.cavities``), which the sinus labelling learns, so that a sinus head trained on
-these cases keeps telling the maxillary sinus and the nasal cavity of a whole head (without
-them, nothing on a whole head said where they are: session 27, benchmarks/RESULTS.md). The
-upper cells are labelled (the placed lesion, the rest clear), as is the rest of the box
-(orbits, septum, palate: no lesion, no cavity) and everything outside it.
+maxillary and nasal-cavity labels, a rim of :data:`RIM_MM` around every cavity (from one
+voxel outside the upper cells, whose wall stays known), and the air no label holds that
+reaches that rim are returned as *unlabelled*: the lesion loss must not count them
+(``sinusapp train --seg-only``). The model's maxillary / nasal labels there are still
+returned as cavities (``HeadCase.cavities``), which the sinus labelling learns, so that a
+sinus head trained on these cases keeps telling the maxillary sinus and the nasal cavity
+of a whole head (without them, nothing on a whole head said where they are: session 27,
+benchmarks/RESULTS.md). The upper cells are labelled (the placed lesion, the rest clear),
+as is the rest of the box (orbits, septum, palate: no lesion, no cavity) and everything
+outside it.
 """
 
 from __future__ import annotations
@@ -169,7 +171,16 @@ def head_background(
     )
     cavity = cavities > 0
     rim = ndimage.distance_transform_edt(~(upper | cavity), sampling=volume.spacing_mm) <= RIM_MM
-    unknown = in_box & ~ndimage.binary_dilation(upper, iterations=1) & (rim | cavity)
+    # air in the box that no label holds but that reaches the rim (a frontal recess beyond
+    # the cells, a stray piece the model's labels drop, the nasopharynx): it may be a
+    # cavity, so it is unknown to both heads, not "no cavity"; the scan's own air level
+    # (an uncalibrated scanner's air reads -500 HU), half-way to water
+    air_level = float(np.percentile(crop.array[in_box], 2)) if in_box.any() else -1000.0
+    air = in_box & (crop.array < 0.5 * air_level) & ~upper & ~cavity
+    pieces, _ = ndimage.label(air)
+    touching = np.unique(pieces[air & rim])
+    open_air = np.isin(pieces, touching[touching > 0])
+    unknown = in_box & ~ndimage.binary_dilation(upper, iterations=1) & (rim | cavity | open_air)
     lab = np.where(
         upper,
         labels,
@@ -190,6 +201,10 @@ def head_background(
             for v in MODEL_CAVITIES
         },
         "unlabelled_ml": round(float((lab >= _UNLABELLED).sum()) * volume.voxel_volume_ml, 2),
+        "unlabelled_air_ml": round(
+            float((open_air & (lab == _UNLABELLED)).sum()) * volume.voxel_volume_ml, 2
+        ),
+        "air_level_hu": round(air_level, 1),
     }
     bg = Background(
         patient=name,

@@ -39,6 +39,8 @@ def _head() -> tuple[Volume, np.ndarray, np.ndarray]:
         labels[26:34, 40:60, i0:i1] = value
     labels[28, 64:66, 75:77] = MAX_L  # a stray bit of "maxillary sinus": not kept
     labels[84:88, 90:94, 2:6] = NASAL  # model cavity outside the box: not kept
+    hu[26:34, 62:66, 40:44] = -1000  # air no label holds, next to the left maxillary sinus
+    hu[50:53, 36:39, 30:33] = -1000  # air no label holds, far from every cavity
     box = np.array([[30.0, 80.0], [35.0, 65.0], [25.0, 55.0]])  # x, y, z (LPS mm)
     return Volume(array=hu, affine=AXIAL), labels, box
 
@@ -102,6 +104,11 @@ def test_model_cavities_are_known_to_the_sinus_labelling_only() -> None:
     assert lab[30, 50, 35 - int(RIM_MM) + 1] == HIDDEN_BASE
     assert lab[30, 50, 35 - int(RIM_MM) - 2] == 0
     assert lab[54, 38, 50] == 0 and box_mask(volume, box_lps_mm=box)[54, 38, 50]
+    # air no label holds: unknown where it reaches the rim (it may be a cavity), known
+    # clear far from every cavity
+    assert (lab[26:34, 62:66, 40:44] == HIDDEN_BASE).all()
+    assert (lab[50:53, 36:39, 30:33] == 0).all()
+    assert info["unlabelled_air_ml"] > 0 and info["air_level_hu"] == -1000
     # a left-right mirror swaps the hidden maxillary labels with the visible ones
     mirrored = mirror_background(bg)
     assert np.array_equal(
