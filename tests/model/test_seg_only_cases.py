@@ -257,6 +257,11 @@ def test_run_training_adds_seg_only_cases_to_training_only(tmp_path: Path) -> No
     assert json.loads(final_json.read_text())["fingerprint"] != first
     training = bundle.manifest["training"]
     assert training["seg_only_case_ids"] == ["NEG_0", "NEG_1"]
+    # the final model's fit on its own segmentation-only cases is recorded and carded
+    fit = bundle.manifest["metrics"]["seg_only_fit"]
+    assert fit["n"] == 2 and 0.0 <= fit["sinus_false_cavity_mean"] <= 1.0
+    card = (tmp_path / "bundle" / "MODEL_CARD.md").read_text()
+    assert "segmentation-only cases (2, trained on: a fit check)" in card
     assert training["n_train"] == 4 and "NEG_0" not in training["case_ids"]
     assert bundle.manifest["metrics"]["external"]["n"] == 2
     final = json.loads((tmp_path / "work" / "checkpoints" / "final.json").read_text())
@@ -320,3 +325,60 @@ def test_source_fingerprint_survives_link_loops_dangling_links_and_a_move(tmp_pa
     assert source_fingerprint([moved]) == fp  # where the dataset lies does not count
     (case / "ct" / "1.dcm").write_bytes(b"y" * 11)
     assert source_fingerprint([case]) != fp
+
+
+def test_the_fit_check_counts_cavity_read_on_known_background_only() -> None:
+    """``evaluate_model``'s ``sinus_false_cavity_mean``: the share of a case's known
+    background that the sinus head calls a cavity; unknown voxels count in no measure."""
+    from sinusapp.model.sinus_head import SINUS_IGNORE as IGNORE
+    from sinusapp.model.train import PreparedCase, evaluate_model
+
+    shape = (8, 8, 8)
+    sinus = np.zeros(shape, np.uint8)
+    sinus[:2] = 1  # a maxillary sinus
+    sinus[6:] = IGNORE  # unknown
+    mask = np.zeros(shape, np.uint8)
+    valid = np.ones(shape, np.uint8)
+    valid[6:] = 0
+    case = PreparedCase(
+        case_id="H",
+        cohort="seg_only",
+        recurrence=NO_OUTCOME,
+        image=np.zeros(shape, np.float16),
+        mask=mask,
+        located=True,
+        sinus=sinus,
+        seg_valid=valid,
+        sinus_covered=np.ones(10, bool),
+    )
+
+    class Says(torch.nn.Module):
+        """Calls class 1 (maxillary L) in slices ``lo:hi``, background elsewhere, and
+        lesion in the unknown slices only."""
+
+        def __init__(self, lo: int, hi: int) -> None:
+            super().__init__()
+            self.config = NetworkConfig(base_width=4, levels=3, sinus_classes=4)
+            self.cls_head = None
+            self.lo, self.hi = lo, hi
+
+        def forward(self, x: torch.Tensor, **_: object) -> NetworkOutput:
+            n = x.shape[0]
+            logits = torch.zeros((n, 4, *shape))
+            logits[:, 0] = 1.0
+            logits[:, 1, self.lo : self.hi] = 5.0
+            seg = torch.full((n, 1, *shape), -5.0)
+            seg[:, :, 6:] = 5.0
+            return NetworkOutput(seg_logits=seg, cls_logits=None, sinus_logits=logits)
+
+    exact = evaluate_model(Says(0, 2), [case], device="cpu")
+    assert exact["sinus_false_cavity_mean"] == 0.0
+    assert exact["sinus_dsc_mean"] == {"maxillary_L": 1.0}
+    assert exact["dsc_median"] == 1.0  # lesion only where unknown: nothing counted, no error
+    # two more slices of the known background read as the sinus: 2 of 4 background slices
+    over = evaluate_model(Says(0, 4), [case], device="cpu")
+    assert over["sinus_false_cavity_mean"] == 0.5
+    # calling the unknown slices a cavity costs nothing
+    assert evaluate_model(Says(0, 2), [case], device="cpu")["sinus_false_cavity_mean"] == 0.0
+    unknown_too = evaluate_model(Says(6, 8), [case], device="cpu")
+    assert unknown_too["sinus_false_cavity_mean"] == 0.0
