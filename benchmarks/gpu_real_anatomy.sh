@@ -42,8 +42,11 @@
 # The bundle's lesion_regions stay maxillary L / R + nasal cavity, head cases or not, until
 # make_head_disease.py --score on the held-out head says the upper sinuses are measured
 # (benchmarks/RESULTS.md, "Upper sinuses on diseased heads"); then re-seal with them.
-# Score the returned bundle here (CPU) before adopting it: benchmarks/real_anatomy.py (held-out
-# NasalSeg), benchmarks/make_head_disease.py --score and the three real heads.
+# Score the returned bundle here (CPU) before adopting it: first its manifest's
+# metrics.seg_only_fit (does it fit its own head cases? session 29's CPU try read the orbits of
+# its training heads as nasal cavity and never learned the anterior ethmoid and frontal
+# classes), then benchmarks/real_anatomy.py (held-out NasalSeg),
+# benchmarks/make_head_disease.py --score and the three real heads.
 set -euo pipefail
 
 OUT=${OUT:-/tmp/sinusapp_real_out}
@@ -153,6 +156,7 @@ stamp "train: width $WIDTH, $EPOCHS x $STEPS steps, batch $BATCH, $DEVICE"
 "${TRAIN[@]}" --epochs "$EPOCHS" --out "$WORK/sinus_unet" > "$OUT/train.log" 2>&1 \
     || { tail -40 "$OUT/train.log"; stamp "FAILED: train"; exit 5; }
 tail -3 "$OUT/train.log"
+grep "a fit check" "$OUT/train.log" || true  # the model on its own head cases (manifest seg_only_fit)
 tar czf "$OUT/sinus_unet.tgz" -C "$WORK" sinus_unet
 cp "$WORK/train/predictions.csv" "$OUT/" 2>/dev/null || true
 stamp "done: $OUT/sinus_unet.tgz ($(du -h "$OUT/sinus_unet.tgz" | cut -f1))"
