@@ -275,21 +275,19 @@ def _cached_source(path: Path) -> str | None:
 def _prepare_one(case: TrainingCase, cfg: PreprocessConfig, cache_path: Path) -> PreparedCase:
     source = source_fingerprint(case.sources) if case.sources else ""
     if cache_path.is_file():
-        cached = _cached_source(cache_path)
-        if cached == source or (not case.sources and cached != "unreadable"):
-            try:
-                return _read_cached(
-                    cache_path,
-                    case_id=case.case_id,
-                    cohort=case.cohort,
-                    recurrence=case.recurrence,
-                    extra=case.extra,
-                )
-            except Exception as exc:  # noqa: BLE001 - a broken cache file is prepared again
-                log.warning(
-                    "cached case %s is unreadable (%s); preparing it again", case.case_id, exc
-                )
+        try:
+            cached = _read_cached(
+                cache_path,
+                case_id=case.case_id,
+                cohort=case.cohort,
+                recurrence=case.recurrence,
+                extra=case.extra,
+            )
+        except Exception as exc:  # noqa: BLE001 - a broken cache file is prepared again
+            log.warning("cached case %s is unreadable (%s); preparing it again", case.case_id, exc)
         else:
+            if not case.sources or cached.source == source:
+                return cached
             log.info(
                 "case %s: its files changed since it was cached (or the cache predates the "
                 "check); preparing it again",

@@ -37,6 +37,7 @@ from scipy import ndimage
 
 from sinusapp.imaging.quantify import SINUS_LABELS
 from sinusapp.imaging.volume import Volume, sub_grid_affine
+from sinusapp.model.refine import keep_main_cavities
 from sinusapp.synth.cohort import CaseSpec
 from sinusapp.synth.realanat import (
     HIDDEN_BASE,
@@ -131,18 +132,6 @@ def head_sinus_labels(volume: Volume, *, predictor: Any) -> np.ndarray:
     return labels
 
 
-def _main_pieces(labels: np.ndarray, *, keep_fraction: float = 0.2) -> np.ndarray:
-    """Each label value's connected pieces of at least ``keep_fraction`` of its largest (a
-    model's stray bits in the cheek or the mouth are no cavity to learn)."""
-    out = np.zeros_like(labels)
-    for value in np.unique(labels[labels > 0]):
-        pieces, n = ndimage.label(labels == value)
-        sizes = np.bincount(pieces.ravel(), minlength=n + 1)[1:]
-        keep = np.flatnonzero(sizes >= keep_fraction * sizes.max()) + 1
-        out[np.isin(pieces, keep)] = value
-    return out
-
-
 def head_background(
     volume: Volume, *, labels: np.ndarray, box_lps_mm: np.ndarray, name: str
 ) -> tuple[Background, dict[str, Any]]:
@@ -166,9 +155,14 @@ def head_background(
     reach = box + np.array([[-CELL_REACH_MM, CELL_REACH_MM]] * 3)
     upper = np.isin(labels, list(UPPER_REGIONS)) & box_mask(crop, box_lps_mm=reach)
     in_box = box_mask(crop, box_lps_mm=widened_box(box))
-    cavities = _main_pieces(
-        np.where(np.isin(labels, MODEL_CAVITIES) & in_box & ~upper, labels, 0).astype(np.uint8)
-    )
+    # each cavity's main piece (+ the pieces within a few mm: a septated sinus), as the
+    # Predictor cuts them: the box's edge may leave a sliver of a cavity outside it apart
+    cavities = keep_main_cavities(
+        np.where(np.isin(labels, MODEL_CAVITIES) & in_box & ~upper, labels, 0).astype(np.uint8),
+        volume=crop,
+        within_mm=RIM_MM,
+        in_place=True,
+    ).labels
     cavity = cavities > 0
     rim = ndimage.distance_transform_edt(~(upper | cavity), sampling=volume.spacing_mm) <= RIM_MM
     # air in the box that no label holds but that reaches the rim (a frontal recess beyond
