@@ -4,10 +4,13 @@
 #
 # Here, once:
 #   python benchmarks/pack_nasalseg.py --out .pack/nasalseg_125 --spacing 1.25   # 27.6 MB
-#   python benchmarks/make_head_disease.py --pack-heads .pack/heads_125 \
-#      --heads vhf_visible_human_female_head harvard02_cadaver_head_sinus_coverage  # 1.5 MB
+#   python benchmarks/make_head_disease.py --pack-heads .pack/heads_075 \
+#      --heads vhf_visible_human_female_head harvard02_cadaver_head_sinus_coverage  # 7 MB
+#      (0.75 mm, cubic: the default since session 30; a 1.25 mm trilinear head pack made the
+#      head cases' bone edges ~0.25 mm wider than the real heads', benchmarks/RESULTS.md)
 #   python benchmarks/make_head_negatives.py --pack-heads .pack/negatives_125 \
 #      --heads vhf_visible_human_female_head harvard02_cadaver_head_sinus_coverage  # 2.4 MB
+#   (about 27.6 + 7 + 2.4 + 10 + 18 = 65 MB: within the 64 MiB = 67.1 MB of a carry)
 #   mkdir -p .whl && python3 -m pip download --no-deps --only-binary=:all: \
 #      --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \
 #      --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
@@ -16,9 +19,9 @@
 #      platformdirs==4.14.9                                   # ~10 MB; + the repo's 18 MB
 #   (`.pack/` is in .gitignore; add `/.whl/` to .git/info/exclude.) The device image has torch,
 #   numpy, scipy, scikit-image, scikit-learn, statsmodels, safetensors, tqdm, pillow.
-# On the device (run, carry [".pack/nasalseg_125", ".pack/heads_125", ".pack/negatives_125",
+# On the device (run, carry [".pack/nasalseg_125", ".pack/heads_075", ".pack/negatives_125",
 # ".whl"], timeout_s 600):
-#   PACK=.pack/nasalseg_125 HEADPACK=.pack/heads_125 HEADNEGPACK=.pack/negatives_125 \
+#   PACK=.pack/nasalseg_125 HEADPACK=.pack/heads_075 HEADNEGPACK=.pack/negatives_125 \
 #       bash benchmarks/gpu_real_anatomy.sh
 # A CPU plumbing check (minutes): DEVICE=cpu CASES=8 EPOCHS=1 STEPS=2 WIDTH=4 LEVELS=3 \
 #   BATCH=2 bash benchmarks/gpu_real_anatomy.sh
@@ -29,8 +32,8 @@
 # budget, at most 100), STEPS (steps per epoch, 100), WIDTH (16),
 # LEVELS (4), SPACING (1.25, the pack's or coarser), BLOCK (64,80,96), PATCH (48,64,64),
 # BATCH (8), LR (1e-3), DEVICE (cuda), VERSION (3.0.0-candidate), EXTRA_TRAIN_ARGS;
-# HEADPACK (a folder of head backgrounds from `make_head_disease.py --pack-heads`, 1.5 MB for
-# VHF + harvard02; carry it too): HEAD_CASES (60) upper-sinus disease cases per head are
+# HEADPACK (a folder of head backgrounds from `make_head_disease.py --pack-heads`, 7 MB for
+# VHF + harvard02 at its default 0.75 mm; carry it too): HEAD_CASES (60) upper-sinus disease cases per head are
 # rendered from it and trained as segmentation-only cases (--seg-only). Keep the third head
 # (GE) out of it: it is the held-out head for make_head_disease.py --score. The head cases
 # carry their cells (cells.nii.gz): EXTRA_TRAIN_ARGS=--sinus-upper trains a 10-class sinus
@@ -104,6 +107,8 @@ SEG_ONLY=()
 if [ -n "$HEADPACK" ]; then
     HEADS=$($PY -c "import pathlib; print(' '.join(sorted(p.name[:-7] for p in pathlib.Path('$HEADPACK').glob('*.npz.xz'))))")
     HEADDIS="$WORK/heads_${HEAD_CASES}_$(basename "$HEADPACK")"
+    COARSE=$($PY -c "import json, pathlib; print(' '.join(p.name[:-5] for p in sorted(pathlib.Path('$HEADPACK').glob('*.json')) if json.loads(p.read_text()).get('pack_spacing_mm', 9) > 0.75 or json.loads(p.read_text()).get('pack_hu_order', 1) != 3))")
+    [ -z "$COARSE" ] || stamp "WARNING: head pack $HEADPACK has coarse or trilinear entries ($COARSE): their cases are blurrier than the real heads; repack with make_head_disease.py --pack-heads (0.75 mm, cubic)"
     if [ ! -f "$HEADDIS.done" ]; then
         rm -rf "$HEADDIS"
         stamp "head cases: $HEAD_CASES per head on $HEADS (upper-sinus disease, segmentation-only)"

@@ -45,9 +45,9 @@ rendering background (crop, cells, unlabelled region, at ``--pack-spacing`` mm) 
 entry (:mod:`sinusapp.synth.realanat_pack`) and ``--from-pack DIR`` renders cases from them
 there, without the shared data or a model run::
 
-    python benchmarks/make_head_disease.py --pack-heads .pack/heads_125 \
+    python benchmarks/make_head_disease.py --pack-heads .pack/heads_075 \
         --heads vhf_visible_human_female_head harvard02_cadaver_head_sinus_coverage
-    python benchmarks/make_head_disease.py --from-pack .pack/heads_125 --out DIR --cases 60 \
+    python benchmarks/make_head_disease.py --from-pack .pack/heads_075 --out DIR --cases 60 \
         --heads vhf_visible_human_female_head harvard02_cadaver_head_sinus_coverage
 """
 
@@ -116,7 +116,24 @@ def load_head(name: str, *, bundle: Path) -> tuple[Any, dict[str, Any]]:
     return bg, {**info, "series": head["series"]}
 
 
-def pack_heads(*, heads: list[str], out: Path, bundle: Path, spacing_mm: float) -> None:
+#: the head packs' spacing (mm) and HU interpolation: the cases are rendered from the pack
+#: onto 0.6-1.0 mm pixels, so a coarse trilinear pack blurs them twice. Measured by
+#: benchmarks/edge_sharpness.py (session 30, benchmarks/RESULTS.md "Head cases from packs"):
+#: bone-edge width on the network's 1.25 mm grid, median of 10 cases, trilinear 1.25 mm pack /
+#: cubic 0.75 mm pack / rendered from the DICOM / the original series: VHF 2.50 / 2.07 / 2.16 /
+#: 2.26 mm, harvard02 2.32 / 2.16 / 1.96 / 2.08 mm. 3.4-3.6 MB per head at 0.75 mm.
+HEAD_PACK_SPACING_MM = 0.75
+HEAD_PACK_HU_ORDER = 3
+
+
+def pack_heads(
+    *,
+    heads: list[str],
+    out: Path,
+    bundle: Path,
+    spacing_mm: float = HEAD_PACK_SPACING_MM,
+    hu_order: int = HEAD_PACK_HU_ORDER,
+) -> None:
     """Write each head's rendering background (crop, cells, unlabelled region: what
     :func:`load_head` makes with the bundle) as a pack entry + ``<head>.json``, for the GPU
     machine (``../shared`` does not travel); ``--from-pack`` renders cases from them."""
@@ -125,8 +142,15 @@ def pack_heads(*, heads: list[str], out: Path, bundle: Path, spacing_mm: float) 
     out.mkdir(parents=True, exist_ok=True)
     for name in heads:
         bg, info = load_head(name, bundle=bundle)
-        size = write_pack_entry(bg, path=out / f"{name}{PACK_SUFFIX}", spacing_mm=spacing_mm)
-        info = {**info, "pack_spacing_mm": spacing_mm, "bundle": str(bundle)}
+        size = write_pack_entry(
+            bg, path=out / f"{name}{PACK_SUFFIX}", spacing_mm=spacing_mm, hu_order=hu_order
+        )
+        info = {
+            **info,
+            "pack_spacing_mm": spacing_mm,
+            "pack_hu_order": hu_order,
+            "bundle": str(bundle),
+        }
         (out / f"{name}.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
         log.info("%s: packed at %.2f mm, %.2f MB", name, spacing_mm, size / 1e6)
 
@@ -340,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine)",
         from_pack_help="render from the head backgrounds packed in DIR (no ../shared, no model "
         "run)",
+        default_spacing_mm=HEAD_PACK_SPACING_MM,
     )
     ap.add_argument(
         "--healthy-fraction",

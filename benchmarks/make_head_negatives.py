@@ -245,11 +245,22 @@ def _head(
     )
 
 
-def add_pack_arguments(ap: argparse.ArgumentParser, *, pack_help: str, from_pack_help: str) -> None:
+def add_pack_arguments(
+    ap: argparse.ArgumentParser,
+    *,
+    pack_help: str,
+    from_pack_help: str,
+    default_spacing_mm: float = 1.25,
+) -> None:
     """``--pack-heads DIR``, ``--pack-spacing`` and ``--from-pack DIR``: the head scripts'
     way to the GPU machine, where ``../shared`` does not travel."""
     ap.add_argument("--pack-heads", type=Path, default=None, metavar="DIR", help=pack_help)
-    ap.add_argument("--pack-spacing", type=float, default=1.25, help="mm (default 1.25)")
+    ap.add_argument(
+        "--pack-spacing",
+        type=float,
+        default=default_spacing_mm,
+        help=f"mm (default {default_spacing_mm:g})",
+    )
     ap.add_argument("--from-pack", type=Path, default=None, metavar="DIR", help=from_pack_help)
 
 

@@ -4,7 +4,7 @@ The lent GPU machine receives only the repository and at most 64 MiB of carried 
 ``../shared`` does not travel: the 90 NasalSeg crops are 102 MB as lossless JPEG-LS DICOM.
 A *pack* holds each crop resampled to about one spacing on every axis (the crop's extent
 divided into whole voxels, e.g. 1.254 / 1.241 / 1.250 mm for 1.25; HU trilinear without a
-prefilter, labels nearest)
+prefilter, or a cubic spline (``hu_order=3``: the head packs), labels nearest)
 as an LZMA-compressed ``.npz`` (int16 HU rounded to ``hu_step``, uint8 SinusApp labels, LPS
 affine), plus ``PACK.json`` (source, spacing, patients). Measured on all 90 crops: at 1.25
 mm 36.4 MB with HU kept to 1 HU, 27.6 MB with ``hu_step`` 4; at 1.0 mm 68.4 MB (1 HU); the
@@ -47,12 +47,19 @@ PACK_SUFFIX = ".npz.xz"
 PACK_MANIFEST = "PACK.json"
 
 
-def _resample(bg: Background, *, spacing_mm: float) -> Background:
+#: HU interpolation of a pack: 1 trilinear, 3 cubic spline (see :func:`write_pack_entry`)
+HU_ORDERS = (1, 3)
+
+
+def _resample(bg: Background, *, spacing_mm: float, hu_order: int = 1) -> Background:
     """``bg`` on a grid of about ``spacing_mm`` per axis over the same extent and orientation
-    (a whole number of voxels per axis; each voxel keeps its LPS position)."""
+    (a whole number of voxels per axis; each voxel keeps its LPS position); HU interpolated
+    with spline order ``hu_order``, labels nearest."""
     step = np.sqrt((bg.affine[:3, :3] ** 2).sum(axis=0))  # mm per index along each axis
     zoom = step / float(spacing_mm)
-    hu = ndimage.zoom(bg.hu.astype(np.float32), zoom, order=1, mode="nearest", grid_mode=True)
+    hu = ndimage.zoom(
+        bg.hu.astype(np.float32), zoom, order=hu_order, mode="nearest", grid_mode=True
+    )
     shape = np.array(hu.shape)
     labels = ndimage.zoom(
         bg.labels, shape / np.array(bg.labels.shape), order=0, mode="nearest", grid_mode=True
@@ -65,7 +72,9 @@ def _resample(bg: Background, *, spacing_mm: float) -> Background:
     return Background(patient=bg.patient, hu=hu, labels=labels.astype(np.uint8), affine=affine)
 
 
-def _check(*, spacing_mm: float, hu_step: int) -> None:
+def _check(*, spacing_mm: float, hu_step: int, hu_order: int = 1) -> None:
+    if hu_order not in HU_ORDERS:
+        raise ValueError(f"hu_order must be one of {HU_ORDERS}, got {hu_order!r}")
     if not spacing_mm > 0:
         raise ValueError(f"spacing_mm must be > 0 mm, got {spacing_mm!r}")
     if isinstance(hu_step, bool) or not isinstance(hu_step, int) or hu_step < 1:
@@ -73,12 +82,24 @@ def _check(*, spacing_mm: float, hu_step: int) -> None:
 
 
 def write_pack_entry(
-    background: Background, *, path: Path, spacing_mm: float, hu_step: int = 4
+    background: Background,
+    *,
+    path: Path,
+    spacing_mm: float,
+    hu_step: int = 4,
+    hu_order: int = 1,
 ) -> int:
     """Write one background (any: a NasalSeg crop, a head crop) as a pack entry at
-    ``spacing_mm`` with HU in steps of ``hu_step``; returns its size in bytes."""
-    _check(spacing_mm=spacing_mm, hu_step=hu_step)
-    bg = _resample(background, spacing_mm=spacing_mm)
+    ``spacing_mm`` with HU in steps of ``hu_step``; returns its size in bytes.
+
+    ``hu_order`` 3 (cubic spline) keeps more of the edges than trilinear (1) when the cases
+    rendered from the pack are resampled once more onto finer pixels, as head cases are
+    (0.6-1.0 mm): measured on the two packed heads (session 30, benchmarks/RESULTS.md),
+    trilinear packs at 1.25 mm made their cases' bone edges about 0.25 mm wider on the
+    network's 1.25 mm grid than the real heads' own (``benchmarks/edge_sharpness.py``).
+    """
+    _check(spacing_mm=spacing_mm, hu_step=hu_step, hu_order=hu_order)
+    bg = _resample(background, spacing_mm=spacing_mm, hu_order=hu_order)
     buf = io.BytesIO()
     np.savez(
         buf,

@@ -133,3 +133,43 @@ def test_background_patients_are_dicom_folders_and_pack_entries(tmp_path: Path) 
     (tmp_path / "P003.npz.xz").write_bytes(b"")
     assert background_patients(tmp_path) == {"P001", "P003"}
     assert background_patients(tmp_path / "nowhere") == set()
+
+
+def test_head_pack_keeps_bone_edges_nearer_the_scan(tmp_path: Path) -> None:
+    """A head case is rendered from its pack onto finer pixels again: the head packs' 0.75 mm
+    cubic entries keep a bone edge nearer the scan's than the former 1.25 mm trilinear ones
+    (measured on the real heads: session 30, benchmarks/RESULTS.md), and at one spacing the
+    cubic spline is the sharper."""
+    from _benchscripts import load_benchmark
+    from scipy import ndimage
+
+    from sinusapp.synth.realanat import Background
+    from sinusapp.synth.realanat_pack import read_pack_entry, write_pack_entry
+
+    heads = load_benchmark("make_head_disease")
+    new = (heads.HEAD_PACK_SPACING_MM, heads.HEAD_PACK_HU_ORDER)
+    x = np.arange(96) * 0.5  # mm, 0.5 mm pixels like harvard02
+    edge = 1000.0 / (1.0 + np.exp(-(x - 23.3) / 0.3))  # a bone edge about 1 mm wide
+    hu = np.broadcast_to(edge, (12, 12, 96)).astype(np.float32) - 200.0
+    # index (k, j, i) -> LPS (x, y, z), 0.5 mm on every axis
+    affine = np.array([[0, 0, 0.5, 0], [0, 0.5, 0, 0], [0.5, 0, 0, 0], [0, 0, 0, 1.0]])
+    bg = Background(patient="h", hu=hu, labels=np.zeros(hu.shape, np.uint8), affine=affine)
+
+    def width_mm(profile: np.ndarray) -> float:
+        return float(np.ptp(profile) / np.abs(np.diff(profile)).max() * 0.5)
+
+    widths = {}
+    for spacing, order in ((1.25, 1), (1.25, 3), (0.75, 1), (0.75, 3), new):
+        path = tmp_path / f"{spacing}_{order}.npz.xz"
+        write_pack_entry(bg, path=path, spacing_mm=spacing, hu_step=1, hu_order=order)
+        back = read_pack_entry(path, patient="h").hu[2, 2].astype(np.float64)
+        # rendered again onto 0.5 mm pixels, trilinear as the renderer does
+        fine = ndimage.zoom(back, spacing / 0.5, order=1, mode="nearest", grid_mode=True)
+        widths[spacing, order] = width_mm(fine)
+    original = width_mm(hu[6, 6].astype(np.float64))
+    assert original < widths[0.75, 3] < widths[0.75, 1]
+    assert widths[1.25, 3] < widths[1.25, 1]
+    # the head packs' default takes about half of the former pack's extra width away
+    assert widths[new] - original < 0.6 * (widths[1.25, 1] - original)
+    with pytest.raises(ValueError, match="hu_order"):
+        write_pack_entry(bg, path=tmp_path / "x.npz.xz", spacing_mm=1.0, hu_order=2)
