@@ -54,6 +54,8 @@ def test_train_command_end_to_end(
     from sinusapp.cli import main
 
     monkeypatch.setenv("SINUSAPP_HOME", str(tmp_path / "home"))
+    if extra:  # the bfloat16 path itself, on any CPU (refused where it would be emulated)
+        monkeypatch.setattr("sinusapp.model.train.cpu_has_native_bf16", lambda: True)
     data = tmp_path / "cohort"
     assert (
         main(["synth", "--out", str(data), "--cases", "3", "--preset", "paper", "--low-res"]) == 0

@@ -83,6 +83,19 @@ def test_cpu_bf16_is_refused_on_a_gpu_device() -> None:
         _check_cpu_bf16("cuda:0")
 
 
+def test_cpu_bf16_is_refused_on_a_cpu_without_native_bfloat16(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sinusapp.cli.train import _check_cpu_bf16
+
+    monkeypatch.setattr("sinusapp.model.train.cpu_has_native_bf16", lambda: False)
+    with pytest.raises(InputError, match="no native bfloat16") as info:
+        _check_cpu_bf16("cpu")
+    assert "drop --cpu-bf16" in (info.value.hint or "")
+    monkeypatch.setattr("sinusapp.model.train.cpu_has_native_bf16", lambda: True)
+    _check_cpu_bf16("cpu")  # accepted where the CPU has it
+
+
 def test_preprocessing_is_cached(tmp_path: Path) -> None:
     cases = tiny_cases(2)
     a = prepare_cases(cases, cache_dir=tmp_path, config=TINY_PRE)
