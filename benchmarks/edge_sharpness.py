@@ -29,7 +29,10 @@ from scipy import ndimage
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 SHARED = REPO.parent / "shared" / "data"
+
+from real_anatomy import _head_volume  # noqa: E402  (a folder's head / case series)
 
 from sinusapp.imaging.volume import Volume  # noqa: E402
 from sinusapp.model.preprocess import _resample  # noqa: E402
@@ -69,15 +72,6 @@ def edge_width_mm(volume: Volume) -> float | None:
     return float(np.median(widths)) * GRID_MM if widths else None
 
 
-def _series(folder: Path) -> Volume:
-    from sinusapp.dicom import load_volume, scan
-
-    result = scan(folder)
-    cts = [s for s in result.series if s.kind == "image" and s.modality == "CT"]
-    entry = result.proposed or max(cts, key=lambda s: s.n_frames)
-    return load_volume(folder, series_uid=entry.series_uid, scan_result=result)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--heads", nargs="*", default=[], help="real heads in ../shared/data/realct")
@@ -86,14 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     for name in args.heads:
-        width = edge_width_mm(_series(SHARED / "realct" / name))
+        width = edge_width_mm(_head_volume(SHARED / "realct" / name))
         print(f"{name}: {width if width is None else round(width, 2)} mm (original series)")
     for folder in args.folders:
         groups: dict[str, list[float | None]] = {}
         for case in sorted(p for p in folder.iterdir() if (p / "ct").is_dir()):
             key = case.name.split("_")[1] if case.name.startswith(("HEAD_", "NEG_")) else "case"
             if len(groups.setdefault(key, [])) < args.cases:
-                groups[key].append(edge_width_mm(_series(case / "ct")))
+                groups[key].append(edge_width_mm(_head_volume(case / "ct")))
         for key, values in groups.items():
             got = [v for v in values if v is not None]
             median = round(float(np.median(got)), 2) if got else None
