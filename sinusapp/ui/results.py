@@ -220,7 +220,11 @@ class ResultsPanel(QtWidgets.QWidget):
             )
         self.headline.setText(text)
         high = r.risk_group == "high"
-        self.risk.setText(f"{'HIGH' if high else 'LOW'} RISK  (cutoff {r.cutoff:.0%})")
+        # "66 %  LOW RISK (cutoff 76 %)" read as a contradiction: say how the two relate
+        where = "at or above" if high else "below"
+        self.risk.setText(
+            f"{'HIGH' if high else 'LOW'} RISK: {where} the {format_probability(r.cutoff)} cutoff"
+        )
         self.risk.setStyleSheet(
             "border-radius: 4px; font-weight: bold; color: white; background: "
             + ("#c62828;" if high else "#2e7d32;")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
+from sinusapp.case import format_probability
 from sinusapp.imaging.planes import Plane
 
 pytestmark = pytest.mark.timeout(120)
@@ -71,7 +72,8 @@ def test_analysis_with_fake_predictor_shows_results_contour_and_nomogram(
     assert r is not None and r.dlr_score == pytest.approx(0.55)
     assert w.viewer.model.masks["model"] is not None
     assert "%" in w.results.headline.text()
-    assert w.results.risk.text().endswith(f"(cutoff {r.cutoff:.0%})")
+    where = "at or above" if r.risk_group == "high" else "below"
+    assert w.results.risk.text().endswith(f"{where} the {format_probability(r.cutoff)} cutoff")
     # nomogram drawn with marks
     assert w.nomogram_view.layout_obj is not None and w.nomogram_view.layout_obj.marks
     p0 = w.session.prediction.probability
