@@ -13,17 +13,16 @@ after mirroring, elastic deformation and resampling of a crop around the sinuses
 
 Each case is a segmentation-only case (``sinusapp train --seg-only``; no outcome):
 ``ct/`` (the rendered crop), ``lesion.nrrd`` (the placed upper-sinus disease),
-``unlabelled.nii.gz`` (inside the hand-marked sinonasal box + 5 mm: the bundled model's
-maxillary and nasal-cavity labels and a 3 mm rim around every cavity; nobody labelled the
-maxillary sinuses and nasal cavity of these heads, and the Visible Human's nasal airway is
-filled with tissue) and ``case.json``. The upper cells themselves are labelled (the placed
-lesion, the rest clear), as is the rest of the box and everything outside it (no lesion).
+``unlabelled.nii.gz`` (the tissue inside the bundled model's maxillary and nasal-cavity
+labels in the hand-marked sinonasal box + 5 mm: nobody labelled the maxillary sinuses and
+nasal cavity of these heads, and the Visible Human's nasal airway is filled with tissue) and
+``case.json``. The upper cells themselves are labelled (the placed lesion, the rest clear), as
+is the cavities' air, the rest of the box and everything outside it (no lesion).
 
 ``cells.nii.gz`` holds the reference upper-sinus cells (the healthy head's, through the case's
 augmentation: what each ethmoid / frontal / sphenoid cavity is, whatever the disease did to its
-air) and, inside the unlabelled region, the model's maxillary / nasal labels: a sinus head
-with every class (``sinusapp train --sinus-upper``) learns both; the lesion loss still skips
-the unlabelled region.
+air) and the model's maxillary / nasal labels: a sinus head learns them (``--sinus-upper``:
+every class); the lesion loss still skips the unlabelled tissue.
 
 ``--score BUNDLE ...`` scores bundles on a folder of such cases (written first when ``--out`` is
 empty; an existing folder is scored as it is, whatever ``--seed`` / ``--heads`` say): lesion

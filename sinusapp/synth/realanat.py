@@ -56,8 +56,10 @@ _LEFT_RIGHT_PAIRS = ((1, 2), (3, 4), (5, 6))
 #: label values from here up are a renderer's own, carried through the augmentation: a
 #: whole-head background's unlabelled region (:mod:`sinusapp.synth.realhead`) is this value,
 #: and ``HIDDEN_BASE + v`` is a cavity ``v`` known there to the sinus labelling only;
-#: mirroring swaps their left-right values too
+#: ``CAVITY_BASE + v`` is a cavity ``v`` known to both (its air: no lesion); mirroring swaps
+#: their left-right values too
 HIDDEN_BASE = 200
+CAVITY_BASE = 230
 #: nasopharynx, kept while rendering (so no cavity grows into it) and written as 0
 _NASOPHARYNX_TMP = 15
 _HU_MIN, _HU_MAX = -1024, 3071
@@ -240,7 +242,8 @@ def mirror_background(bg: Background) -> Background:
     swap = np.arange(256, dtype=np.uint8)
     for a, b in _LEFT_RIGHT_PAIRS:
         swap[a], swap[b] = b, a
-        swap[HIDDEN_BASE + a], swap[HIDDEN_BASE + b] = HIDDEN_BASE + b, HIDDEN_BASE + a
+        for base in (HIDDEN_BASE, CAVITY_BASE):
+            swap[base + a], swap[base + b] = base + b, base + a
     lab = swap[flipped]
     return Background(
         patient=bg.patient,

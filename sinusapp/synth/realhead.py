@@ -14,17 +14,17 @@ deformation and resampling (:func:`~sinusapp.synth.realanat.augment_background`)
 around the sinonasal box.
 
 Nobody labelled the maxillary sinuses and nasal cavity of these heads (and the Visible Human
-cadaver's nasal airway is filled with tissue), so inside the sinonasal box the model's
-maxillary and nasal-cavity labels, a rim of :data:`RIM_MM` around every cavity (from one
-voxel outside the upper cells, whose wall stays known), and the air no label holds that
-reaches that rim are returned as *unlabelled*: the lesion loss must not count them
-(``sinusapp train --seg-only``). The model's maxillary / nasal labels there are still
-returned as cavities (``HeadCase.cavities``), which the sinus labelling learns, so that a
-sinus head trained on these cases keeps telling the maxillary sinus and the nasal cavity
-of a whole head (without them, nothing on a whole head said where they are: session 27,
-benchmarks/RESULTS.md). The upper cells are labelled (the placed lesion, the rest clear),
-as is the rest of the box (orbits, septum, palate: no lesion, no cavity) and everything
-outside it.
+cadaver's nasal airway is filled with tissue), so the tissue inside the model's maxillary and
+nasal-cavity labels is returned as *unlabelled*: the lesion loss must not count it
+(``sinusapp train --seg-only``); their air is known to hold no lesion. The model's
+maxillary / nasal labels are returned as cavities (``HeadCase.cavities``), which the sinus
+labelling learns, so that a sinus head trained on these cases keeps telling the maxillary
+sinus and the nasal cavity of a whole head (without them, nothing on a whole head said where
+they are: session 27, benchmarks/RESULTS.md). The upper cells are labelled (the placed
+lesion, the rest clear), as is the rest of the box (the cavities' walls, the turbinates, the
+orbits, septum, palate, the air no label holds: no lesion, no cavity) and everything outside
+it. Until session 32 a 3 mm rim around every cavity and the air reaching it were unlabelled
+for both heads too, and a model trained so grew its labels and its false lesion into them.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from sinusapp.imaging.quantify import SINUS_LABELS
 from sinusapp.imaging.volume import Volume, sub_grid_affine
 from sinusapp.model.refine import keep_main_cavities
 from sinusapp.synth.cohort import CaseSpec
 from sinusapp.synth.realanat import (
+    CAVITY_BASE,
     HIDDEN_BASE,
     MAX_L,
     MAX_R,
@@ -68,16 +68,17 @@ UPPER_REGIONS: dict[int, str] = {
     if name.startswith(("ethmoid", "frontal", "sphenoid"))
 }
 #: label value of the unlabelled region while rendering (carried through the augmentation);
-#: ``_UNLABELLED + v``: the model's cavity ``v`` (maxillary, nasal), unlabelled for the lesion
+#: ``_UNLABELLED + v``: the tissue of the model's cavity ``v`` (maxillary, nasal), unlabelled
+#: for the lesion; ``CAVITY_BASE + v``: its air, known (no lesion)
 _UNLABELLED = HIDDEN_BASE
 #: the model's cavities whose labels the sinus labelling learns on a head
 MODEL_CAVITIES = (MAX_L, MAX_R, NASAL)
-#: the rim around each cavity (the model's and the upper cells) left unlabelled in the box:
-#: where those labels' edges are unsure and real mucosa may lie
-RIM_MM = 3.0
+#: pieces of a model cavity within this of its main piece belong to it (a septated sinus)
+CAVITY_REACH_MM = 3.0
 #: crop around the sinonasal box (mm each side): holds the model's 80 x 100 x 120 mm block
 CROP_MARGIN_MM = 28.0
-#: the unlabelled region: the sinonasal box widened by this (and more towards the nostrils)
+#: the model's cavities are taken in the sinonasal box widened by this (and more towards the
+#: nostrils)
 BOX_MARGIN_MM = 5.0
 ANTERIOR_MARGIN_MM = 10.0
 #: cells farther than this outside the box are the model's stray labels, not sinus cells
@@ -139,9 +140,10 @@ def head_background(
 
     ``labels``: :func:`head_sinus_labels`; ``box_lps_mm``: the hand-marked sinonasal box
     (3 × [lo, hi] LPS mm). The background's labels are the upper cells (3-8), internal values
-    for the unlabelled region (``_UNLABELLED``; ``_UNLABELLED + v`` where the model labels
-    cavity ``v`` of :data:`MODEL_CAVITIES`), 0 elsewhere. Returns it with a description
-    (crop, cell and cavity volumes in mL).
+    for the model's cavities ``v`` of :data:`MODEL_CAVITIES` in the widened box
+    (``_UNLABELLED + v`` for their tissue, whose lesion reference is unknown;
+    ``CAVITY_BASE + v`` for their air), 0 elsewhere. Returns it with a description (crop,
+    cell and cavity volumes, the unlabelled tissue and the cavities' air in mL).
     """
     box = np.asarray(box_lps_mm, float)
     inside = np.argwhere(
@@ -160,25 +162,28 @@ def head_background(
     cavities = keep_main_cavities(
         np.where(np.isin(labels, MODEL_CAVITIES) & in_box & ~upper, labels, 0).astype(np.uint8),
         volume=crop,
-        within_mm=RIM_MM,
+        within_mm=CAVITY_REACH_MM,
         in_place=True,
     ).labels
     cavity = cavities > 0
-    rim = ndimage.distance_transform_edt(~(upper | cavity), sampling=volume.spacing_mm) <= RIM_MM
-    # air in the box that no label holds but that reaches the rim (a frontal recess beyond
-    # the cells, a stray piece the model's labels drop, the nasopharynx): it may be a
-    # cavity, so it is unknown to both heads, not "no cavity"; the scan's own air level
-    # (an uncalibrated scanner's air reads -500 HU), half-way to water
+    # the scan's own air level (an uncalibrated scanner's air reads -500 HU), half-way to water
     air_level = float(np.percentile(crop.array[in_box], 2)) if in_box.any() else -1000.0
-    air = in_box & (crop.array < 0.5 * air_level) & ~upper & ~cavity
-    pieces, _ = ndimage.label(air)
-    touching = np.unique(pieces[air & rim])
-    open_air = np.isin(pieces, touching[touching > 0])
-    unknown = in_box & ~ndimage.binary_dilation(upper, iterations=1) & (rim | cavity | open_air)
+    air = crop.array < 0.5 * air_level
+    # the lesion's reference is unknown only in the tissue inside the model's cavities
+    # (disease nobody labelled may fill a real sinus; the Visible Human's nasal airway is
+    # tissue). Their air holds no lesion, and the rim around them is known too: session 31
+    # left a 3 mm rim and the open air next to it unknown to both heads, and a model trained
+    # so grew its nasal label (VHF 25.9 -> 38.9 mL) and its false lesion into them
+    # (benchmarks/RESULTS.md). The rim and that air are "no lesion, no cavity" now, as
+    # everywhere else outside the cells: the cavities' edges are the model's own.
     lab = np.where(
         upper,
         labels,
-        np.where(cavity, _UNLABELLED + cavities, np.where(unknown, _UNLABELLED, 0)),
+        np.where(
+            cavity & ~air,
+            _UNLABELLED + cavities,
+            np.where(cavity, CAVITY_BASE + cavities, 0),
+        ),
     ).astype(np.uint8)
     info = {
         "head": name,
@@ -190,14 +195,14 @@ def head_background(
         },
         "model_cavities_ml": {
             SINUS_LABELS[v]: round(
-                float((lab == _UNLABELLED + v).sum()) * volume.voxel_volume_ml, 2
+                float(np.isin(lab, (_UNLABELLED + v, CAVITY_BASE + v)).sum())
+                * volume.voxel_volume_ml,
+                2,
             )
             for v in MODEL_CAVITIES
         },
-        "unlabelled_ml": round(float((lab >= _UNLABELLED).sum()) * volume.voxel_volume_ml, 2),
-        "unlabelled_air_ml": round(
-            float((open_air & (lab == _UNLABELLED)).sum()) * volume.voxel_volume_ml, 2
-        ),
+        "unlabelled_ml": round(float(_hidden(lab).sum()) * volume.voxel_volume_ml, 2),
+        "cavity_air_ml": round(float((lab > CAVITY_BASE).sum()) * volume.voxel_volume_ml, 2),
         "air_level_hu": round(air_level, 1),
     }
     bg = Background(
@@ -237,6 +242,13 @@ def _plan(spec: CaseSpec, *, healthy: bool) -> dict[int, dict[str, Any]]:
     }
 
 
+def _hidden(labels: np.ndarray) -> np.ndarray:
+    """The voxels of a background's labels whose lesion reference is unknown
+    (``_UNLABELLED`` and ``_UNLABELLED + v``; a pack written before session 32 also marks
+    the rim and the open air ``_UNLABELLED``)."""
+    return (labels >= _UNLABELLED) & (labels < CAVITY_BASE)
+
+
 def render_head_case(bg: Background, *, spec: CaseSpec, healthy: bool) -> HeadCase:
     """Augment the crop and place ``spec``'s upper-sinus disease (deterministic in its seed).
 
@@ -245,9 +257,13 @@ def render_head_case(bg: Background, *, spec: CaseSpec, healthy: bool) -> HeadCa
     rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 0x4EAD]))
     hu, lab, aff, aug = augment_background(bg, rng=rng, pixel_range_mm=(0.6, 1.0))
     lesion_hu = float(np.clip(spec.disease.lesion_hu + rng.normal(0, 5), 10.0, 60.0))
-    hidden = lab >= _UNLABELLED
-    cells = np.where(hidden, 0, lab).astype(np.uint8)
-    cavities = np.where(lab > _UNLABELLED, lab - _UNLABELLED, 0).astype(np.uint8)
+    hidden = _hidden(lab)
+    cells = np.where(lab >= _UNLABELLED, 0, lab).astype(np.uint8)
+    cavities = np.where(
+        lab > CAVITY_BASE,
+        lab - CAVITY_BASE,
+        np.where(hidden & (lab > _UNLABELLED), lab - _UNLABELLED, 0),
+    ).astype(np.uint8)
     out, lesion, info = place_disease(
         hu=hu,
         labels=cells,

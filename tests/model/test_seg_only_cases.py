@@ -382,3 +382,8 @@ def test_the_fit_check_counts_cavity_read_on_known_background_only() -> None:
     assert evaluate_model(Says(0, 2), [case], device="cpu")["sinus_false_cavity_mean"] == 0.0
     unknown_too = evaluate_model(Says(6, 8), [case], device="cpu")
     assert unknown_too["sinus_false_cavity_mean"] == 0.0
+    # ... but the measures of the unknown region see both: all the lesion lies there, and
+    # a cavity read there shows as the share of the unknown voxels
+    assert exact["lesion_unknown_share_mean"] == 1.0
+    assert exact["sinus_unknown_cavity_mean"] == 0.0
+    assert unknown_too["sinus_unknown_cavity_mean"] == 1.0

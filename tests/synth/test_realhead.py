@@ -1,7 +1,7 @@
 """Whole-head backgrounds (:mod:`sinusapp.synth.realhead`): upper-sinus disease stays in its
-cells; the model's maxillary / nasal cavities and a rim around every cavity are unlabelled
-for the lesion (the cavities still known to the sinus labelling); the rest of the box and
-everything outside it is labelled clear."""
+cells; the tissue inside the model's maxillary / nasal cavities is unlabelled for the lesion
+(the cavities still known to the sinus labelling, their air known clear); the rim around
+them, the rest of the box and everything outside it is labelled clear."""
 
 from __future__ import annotations
 
@@ -10,9 +10,15 @@ import numpy as np
 from sinusapp.imaging.quantify import SINUS_LABELS
 from sinusapp.imaging.volume import Volume
 from sinusapp.synth.cohort import sample_cohort
-from sinusapp.synth.realanat import HIDDEN_BASE, MAX_L, MAX_R, NASAL, mirror_background
+from sinusapp.synth.realanat import (
+    CAVITY_BASE,
+    HIDDEN_BASE,
+    MAX_L,
+    MAX_R,
+    NASAL,
+    mirror_background,
+)
 from sinusapp.synth.realhead import (
-    RIM_MM,
     UPPER_REGIONS,
     box_mask,
     head_background,
@@ -37,6 +43,7 @@ def _head() -> tuple[Volume, np.ndarray, np.ndarray]:
     for value, (i0, i1) in ((MAX_L, (35, 45)), (NASAL, (50, 56)), (MAX_R, (60, 70))):
         hu[26:34, 40:60, i0:i1] = -1000
         labels[26:34, 40:60, i0:i1] = value
+    hu[26:34, 40:60, 50:53] = 30  # half the nasal cavity filled with tissue (as in the VHF)
     labels[28, 64:66, 75:77] = MAX_L  # a stray bit of "maxillary sinus": not kept
     labels[84:88, 90:94, 2:6] = NASAL  # model cavity outside the box: not kept
     hu[26:34, 62:66, 40:44] = -1000  # air no label holds, next to the left maxillary sinus
@@ -91,38 +98,42 @@ def test_model_cavities_are_known_to_the_sinus_labelling_only() -> None:
     lo = np.asarray(info["crop_index_lo"])
     lab = np.zeros(volume.shape, np.uint8)
     lab[tuple(slice(a, a + n) for a, n in zip(lo, bg.labels.shape, strict=True))] = bg.labels
-    assert set(np.unique(lab)) <= {
+    assert set(np.unique(lab)) == {
         0,
         *UPPER_REGIONS,
-        HIDDEN_BASE,
-        *(HIDDEN_BASE + v for v in names),
+        HIDDEN_BASE + NASAL,
+        *(CAVITY_BASE + v for v in names),
     }
-    assert (lab[26:34, 40:60, 35:45] == HIDDEN_BASE + MAX_L).all()
-    assert (lab[26:34, 40:60, 60:70] == HIDDEN_BASE + MAX_R).all()
+    # the cavities' air is known (no lesion), their tissue is not
+    assert (lab[26:34, 40:60, 35:45] == CAVITY_BASE + MAX_L).all()
+    assert (lab[26:34, 40:60, 60:70] == CAVITY_BASE + MAX_R).all()
+    assert (lab[26:34, 40:60, 50:53] == HIDDEN_BASE + NASAL).all()
+    assert (lab[26:34, 40:60, 53:56] == CAVITY_BASE + NASAL).all()
+    assert info["unlabelled_ml"] == 0.48 and info["cavity_air_ml"] == 3.68
+    assert info["air_level_hu"] == -1000
     assert lab[28, 64, 75] == 0 and lab[86, 92, 4] == 0  # stray pieces: known clear
-    # a rim of RIM_MM around each cavity is unlabelled; the box beyond it is known clear
-    assert lab[30, 50, 35 - int(RIM_MM) + 1] == HIDDEN_BASE
-    assert lab[30, 50, 35 - int(RIM_MM) - 2] == 0
-    assert lab[54, 38, 50] == 0 and box_mask(volume, box_lps_mm=box)[54, 38, 50]
-    # air no label holds: unknown where it reaches the rim (it may be a cavity), known
-    # clear far from every cavity
-    assert (lab[26:34, 62:66, 40:44] == HIDDEN_BASE).all()
+    # the rim next to a cavity and the air no label holds beside it are known clear (a
+    # model trained with them unknown grew its labels and its lesion into them)
+    assert lab[30, 50, 34] == 0 and lab[30, 50, 33] == 0
+    assert (lab[26:34, 62:66, 40:44] == 0).all()
     assert (lab[50:53, 36:39, 30:33] == 0).all()
-    assert info["unlabelled_air_ml"] > 0 and info["air_level_hu"] == -1000
-    # a left-right mirror swaps the hidden maxillary labels with the visible ones
+    assert lab[54, 38, 50] == 0 and box_mask(volume, box_lps_mm=box)[54, 38, 50]
+    # a left-right mirror swaps the maxillary labels of both kinds
     mirrored = mirror_background(bg)
-    assert np.array_equal(
-        mirrored.labels == HIDDEN_BASE + MAX_R, (bg.labels == HIDDEN_BASE + MAX_L)[:, :, ::-1]
-    )
-    assert np.array_equal(
-        mirrored.labels == HIDDEN_BASE + NASAL, (bg.labels == HIDDEN_BASE + NASAL)[:, :, ::-1]
-    )
+    for base in (HIDDEN_BASE, CAVITY_BASE):
+        assert np.array_equal(
+            mirrored.labels == base + MAX_R, (bg.labels == base + MAX_L)[:, :, ::-1]
+        )
+        assert np.array_equal(
+            mirrored.labels == base + NASAL, (bg.labels == base + NASAL)[:, :, ::-1]
+        )
     spec = sample_cohort(n_cases=5, seed=3, center="A")[0]
     case = render_head_case(bg, spec=spec, healthy=False)
     assert set(np.unique(case.cavities)) == {0, MAX_L, MAX_R, NASAL}
-    # the cavities lie in the lesion's unlabelled region; the cells never do
-    assert case.unlabelled[case.cavities > 0].all()
-    assert not case.unlabelled[case.cells > 0].any()
+    # the unlabelled region is the tissue of the nasal cavity: inside the cavities, never in
+    # their air or the cells
+    unl = case.unlabelled > 0
+    assert unl.any() and (case.cavities[unl] == NASAL).all()
+    assert np.median(case.hu[unl]) > 0 and np.median(case.hu[(case.cavities > 0) & ~unl]) < -500
+    assert not unl[case.cells > 0].any()
     assert not (case.cavities.astype(bool) & (case.cells > 0)).any()
-    # the whole box is no longer unlabelled: most of it is known
-    assert 0.005 < case.unlabelled.mean() < 0.3
