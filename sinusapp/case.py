@@ -124,6 +124,26 @@ def format_ci95(low: float, high: float) -> str:
     return f"{format_probability(low)} to {format_probability(high)}"
 
 
+def format_risk_group(*, risk_group: str, cutoff: float) -> str:
+    """The risk group as the GUI, the nomogram caption and the report say it:
+    ``"High risk: at or above the 76 % cutoff"``, ``"Low risk: below the 76 % cutoff"``.
+
+    It says how the probability relates to the cutoff, because "66 %" next to
+    "LOW RISK (cutoff 76 %)" read as a contradiction (looked at on VHF, session 31); one
+    wording for all three places so they never drift apart. ``risk_group`` is the result's
+    ``"high"`` / ``"low"`` (the nomogram's rule: probability ≥ cutoff is high); any other
+    text is shown as it is, and a cutoff that is not a number is said to be missing.
+    """
+    group = risk_group.strip().lower()
+    if group not in ("high", "low"):
+        label = risk_group.strip() or "Risk group not recorded"
+        return label if math.isfinite(cutoff) else f"{label} (cutoff not recorded)"
+    if not math.isfinite(cutoff):
+        return f"{group.capitalize()} risk (cutoff not recorded)"
+    where = "at or above" if group == "high" else "below"
+    return f"{group.capitalize()} risk: {where} the {format_probability(cutoff)} cutoff"
+
+
 def nomogram_range_messages(raw: Mapping[str, Any], nomogram: Any | None) -> list[FieldMessage]:
     """Warnings for entered values beyond the nomogram's drawn axis (e.g. 4500 cells/µL on
     an axis that ends at 2500): the points then leave the scale and the estimate is an

@@ -13,6 +13,7 @@ from sinusapp.case import (
     CaseModel,
     format_ci95,
     format_probability,
+    format_risk_group,
     nomogram_range_messages,
 )
 from sinusapp.model import FakePredictor
@@ -280,3 +281,17 @@ def test_result_json_round_trip_keeps_quality_warnings_and_numbers(volume, fitte
     # a record written before the gate existed says the checks were not run
     old = {k: v for k, v in data.items() if k != "quality"}
     assert not result_from_json(old, volume=volume, mask=None).quality_checked
+
+
+def test_risk_group_says_how_the_probability_relates_to_the_cutoff():
+    """ "66 %" beside "LOW RISK (cutoff 76 %)" read as a contradiction (session 31); the GUI,
+    the nomogram caption and the report share this one wording."""
+    assert format_risk_group(risk_group="low", cutoff=0.76) == "Low risk: below the 76 % cutoff"
+    assert (
+        format_risk_group(risk_group="high", cutoff=0.3) == "High risk: at or above the 30 % cutoff"
+    )
+    assert format_risk_group(risk_group=" HIGH ", cutoff=0.3).startswith("High risk: at or")
+    assert format_risk_group(risk_group="low", cutoff=float("nan")) == (
+        "Low risk (cutoff not recorded)"
+    )
+    assert format_risk_group(risk_group="", cutoff=0.5) == "Risk group not recorded"

@@ -320,13 +320,11 @@ class ReportContext:
 
     @property
     def risk_text(self) -> str:
-        """``"High risk (probability ≥ cutoff 30 %)"``."""
-        group = self.risk_group.strip() or "—"
-        label = group if "risk" in group.lower() else f"{group.capitalize()} risk"
-        if not math.isfinite(self.cutoff):
-            return f"{label} (cutoff not recorded)"
-        rel = "≥" if self.probability >= self.cutoff else "<"
-        return f"{label} (probability {rel} cutoff {_pct(self.cutoff)})"
+        """``"High risk: at or above the 30 % cutoff"`` (:func:`sinusapp.case.format_risk_group`,
+        the GUI's wording)."""
+        from sinusapp.case import format_risk_group
+
+        return format_risk_group(risk_group=self.risk_group, cutoff=self.cutoff)
 
     @property
     def header_model_text(self) -> str:

@@ -469,7 +469,7 @@ def _fmt(v: float | None, fmt: str) -> str:
 
 def _summary_box(ctx: ReportContext, styles: dict[str, ParagraphStyle], width: float) -> Table:
     prob = Paragraph(f"Probability of recurrence: {escape(ctx.probability_text)}", styles["big"])
-    risk = _p(f"Risk group: {ctx.risk_text}", styles["risk"])
+    risk = _p(ctx.risk_text, styles["risk"])
     facts = _p(
         f"Total points {ctx.total_points:.0f} · DLR-score {ctx.dlr_score:.3f} · "
         f"lesion volume {ctx.lesion_volume_ml:.1f} mL",
@@ -703,7 +703,7 @@ def _story(ctx: ReportContext, width: float, height: float) -> list[Flowable]:
         )
     story.append(
         _p(
-            f"Probability of recurrence: {ctx.probability_text}. Risk group: {ctx.risk_text}.",
+            f"Probability of recurrence: {ctx.probability_text}. {ctx.risk_text}.",
             s["cell_b"],
         )
     )

@@ -16,7 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from sinusapp.case import format_ci95, format_probability
+from sinusapp.case import format_ci95, format_probability, format_risk_group
 from sinusapp.ui.session import CaseSession
 
 __all__ = ["NomogramView"]
@@ -262,7 +262,7 @@ class NomogramView(QtWidgets.QWidget):
             self.summary.setText(f"<span style='color:#8b949e'>{s.prediction_error}</span>")
             return
         lo, hi = pred.ci95
-        group = "HIGH" if pred.risk_group == "high" else "LOW"
+        group = format_risk_group(risk_group=pred.risk_group, cutoff=pred.cutoff)
         color = "#c62828" if pred.risk_group == "high" else "#2e7d32"
         whatif = (
             " <b style='color:#b35900'>(what-if — not the patient's values, not saved)</b>"
@@ -272,8 +272,7 @@ class NomogramView(QtWidgets.QWidget):
         p, ci = format_probability(pred.probability), format_ci95(lo, hi)
         self.summary.setText(
             f"Risk of recurrence <b>{p}</b> (95 % CI {ci}) · "
-            f"total points {pred.total_points:.0f} · <b style='color:{color}'>{group} risk</b> "
-            f"(cutoff {pred.cutoff:.0%}){whatif}"
+            f"total points {pred.total_points:.0f} · <b style='color:{color}'>{group}</b>{whatif}"
         )
 
     # -- interaction ------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
-from sinusapp.case import UNSUITABLE_SERIES, format_ci95, format_probability
+from sinusapp.case import UNSUITABLE_SERIES, format_ci95, format_probability, format_risk_group
 from sinusapp.ui.model_statement import SYNTHETIC_SHORT
 from sinusapp.ui.session import CaseSession
 
@@ -220,11 +220,7 @@ class ResultsPanel(QtWidgets.QWidget):
             )
         self.headline.setText(text)
         high = r.risk_group == "high"
-        # "66 %  LOW RISK (cutoff 76 %)" read as a contradiction: say how the two relate
-        where = "at or above" if high else "below"
-        self.risk.setText(
-            f"{'HIGH' if high else 'LOW'} RISK: {where} the {format_probability(r.cutoff)} cutoff"
-        )
+        self.risk.setText(format_risk_group(risk_group=r.risk_group, cutoff=r.cutoff))
         self.risk.setStyleSheet(
             "border-radius: 4px; font-weight: bold; color: white; background: "
             + ("#c62828;" if high else "#2e7d32;")

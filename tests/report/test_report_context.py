@@ -61,7 +61,9 @@ def test_context_holds_every_field(result: AnalysisResult, nomogram) -> None:
     assert ctx.risk_group == result.risk_group
     assert ctx.cutoff == pytest.approx(0.38)
     assert "95 % CI" in ctx.probability_text
-    assert "cutoff 38 %" in ctx.risk_text
+    # the GUI's wording (sinusapp.case.format_risk_group), the relation said in words
+    where = "at or above" if result.risk_group == "high" else "below"
+    assert ctx.risk_text.endswith(f"{where} the 38 % cutoff")
     assert isinstance(ctx.nomogram_layout, NomogramLayout)
     marks = {m.key: m for m in ctx.nomogram_layout.marks}
     assert marks["total_points"].value == pytest.approx(result.total_points)

@@ -74,6 +74,8 @@ def test_analysis_with_fake_predictor_shows_results_contour_and_nomogram(
     assert "%" in w.results.headline.text()
     where = "at or above" if r.risk_group == "high" else "below"
     assert w.results.risk.text().endswith(f"{where} the {format_probability(r.cutoff)} cutoff")
+    # the nomogram caption and the PDF report say the risk group in the same words
+    assert w.results.risk.text() in w.nomogram_view.summary.text()
     # nomogram drawn with marks
     assert w.nomogram_view.layout_obj is not None and w.nomogram_view.layout_obj.marks
     p0 = w.session.prediction.probability

@@ -53,7 +53,7 @@ def test_panel_shows_numbers_table_and_what_if(qtbot, nomogram):
     assert "sinus_unet 1.0" in panel.model.text() and "synthetic" in panel.model.text()
     assert panel.table.rowCount() == 2 and panel.table.item(0, 2).text() == "62 %"
     assert format_probability(s.prediction.probability) in panel.headline.text()
-    assert panel.risk.text().startswith(("HIGH", "LOW"))
+    assert panel.risk.text().startswith(("High risk: ", "Low risk: "))
     p0 = s.prediction.probability
     s.set_factor("dlr_score", 0.95)
     assert s.prediction.probability > p0 and s.is_what_if
