@@ -40,7 +40,7 @@ from sinusapp.clinical import (
     parse_number,
     validate_clinical,
 )
-from sinusapp.errors import Cancelled, ClinicalInputError
+from sinusapp.errors import Cancelled, ClinicalInputError, InputQualityError
 from sinusapp.findings import Finding, Severity
 
 __all__ = [
@@ -142,6 +142,31 @@ def format_risk_group(*, risk_group: str, cutoff: float) -> str:
         return f"{group.capitalize()} risk (cutoff not recorded)"
     where = "at or above" if group == "high" else "below"
     return f"{group.capitalize()} risk: {where} the {format_probability(cutoff)} cutoff"
+
+
+def analysis_failure_status(exc: BaseException) -> str:
+    """The status-bar line for an analysis that did not finish.
+
+    A CT stopped by the input gate (:class:`~sinusapp.errors.InputQualityError`, e.g.
+    harvard02's air at −495 HU) says which check stopped it and the measured value, so the
+    status bar does not read "Analysis failed" as if the program had broken; the dialog
+    beside it holds the whole message. Anything else stays "Analysis failed".
+    """
+    if not isinstance(exc, InputQualityError):
+        return "Analysis failed"
+    parts = []
+    for f in exc.findings:
+        if getattr(f, "severity", None) != Severity.ERROR:
+            continue
+        what = str(getattr(f, "code", "")).replace("_", " ")
+        value = getattr(f, "value", None)
+        if isinstance(value, int | float) and math.isfinite(value):
+            unit = str(getattr(f, "unit", "") or "")
+            what += f" {value:.4g}" + (f" {unit}" if unit else "")
+        parts.append(what)
+    if not parts:
+        return "Analysis stopped by the input check"
+    return "Analysis stopped by the input check: " + "; ".join(parts)
 
 
 def nomogram_range_messages(raw: Mapping[str, Any], nomogram: Any | None) -> list[FieldMessage]:

@@ -295,3 +295,22 @@ def test_risk_group_says_how_the_probability_relates_to_the_cutoff():
         "Low risk (cutoff not recorded)"
     )
     assert format_risk_group(risk_group="", cutoff=0.5) == "Risk group not recorded"
+
+
+def test_failure_status_names_the_check_that_stopped_the_analysis():
+    from sinusapp.case import analysis_failure_status
+    from sinusapp.errors import InputQualityError
+    from sinusapp.findings import Finding, Severity
+
+    stop = InputQualityError(
+        "stopped",
+        findings=(
+            Finding("air_calibration", Severity.ERROR, "Air reads -495 HU", -495.3, "HU"),
+            Finding("thick_slices", Severity.WARNING, "3 mm slices", 3.0, "mm"),
+            Finding("not_a_head", Severity.ERROR, "no head"),
+        ),
+    )
+    assert analysis_failure_status(stop) == (
+        "Analysis stopped by the input check: air calibration -495.3 HU; not a head"
+    )
+    assert analysis_failure_status(RuntimeError("boom")) == "Analysis failed"

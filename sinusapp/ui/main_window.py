@@ -24,11 +24,12 @@ from sinusapp._version import __version__
 from sinusapp.case import (
     UNSUITABLE_SERIES,
     analyse_case,
+    analysis_failure_status,
     nomogram_range_messages,
     result_from_json,
     unsuitable_series_finding,
 )
-from sinusapp.errors import Cancelled, SinusAppError
+from sinusapp.errors import Cancelled, InputQualityError, SinusAppError
 from sinusapp.findings import Severity
 from sinusapp.imaging.planes import mask_bbox
 from sinusapp.imaging.volume import Volume
@@ -841,9 +842,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
         def failed(exc: BaseException) -> None:
             self.analysis_job = None
-            self._end_progress("Analysis failed")
+            self._end_progress(analysis_failure_status(exc))
             self._on_analyse_state_changed()
-            self.show_error("The analysis failed", exc)
+            stopped = isinstance(exc, InputQualityError)
+            self.show_error("The analysis was stopped" if stopped else "The analysis failed", exc)
 
         def cancelled() -> None:
             self.analysis_job = None

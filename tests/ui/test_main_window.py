@@ -742,3 +742,24 @@ def test_image_first_layout(qtbot, make_window, dicom_folder, size):
     assert not w.browser_dock.isVisible() and not w.form_dock.isVisible()
     w.image_only_action.trigger()
     assert w.browser_dock.isVisible() and w.form_dock.isVisible()
+
+
+def test_a_ct_stopped_by_the_input_gate_says_so_in_the_status_bar(
+    qtbot, make_window, dicom_folder, monkeypatch
+):
+    """harvard02 (air at about -495 HU) is stopped by the gate; the status bar said only
+    "Analysis failed", as if the program had broken (session 31)."""
+    from sinusapp.imaging import plausibility
+
+    monkeypatch.setattr(plausibility, "measure_air_hu", lambda volume: -495.0)
+    w = make_window()
+    _import_and_open(qtbot, w, dicom_folder)
+    _fill_form(w)
+    job = w.start_analysis()
+    assert job is not None
+    qtbot.waitUntil(lambda: w.analysis_job is None, timeout=30_000)
+    assert w.session.result is None
+    status = w.statusBar().currentMessage()
+    assert status == "Analysis stopped by the input check: air calibration -495 HU", status
+    assert w.last_error.startswith("The analysis was stopped: ")
+    assert "[air_calibration] Air reads -495 HU" in w.last_error
