@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sinusapp.clinical import (
     ClinicalInputs,
     EosinophilUnit,
@@ -142,6 +144,34 @@ def format_risk_group(*, risk_group: str, cutoff: float) -> str:
         return f"{group.capitalize()} risk (cutoff not recorded)"
     where = "at or above" if group == "high" else "below"
     return f"{group.capitalize()} risk: {where} the {format_probability(cutoff)} cutoff"
+
+
+def opening_voxel(volume: Any) -> tuple[int, int, int] | None:
+    """The voxel (k, j, i) the viewer opens a series at: the sinus region's centre.
+
+    A whole head or a sinus-protocol scan opened at the middle of its field of view shows
+    the brain stem or the temporal bone in coronal (harvard02 opened 85 mm behind its
+    sinuses), and the surgeon had to scroll to the sinuses first. The centre comes from
+    :func:`~sinusapp.model.preprocess.locate_sinus_region` (no model: ~0.1-1.5 s on the real
+    heads of ``../shared/data``; run it off the GUI thread). ``None`` when the locator finds
+    no sinus region (a chest CT, a phantom without air): the viewer then opens at the middle.
+    """
+    from sinusapp.errors import SinusAppError
+    from sinusapp.model.preprocess import locate_sinus_region
+
+    try:
+        centre = locate_sinus_region(volume).center_lps
+    except (SinusAppError, ValueError) as exc:
+        log.info("no sinus region to open at (%s); opening at the middle", exc)
+        return None
+    except Exception:
+        log.warning("the sinus locator failed; opening at the middle", exc_info=True)
+        return None
+    index = np.rint(volume.lps_to_index(np.asarray(centre, float)[None, :])[0]).astype(int)
+    shape = np.asarray(volume.shape)
+    if not np.all((index >= 0) & (index < shape)):
+        return None
+    return (int(index[0]), int(index[1]), int(index[2]))
 
 
 def analysis_failure_status(exc: BaseException) -> str:

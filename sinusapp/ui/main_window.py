@@ -26,6 +26,7 @@ from sinusapp.case import (
     analyse_case,
     analysis_failure_status,
     nomogram_range_messages,
+    opening_voxel,
     result_from_json,
     unsuitable_series_finding,
 )
@@ -627,7 +628,9 @@ class MainWindow(QtWidgets.QMainWindow):
             volume = self._load_volume(series_uid, progress, should_cancel)
             if should_cancel():
                 raise Cancelled(f"opening series {series_uid} cancelled")
-            return _Opened(volume, *self._read_record(series_uid))
+            record = self._read_record(series_uid)
+            progress(1.0, "Finding the sinuses…")
+            return _Opened(volume, *record, focus=opening_voxel(volume))
 
         def finished(opened: _Opened) -> None:
             if self.load_job is job:
@@ -701,6 +704,8 @@ class MainWindow(QtWidgets.QMainWindow):
             uid = series_uid or volume.info.series_uid
             if opened is None:
                 opened = _Opened(volume, *self._read_record(uid))
+            if opened.focus is not None:
+                self.viewer.model.set_cursor(opened.focus)
             self._reopen_record(volume, uid, opened)
             self.statusBar().showMessage(
                 f"Opened {info.series_description or 'series'}: {volume.shape[0]} slices, "
@@ -1367,6 +1372,8 @@ class _Opened:
     record: Any = None
     mask: Any = None
     bbox: Any = None
+    #: the voxel to open at (the sinus region's centre; None: the middle)
+    focus: tuple[int, int, int] | None = None
 
 
 def _default_predictor() -> Any:

@@ -763,3 +763,36 @@ def test_a_ct_stopped_by_the_input_gate_says_so_in_the_status_bar(
     assert status == "Analysis stopped by the input check: air calibration -495 HU", status
     assert w.last_error.startswith("The analysis was stopped: ")
     assert "[air_calibration] Air reads -495 HU" in w.last_error
+
+
+@pytest.mark.realdata
+def test_a_real_head_opens_at_its_sinuses_not_at_the_middle(qtbot, make_window):
+    """harvard02 opened at the middle of its field of view showed the brain stem and the
+    temporal bone in coronal, 85 mm behind the sinuses; the viewer now opens at the sinus
+    region's centre, inside the head's hand-marked sinonasal box."""
+    import json
+    from pathlib import Path
+
+    from sinusapp.dicom import load_volume, scan
+
+    repo = Path(__file__).resolve().parents[2]
+    name = "harvard02_cadaver_head_sinus_coverage"
+    folder = repo.parent / "shared" / "data" / "realct" / name
+    if not folder.is_dir():
+        pytest.skip(f"shared data not found at {folder}")
+    boxes = json.loads((repo / "tests" / "model" / "real_head_boxes.json").read_text())
+    box = next(h["box_lps_mm"] for h in boxes["heads"] if h["name"] == name)
+    found = scan(folder)
+    head = load_volume(folder, series_uid=found.proposed.series_uid, scan_result=found)
+    w = make_window(load_volume=lambda uid, progress, should_cancel: head)
+    with qtbot.waitSignal(w.session.volume_changed, timeout=30_000):
+        assert w.open_series(head.info.series_uid) is not None
+    cursor = w.viewer.model.cursor
+    middle = tuple(s // 2 for s in head.shape)
+    assert cursor != middle
+    x, y, z = head.index_to_lps(np.asarray([cursor], float))[0]
+    assert box["x"][0] <= x <= box["x"][1], (x, box)
+    assert box["y"][0] <= y <= box["y"][1], (y, box)
+    assert box["z"][0] <= z <= box["z"][1], (z, box)
+    # the coronal view shows that slice
+    assert w.viewer.model.slice_index(Plane.CORONAL) == cursor[1]
