@@ -202,6 +202,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="optimizer steps per epoch (default: one pass over the cases)",
     )
+    parser.add_argument(
+        "--seg-only-share",
+        type=float,
+        default=None,
+        metavar="F",
+        help="share (0-1) of each epoch's drawn patches taken from the --seg-only cases, the "
+        "rest from the cohort (default: every case drawn equally often, so the share is their "
+        "share of the cases)",
+    )
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--dice", choices=("soft", "generalised"), default="soft")
@@ -326,10 +335,16 @@ def run(args: argparse.Namespace) -> int:
             amp=not args.no_amp,
             cpu_bf16=args.cpu_bf16,
             steps_per_epoch=args.steps_per_epoch,
+            seg_only_share=args.seg_only_share,
             init_weights=None if args.init_weights is None else str(args.init_weights),
         )
     except ValueError as exc:
         raise InputError(f"Invalid training option: {exc}") from exc
+    if args.seg_only_share is not None and not args.seg_only:
+        raise InputError(
+            f"--seg-only-share {args.seg_only_share:g} needs segmentation-only cases to draw",
+            hint="add --seg-only DIR (whole-head cases, negatives), or drop --seg-only-share",
+        )
     if args.cpu_bf16:  # before reading the data
         from sinusapp.model.predictor import resolve_device
 

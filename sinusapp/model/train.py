@@ -84,6 +84,7 @@ __all__ = [
     "TrainingCase",
     "augment_batch",
     "cpu_has_native_bf16",
+    "epoch_order",
     "evaluate_model",
     "prepare_cases",
     "run_training",
@@ -175,6 +176,11 @@ class TrainConfig:
     of the bundled network on a CPU with native bfloat16, AVX512-BF16 or AMX; slower on one
     without; refused on CUDA, where ``amp`` does this). Off by default, so that CPU training
     stays bit-for-bit what it was; the weights are written in float32 either way.
+    ``seg_only_share``: the share of each epoch's drawn patches that come from the
+    segmentation-only cases (whole heads, negatives), the rest from the cohort. ``None``
+    (default) draws every case equally often, so the share is their share of the cases:
+    T2's 112 head items were 36 % of its draws and its NasalSeg validation Dice fell from
+    0.775 to 0.753 (benchmarks/RESULTS.md, session 33).
     """
 
     epochs: int = 40
@@ -190,6 +196,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     init_weights: str | None = None
     cpu_bf16: bool = False
+    seg_only_share: float | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -202,6 +209,11 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ValueError(f"steps_per_epoch must be ≥ 1, got {self.steps_per_epoch}")
+        if self.seg_only_share is not None and not 0.0 < self.seg_only_share < 1.0:
+            raise ValueError(
+                f"seg_only_share must lie strictly between 0 and 1 (or be None), got "
+                f"{self.seg_only_share}"
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -528,6 +540,44 @@ def _lr_at(epoch: int, tcfg: TrainConfig) -> float:
     return 1e-5 + 0.5 * (tcfg.lr - 1e-5) * (1 + math.cos(math.pi * t))
 
 
+def epoch_order(
+    *,
+    seg_only: torch.Tensor,
+    draws: int,
+    share: float | None,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """The case indices one epoch draws, in order (at least ``draws`` of them).
+
+    ``seg_only``: a bool per training case, true for a segmentation-only case. With ``share``
+    ``None`` (or only one kind of case) every case is drawn equally often: whole
+    permutations, one after the other, as training always did. Otherwise ``round(share ×
+    draws)`` draws come from the segmentation-only cases and the rest from the others, each
+    pool again in whole permutations (every case of a pool drawn before any twice), shuffled
+    together.
+    """
+    n = int(seg_only.numel())
+    if n == 0 or draws < 1:
+        raise ValueError(f"epoch_order needs cases and draws ≥ 1, got {n} cases, {draws} draws")
+
+    def permutations(count: int, m: int) -> torch.Tensor:
+        reps = max(1, -(-m // count))
+        return torch.cat([torch.randperm(count, generator=generator) for _ in range(reps)])
+
+    seg = torch.nonzero(seg_only).flatten()
+    rest = torch.nonzero(~seg_only).flatten()
+    if share is None or seg.numel() == 0 or rest.numel() == 0:
+        return permutations(n, draws)
+    k = min(max(round(share * draws), 1), draws - 1)
+    picked = torch.cat(
+        [
+            seg[permutations(int(seg.numel()), k)[:k]],
+            rest[permutations(int(rest.numel()), draws - k)[: draws - k]],
+        ]
+    )
+    return picked[torch.randperm(draws, generator=generator)]
+
+
 def _stack(cases: Sequence[PreparedCase]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Images ``(N, 1, D, H, W)``, targets and outcomes of ``cases``.
 
@@ -593,6 +643,8 @@ def _fingerprint(net: NetworkConfig, tcfg: TrainConfig, case_ids: Sequence[str])
     settings = asdict(tcfg)
     if not settings["cpu_bf16"]:  # keeps the work dirs of float32 runs from before the option
         del settings["cpu_bf16"]
+    if settings["seg_only_share"] is None:  # and of runs from before this one
+        del settings["seg_only_share"]
     blob = json.dumps([net.to_dict(), settings, sorted(case_ids)], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -738,6 +790,7 @@ def train_model(
         s_all = None if s_all is None else s_all.to(device)
         a_all = None if a_all is None else a_all.to(device)
     n = len(cases)
+    seg_only_items = torch.tensor([c.recurrence == NO_OUTCOME for c in cases], dtype=torch.bool)
     bs = min(tcfg.batch_size, n)
     steps = tcfg.steps_per_epoch or max(1, n // bs)
     if world > 1 and bs < world:
@@ -762,8 +815,9 @@ def train_model(
             g["lr"] = _lr_at(epoch, tcfg)
         torch.manual_seed(run_seed * 1000 + epoch)
         gen = torch.Generator().manual_seed(run_seed * 1000 + epoch)
-        reps = -(-steps * bs // n)
-        order = torch.cat([torch.randperm(n, generator=gen) for _ in range(reps)])
+        order = epoch_order(
+            seg_only=seg_only_items, draws=steps * bs, share=tcfg.seg_only_share, generator=gen
+        )
         model.train()
         t0 = time.perf_counter()
         sums: dict[str, float] = {}

@@ -40,6 +40,10 @@ def test_invalid_option_is_an_input_error(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setenv("SINUSAPP_HOME", str(tmp_path / "home"))
     assert main(["train", str(tmp_path), "--out", str(tmp_path / "b"), "--width", "0"]) == 2
+    # a share of segmentation-only draws without any segmentation-only case, or out of (0, 1)
+    out = ["train", str(tmp_path), "--out", str(tmp_path / "b")]
+    assert main([*out, "--seg-only-share", "0.2"]) == 2
+    assert main([*out, "--seg-only-share", "1.5", "--seg-only", str(tmp_path)]) == 2
 
 
 @pytest.mark.slow

@@ -266,6 +266,12 @@ def test_run_training_adds_seg_only_cases_to_training_only(tmp_path: Path) -> No
     assert bundle.manifest["metrics"]["external"]["n"] == 2
     final = json.loads((tmp_path / "work" / "checkpoints" / "final.json").read_text())
     assert final["n_train"] == 6  # four dataset cases + two segmentation-only cases
+    # a set share of segmentation-only draws trains and is recorded
+    kw["out_dir"] = tmp_path / "bundle_share"
+    kw["tcfg"] = dataclasses.replace(kw["tcfg"], seg_only_share=0.5)
+    shared = run_training(tiny_cases(6, n_test=2), **kw, seg_only=negs)
+    assert shared.manifest["training"]["settings"]["seg_only_share"] == 0.5
+    assert shared.sha256 != bundle.sha256
     with pytest.raises(InputError, match="soft Dice"):
         run_training(
             tiny_cases(6),
@@ -387,3 +393,50 @@ def test_the_fit_check_counts_cavity_read_on_known_background_only() -> None:
     assert exact["lesion_unknown_share_mean"] == 1.0
     assert exact["sinus_unknown_cavity_mean"] == 0.0
     assert unknown_too["sinus_unknown_cavity_mean"] == 1.0
+
+
+def test_epoch_order_draws_the_asked_share_of_segmentation_only_cases() -> None:
+    """T2's 112 head items were a third of the uniformly drawn cases and its NasalSeg Dice
+    fell (session 33); ``seg_only_share`` sets their share of the draws instead."""
+    from sinusapp.model.train import epoch_order
+
+    seg = torch.tensor([False] * 9 + [True] * 3)
+    # default: whole permutations of all cases, exactly as training drew them before
+    gen, ref = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    plain = epoch_order(seg_only=seg, draws=30, share=None, generator=gen)
+    expected = torch.cat([torch.randperm(12, generator=ref) for _ in range(3)])
+    assert torch.equal(plain, expected)
+    # a share: that many draws from the segmentation-only cases, each pool in permutations
+    order = epoch_order(seg_only=seg, draws=200, share=0.1, generator=gen)
+    assert order.numel() == 200
+    drawn_seg = seg[order]
+    assert int(drawn_seg.sum()) == 20
+    counts = torch.bincount(order, minlength=12)
+    assert sorted(counts[9:].tolist()) == [6, 7, 7]
+    assert counts[:9].tolist() == [20] * 9
+    # shuffled together, not the segmentation-only cases in one block
+    first = drawn_seg[:100].sum().item()
+    assert 0 < first < 20
+    # only one kind of case: the share cannot apply
+    assert torch.equal(
+        epoch_order(
+            seg_only=torch.zeros(5, dtype=torch.bool),
+            draws=5,
+            share=0.5,
+            generator=torch.Generator().manual_seed(1),
+        )
+        .sort()
+        .values,
+        torch.arange(5),
+    )
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        TrainConfig(seg_only_share=1.0)
+
+
+def test_seg_only_share_is_part_of_the_training_fingerprint() -> None:
+    from sinusapp.model.train import _fingerprint
+
+    net = NetworkConfig(base_width=4, levels=3)
+    base = _fingerprint(net, TrainConfig(), ["a"])
+    assert _fingerprint(net, TrainConfig(seg_only_share=None), ["a"]) == base
+    assert _fingerprint(net, TrainConfig(seg_only_share=0.2), ["a"]) != base
