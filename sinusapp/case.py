@@ -167,7 +167,7 @@ def opening_voxel(volume: Any) -> tuple[int, int, int] | None:
     except Exception:
         log.warning("the sinus locator failed; opening at the middle", exc_info=True)
         return None
-    index = np.rint(volume.lps_to_index(np.asarray(centre, float)[None, :])[0]).astype(int)
+    index = np.rint(volume.lps_to_index(centre)).astype(int)
     shape = np.asarray(volume.shape)
     if not np.all((index >= 0) & (index < shape)):
         return None

@@ -790,7 +790,7 @@ def train_model(
         s_all = None if s_all is None else s_all.to(device)
         a_all = None if a_all is None else a_all.to(device)
     n = len(cases)
-    seg_only_items = torch.tensor([c.recurrence == NO_OUTCOME for c in cases], dtype=torch.bool)
+    seg_only_items = (lab_all == NO_OUTCOME).cpu()  # the outcomes _stack read
     bs = min(tcfg.batch_size, n)
     steps = tcfg.steps_per_epoch or max(1, n // bs)
     if world > 1 and bs < world:
