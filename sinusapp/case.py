@@ -146,28 +146,37 @@ def format_risk_group(*, risk_group: str, cutoff: float) -> str:
     return f"{group.capitalize()} risk: {where} the {format_probability(cutoff)} cutoff"
 
 
-def opening_voxel(volume: Any) -> tuple[int, int, int] | None:
-    """The voxel (k, j, i) the viewer opens a series at: the sinus region's centre.
+def opening_region(volume: Any) -> Any | None:
+    """The sinus region the viewer opens a series at, located when the series is opened.
 
     A whole head or a sinus-protocol scan opened at the middle of its field of view shows
     the brain stem or the temporal bone in coronal (harvard02 opened 85 mm behind its
-    sinuses), and the surgeon had to scroll to the sinuses first. The centre comes from
+    sinuses), and the surgeon had to scroll to the sinuses first. The region comes from
     :func:`~sinusapp.model.preprocess.locate_sinus_region` (no model: ~0.1-1.5 s on the real
-    heads of ``../shared/data``; run it off the GUI thread). ``None`` when the locator finds
-    no sinus region (a chest CT, a phantom without air): the viewer then opens at the middle.
+    heads of ``../shared/data``; run it off the GUI thread) and is kept with the open case
+    (:attr:`CaseModel.sinus_region`) so that the analysis does not locate it again.
+    ``None`` when the locator finds no sinus region (a chest CT, a phantom without air): the
+    viewer then opens at the middle, and the analysis locates again (and stops at the gate).
     """
     from sinusapp.errors import SinusAppError
     from sinusapp.model.preprocess import locate_sinus_region
 
     try:
-        centre = locate_sinus_region(volume).center_lps
+        return locate_sinus_region(volume)
     except (SinusAppError, ValueError) as exc:
         log.info("no sinus region to open at (%s); opening at the middle", exc)
         return None
     except Exception:
         log.warning("the sinus locator failed; opening at the middle", exc_info=True)
         return None
-    index = np.rint(volume.lps_to_index(centre)).astype(int)
+
+
+def opening_voxel(volume: Any, *, region: Any | None) -> tuple[int, int, int] | None:
+    """The voxel (k, j, i) of ``region``'s centre (:func:`opening_region`) on ``volume``;
+    ``None`` without a region or when its centre lies outside the volume."""
+    if region is None:
+        return None
+    index = np.rint(volume.lps_to_index(region.center_lps)).astype(int)
     shape = np.asarray(volume.shape)
     if not np.all((index >= 0) & (index < shape)):
         return None
@@ -263,6 +272,8 @@ class CaseModel:
         self.nomogram_error = nomogram_error
         self.records = records
         self.volume: Any | None = None
+        #: the volume's sinus region, located when it was opened (None: not located)
+        self.sinus_region: Any | None = None
         self.series_uid: str = ""
         #: the clinical inputs as entered (raw form state, possibly invalid)
         self.clinical_raw: dict[str, Any] = {}
@@ -297,12 +308,15 @@ class CaseModel:
         series_uid: str = "",
         clinical_raw: Mapping[str, Any] | None = None,
         result: Any | None = None,
+        sinus_region: Any | None = None,
     ) -> None:
         """Show another series (or none) with its saved entries and result; drops any
         what-if. Without saved entries (``clinical_raw`` empty or ``None``), the entries held
         are kept when they belong to the same patient (typed before the series was open) and
-        cleared for another patient."""
+        cleared for another patient. ``sinus_region``: located on opening
+        (:func:`opening_region`), handed to the analysis so it is not located twice."""
         self.volume = volume
+        self.sinus_region = sinus_region if volume is not None else None
         self.series_uid = series_uid or (volume.info.series_uid if volume is not None else "")
         self.what_if = {}
         self.result = None
@@ -685,10 +699,12 @@ def analyse_case(
     nomogram: Any,
     progress: Callable[[float, str], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    sinus_region: Any | None = None,
 ) -> Any:
     """One analysis of the case (worker thread): the predictor (created on first use), the
     pipeline, provenance from the predictor. Cancel is polled after loading the model, and
-    during the network pass (:func:`interrupt_torch_on_cancel`).
+    during the network pass (:func:`interrupt_torch_on_cancel`). ``sinus_region``: the one
+    located on opening (:attr:`CaseModel.sinus_region`), not located again.
 
     Raises
     ------
@@ -710,6 +726,7 @@ def analyse_case(
             nomogram=nomogram,
             progress=progress,
             should_cancel=should_cancel,
+            sinus_region=sinus_region,
         )
     if should_cancel is not None and should_cancel():
         raise Cancelled("analysis cancelled")

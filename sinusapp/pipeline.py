@@ -61,6 +61,7 @@ class PredictorLike(Protocol):
         *,
         progress: ProgressFn | None = None,
         should_cancel: CancelFn | None = None,
+        region: Any = None,
     ) -> Any: ...
 
 
@@ -200,6 +201,7 @@ def analyse(
     progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
     sinus_labels: np.ndarray | None = None,
+    sinus_region: Any = None,
 ) -> AnalysisResult:
     """Run one analysis.
 
@@ -229,6 +231,11 @@ def analyse(
         when none are given the automatic labelling
         :func:`sinusapp.imaging.sinus_labels.label_sinuses` is tried (``per_sinus`` stays
         ``None`` when it declines).
+    sinus_region:
+        The :class:`~sinusapp.model.preprocess.SinusRegion` already located on ``volume``
+        (the GUI's, found when the series was opened), forwarded to the predictor as
+        ``region=`` so that it does not locate it again; ``None``: the predictor locates it
+        (and a CT without sinuses stops at the gate there).
 
     Raises
     ------
@@ -249,10 +256,12 @@ def analyse(
     quality = list(plausibility.check_acquisition(volume))
     plausibility.raise_if_severe(quality)
     try:
+        located = {} if sinus_region is None else {"region": sinus_region}
         pred = predictor.predict(
             volume,
             progress=(lambda f, s: report(0.95 * f, s)),
             should_cancel=should_cancel,
+            **located,
         )
     except NotSinusCTError as exc:
         quality.append(plausibility.not_sinus_finding(exc))

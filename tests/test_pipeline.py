@@ -286,6 +286,34 @@ def test_per_sinus_automatic_and_from_the_predictor(phantom_case, fitted_nomogra
     assert kept.per_sinus == own and kept.sinus_labels_source == "predictor"
 
 
+def test_a_region_located_on_opening_is_forwarded_to_the_predictor(
+    phantom_case, fitted_nomogram
+) -> None:
+    """The GUI locates the region when it opens a series; the analysis hands it on
+    (``region=``) instead of locating it again, and predictors that take no ``region`` keep
+    working when there is none to give."""
+    from sinusapp.model.preprocess import locate_sinus_region
+
+    volume, _, lesion = phantom_case
+    seen: list[dict] = []
+
+    class Recording(_TruthPredictor):
+        def predict(self, volume, **kw):
+            seen.append(kw)
+            return super().predict(volume, progress=kw.get("progress"))
+
+    region = locate_sinus_region(volume)
+    analyse(
+        volume,
+        CLINICAL_FACTORS,
+        predictor=Recording(lesion),
+        nomogram=fitted_nomogram,
+        sinus_region=region,
+    )
+    assert seen[-1]["region"] is region
+    analyse(volume, CLINICAL_FACTORS, predictor=_TruthPredictor(lesion), nomogram=fitted_nomogram)
+
+
 def test_no_labels_on_a_ct_without_anatomy_leaves_per_sinus_empty(
     ct_folder: Path, fitted_nomogram
 ) -> None:

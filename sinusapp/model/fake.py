@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -64,13 +65,16 @@ class FakePredictor:
         *,
         progress: ProgressCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
+        region: Any = None,
     ) -> PredictionResult:
         """Same contract as :meth:`sinusapp.model.Predictor.predict`."""
         step = _checker(progress, should_cancel)
         timings: dict[str, float] = {}
         t = time.perf_counter()
         step(0.0, "locate")
-        if self.locate:
+        if region is not None:
+            center = region.center_lps
+        elif self.locate:
             from sinusapp.model.preprocess import locate_sinus_region
 
             center = locate_sinus_region(volume).center_lps

@@ -26,6 +26,7 @@ from sinusapp.case import (
     analyse_case,
     analysis_failure_status,
     nomogram_range_messages,
+    opening_region,
     opening_voxel,
     result_from_json,
     unsuitable_series_finding,
@@ -630,7 +631,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 raise Cancelled(f"opening series {series_uid} cancelled")
             record = self._read_record(series_uid)
             progress(1.0, "Finding the sinuses…")
-            return _Opened(volume, *record, focus=opening_voxel(volume))
+            region = opening_region(volume)
+            return _Opened(
+                volume, *record, focus=opening_voxel(volume, region=region), region=region
+            )
 
         def finished(opened: _Opened) -> None:
             if self.load_job is job:
@@ -747,6 +751,7 @@ class MainWindow(QtWidgets.QMainWindow):
             series_uid=series_uid,
             clinical_raw=rec.clinical if rec is not None else None,
             result=result,
+            sinus_region=opened.region,
         )
         if rec is None and typed_before and self.session.model.clinical_raw:
             self._save_timer.start()  # values typed before opening: they belong to this case
@@ -819,6 +824,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if nomogram is None:
             return None
         clinical = inputs.to_dict()
+        region = self.session.model.sinus_region  # located on opening
 
         def work(progress: Callable[[float, str], None], should_cancel: Callable[[], bool]) -> Any:
             result = analyse_case(
@@ -828,6 +834,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 nomogram=nomogram,
                 progress=progress,
                 should_cancel=should_cancel,
+                sinus_region=region,
             )
             # the whole-volume passes, off the GUI thread
             return result, mask_bbox(result.mask), pack_mask(result.mask)
@@ -1374,6 +1381,8 @@ class _Opened:
     bbox: Any = None
     #: the voxel to open at (the sinus region's centre; None: the middle)
     focus: tuple[int, int, int] | None = None
+    #: the sinus region located on opening (handed to the analysis; None: not found)
+    region: Any = None
 
 
 def _default_predictor() -> Any:

@@ -93,6 +93,32 @@ def test_missing_bundle_is_a_bundle_error(tmp_path: Path) -> None:
         Predictor(tmp_path / "none", device="cpu")
 
 
+def test_a_region_located_already_is_used_not_located_again(
+    predictor: Predictor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GUI locates the sinus region when it opens a series (to open at the sinuses) and
+    hands it to the analysis: the predictor then runs no locator and gives the same result."""
+    from sinusapp.model import preprocess as pp
+
+    vol, _ = make_sinus_phantom(seed=5)
+    plain = predictor.predict(vol)
+    region = pp.locate_sinus_region(vol)
+
+    def no_second_locate(volume):
+        raise AssertionError("the sinus region was located again")
+
+    monkeypatch.setattr(pp, "locate_sinus_region", no_second_locate)
+    given = predictor.predict(vol, region=region)
+    assert given.sinus_region is region
+    assert np.array_equal(given.mask, plain.mask)
+    assert given.dlr_score == pytest.approx(plain.dlr_score)
+    np.testing.assert_allclose(given.region_center_lps, plain.region_center_lps)
+    # the fake keeps the same contract: a given region places its blobs, no locator run
+    fake_given = FakePredictor().predict(vol, region=region)
+    monkeypatch.undo()
+    assert np.array_equal(fake_given.mask, FakePredictor().predict(vol).mask)
+
+
 def test_fake_predictor_has_the_same_interface() -> None:
     vol, truth = make_sinus_phantom(seed=4)
     calls: list[str] = []

@@ -647,7 +647,7 @@ def test_cancel_stops_the_network_pass_itself(qtbot, make_window, dicom_folder):
             self.model_info = {"name": "slow", "version": "0", "sha256": "0"}
             self.net = torch.nn.Sequential(*(Layer() for _ in range(600)))
 
-        def predict(self, volume, *, progress=None, should_cancel=None):
+        def predict(self, volume, *, progress=None, should_cancel=None, region=None):
             if progress is not None:
                 progress(0.3, "network")
             with torch.inference_mode():
@@ -668,6 +668,36 @@ def test_cancel_stops_the_network_pass_itself(qtbot, make_window, dicom_folder):
         w.cancel_button.click()
     assert len(calls) < 600, "the network pass ran to its end after Cancel"
     assert w.session.result is None and w.analyse_button.isEnabled()
+
+
+def test_the_region_located_on_opening_is_the_one_the_analysis_uses(qtbot, make_window):
+    """The load job locates the sinus region to open at it; the analysis is handed that
+    region (the predictor does not locate it a second time), and a series opened next
+    replaces it."""
+    from sinusapp.model import FakePredictor
+    from sinusapp.model.testing import make_sinus_phantom
+
+    volume, _ = make_sinus_phantom(seed=2)
+    given: list = []
+
+    class Recording(FakePredictor):
+        def predict(self, volume, *, region=None, **kw):
+            given.append(region)
+            return super().predict(volume, region=region, **kw)
+
+    w = make_window(
+        predictor_factory=Recording, load_volume=lambda uid, progress, should_cancel: volume
+    )
+    with qtbot.waitSignal(w.session.volume_changed, timeout=30_000):
+        assert w.open_series(volume.info.series_uid or "phantom") is not None
+    located = w.session.model.sinus_region
+    assert located is not None
+    _fill_form(w)
+    with qtbot.waitSignal(w.session.result_changed, timeout=30_000):
+        w.start_analysis()
+    assert given == [located]
+    w.set_volume(None)
+    assert w.session.model.sinus_region is None
 
 
 def test_pacs_export_names_by_patient_series_and_time_and_replaces_nothing(
