@@ -126,6 +126,22 @@ def format_ci95(low: float, high: float) -> str:
     return f"{format_probability(low)} to {format_probability(high)}"
 
 
+def format_case_risk(*, probability: float | None, risk_group: str) -> str:
+    """A saved case's risk in the cases list: ``"37 % (high risk)"``, ``"not analysed"``.
+
+    Short for a table column but in the same words as the results badge and the report
+    (:func:`format_risk_group`): it said "37 % HIGH". A group other than high / low (old
+    records) is shown as it is; none recorded: the probability alone.
+    """
+    if probability is None:
+        return "not analysed"
+    group = str(risk_group or "").strip()
+    text = format_probability(float(probability))
+    if group.lower() in ("high", "low"):
+        return f"{text} ({group.lower()} risk)"
+    return f"{text} ({group})" if group else text
+
+
 def format_risk_group(*, risk_group: str, cutoff: float) -> str:
     """The risk group as the GUI, the nomogram caption and the report say it:
     ``"High risk: at or above the 76 % cutoff"``, ``"Low risk: below the 76 % cutoff"``.

@@ -11,6 +11,7 @@ import pytest
 from sinusapp.case import (
     CaseEvent,
     CaseModel,
+    format_case_risk,
     format_ci95,
     format_probability,
     format_risk_group,
@@ -295,6 +296,15 @@ def test_risk_group_says_how_the_probability_relates_to_the_cutoff():
         "Low risk (cutoff not recorded)"
     )
     assert format_risk_group(risk_group="", cutoff=0.5) == "Risk group not recorded"
+
+
+def test_the_cases_list_says_the_risk_in_the_same_words():
+    """The cases list said "37 % HIGH" beside the badge's "High risk: ..."."""
+    assert format_case_risk(probability=0.372, risk_group="high") == "37 % (high risk)"
+    assert format_case_risk(probability=0.05, risk_group=" LOW ") == "5 % (low risk)"
+    assert format_case_risk(probability=None, risk_group="high") == "not analysed"
+    assert format_case_risk(probability=0.5, risk_group="") == "50 %"
+    assert format_case_risk(probability=0.5, risk_group="borderline") == "50 % (borderline)"
 
 
 def test_failure_status_names_the_check_that_stopped_the_analysis():

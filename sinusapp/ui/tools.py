@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
-from sinusapp.case import format_probability
+from sinusapp.case import format_case_risk
 
 __all__ = [
     "CasesDialog",
@@ -71,11 +71,8 @@ class CasesDialog(QtWidgets.QDialog):
             res = c.result or {}
             patient = res.get("patient") or {}
             series = res.get("series") or {}
-            prob = res.get("probability")
-            risk = (
-                "not analysed"
-                if prob is None
-                else f"{format_probability(float(prob))} {str(res.get('risk_group', '')).upper()}"
+            risk = format_case_risk(
+                probability=res.get("probability"), risk_group=str(res.get("risk_group") or "")
             )
             cells = (
                 c.patient_id or str(patient.get("id", "")),

@@ -31,7 +31,7 @@ def test_saved_cases_list_opens_a_case(qtbot, make_window, dicom_folder):
     assert dlg is not None and dlg.table.rowCount() == 1
     row = [dlg.table.item(0, c).text() for c in range(dlg.table.columnCount())]
     assert row[0] == vol.info.patient_id
-    assert row[3].endswith(("HIGH", "LOW")) and "%" in row[3]
+    assert row[3].endswith(("(high risk)", "(low risk)")) and "%" in row[3]
     with qtbot.waitSignal(w.session.volume_changed, timeout=30_000):
         dlg.open_button.click()
     assert w.series_uid == vol.info.series_uid
