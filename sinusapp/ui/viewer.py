@@ -24,6 +24,7 @@ from sinusapp.imaging.planes import (
     BBox,
     Plane,
     PlaneGeometry,
+    body_bbox,
     contour_polyline,
     dice_in_boxes,
     mask_bbox,
@@ -131,6 +132,8 @@ class ViewerModel(QtCore.QObject):
         #: smooth (bilinear) drawing of the zoomed image, as RadiAnt / Horos do (toggled with I)
         self.smooth: bool = True
         self.geometry: dict[Plane, PlaneGeometry] = {}
+        #: voxel box of the body (planes.body_bbox): what "Fit" shows; None: the whole image
+        self.body_box: BBox | None = None
         self._lut16: np.ndarray | None = None
         self._dice: float | None = None
         #: the measuring tool of a left drag: None (pan), "distance" or "roi"
@@ -154,8 +157,10 @@ class ViewerModel(QtCore.QObject):
                 p: plane_geometry(plane=p, shape=volume.shape, affine=volume.affine) for p in Plane
             }
             self.cursor = tuple(s // 2 for s in volume.shape)  # type: ignore[assignment]
+            self.body_box = body_bbox(volume.array, spacing_mm=volume.spacing_mm)
         else:
             self.geometry = {}
+            self.body_box = None
             self.cursor = (0, 0, 0)
         self.volume_changed.emit()
         self.overlays_changed.emit()
@@ -298,7 +303,10 @@ class ViewerModel(QtCore.QObject):
             self._lut16 = (lut | np.uint32(0xFF000000)).astype("<u4")
         # int16 → table index 0…65535 (flip the sign bit: same order as the HU values)
         idx = np.asarray(hu, np.int16).view(np.uint16) ^ np.uint16(0x8000)
-        packed = self._lut16[idx]
+        # the look-up keeps the index's memory order: a slice cut across the array's last
+        # axis (any plane of a sagittally ordered volume) is not C-contiguous, and the
+        # byte view below needs it to be
+        packed = np.ascontiguousarray(self._lut16[idx])
         return packed.view(np.uint8).reshape(*packed.shape, 4)
 
     @property
@@ -644,12 +652,14 @@ class PlaneView(QtWidgets.QWidget):
         self.edge["b"].setGeometry(w // 2 - s // 2, h - s - m, s, s)
 
     def reset_zoom(self) -> None:
-        """Fit the image into the view."""
+        """Fit the body (:attr:`ViewerModel.body_box`; the whole image without one) into the
+        view: a head in a 500 mm field of view fills it, not a third of it."""
         g = self.geometry_
         if g is None:
             return
-        w, h = g.extent_mm
-        self.view.setRange(QtCore.QRectF(0, 0, w, h), padding=0.02)
+        box = self.model.body_box
+        x, y, w, h = g.box_rect_mm(box) if box is not None else (0.0, 0.0, *g.extent_mm)
+        self.view.setRange(QtCore.QRectF(x, y, w, h), padding=0.02)
 
     # -- model → view ---------------------------------------------------------------
     def _on_volume_changed(self) -> None:

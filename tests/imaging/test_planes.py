@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sinusapp.imaging.metrics import dice
-from sinusapp.imaging.planes import Plane, contour_polyline, plane_geometry
+from sinusapp.imaging.planes import Plane, body_bbox, contour_polyline, plane_geometry
 from sinusapp.imaging.volume import Volume, affine_from_geometry
 
 
@@ -69,6 +69,54 @@ def test_pixel_voxel_round_trip_and_mm_lookup():
         x, y = g.pixel_centre_mm(2, 3)
         assert g.mm_to_pixel(x, y) == (2, 3)
         assert g.mm_to_pixel(-1.0, y) is None
+
+
+def _head_in_a_big_field_of_view(*, air_hu: float) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """A 160 mm "head" in a 400 mm field of view with a couch below it (air between) and
+    noisy air (an uncalibrated scanner reads it near −500 HU)."""
+    rng = np.random.default_rng(0)
+    shape = (60, 200, 200)  # 2 mm voxels
+    a = (air_hu + rng.normal(0.0, 120.0, shape)).astype(np.float32)
+    _, j, i = np.ogrid[: shape[0], : shape[1], : shape[2]]
+    head = ((j - 90) / 40.0) ** 2 + ((i - 100) / 35.0) ** 2 <= 1.0
+    a[:, head[0]] = 40.0
+    a[:, 150:156, 30:170] = 200.0  # the couch, 10 mm below the head
+    return a, (slice(0, 60), slice(50, 131), slice(65, 136))
+
+
+@pytest.mark.parametrize("air_hu", [-1000.0, -500.0])
+def test_body_box_is_the_head_not_the_couch_or_the_noise(air_hu):
+    """ "Fit" showed a whole head in its 500 mm field of view at a third of the view (VHF);
+    it now fits the body, the largest piece of tissue, and not the couch or noisy air."""
+    a, (_, js, is_) = _head_in_a_big_field_of_view(air_hu=air_hu)
+    box = body_bbox(a, spacing_mm=(2.0, 2.0, 2.0), margin_mm=10.0)
+    assert box is not None
+    assert box[0] == slice(0, 60)
+    # the head's rows 50-130 and columns 65-135 with 5 voxels (10 mm) of margin, give or take
+    # the 4 mm grid; not the couch (rows 150-155) nor the whole 200-voxel field of view
+    assert js.start - 10 <= box[1].start <= js.start - 3 and js.stop + 3 <= box[1].stop <= 148
+    assert is_.start - 10 <= box[2].start <= is_.start - 3
+    assert is_.stop + 3 <= box[2].stop <= is_.stop + 10
+    assert body_bbox(np.full((8, 8, 8), -1000.0), spacing_mm=(1.0, 1.0, 1.0)) is None
+
+
+def test_a_voxel_box_is_the_same_rectangle_on_screen_for_flipped_axes():
+    vol = _volume(slice_dir=(0, 0, -1), row_cos=(-1, 0, 0), shape=(10, 12, 14))
+    box = (slice(2, 5), slice(3, 9), slice(4, 11))
+    for plane in Plane:
+        g = plane_geometry(plane=plane, shape=vol.shape, affine=vol.affine)
+        x, y, w, h = g.box_rect_mm(box)
+        corners = [
+            g.pixel_of_voxel((k, j, i))
+            for k in (box[0].start, box[0].stop - 1)
+            for j in (box[1].start, box[1].stop - 1)
+            for i in (box[2].start, box[2].stop - 1)
+        ]
+        rows, cols = [r for r, _ in corners], [c for _, c in corners]
+        assert x == pytest.approx(min(cols) * g.spacing_x_mm), plane
+        assert y == pytest.approx(min(rows) * g.spacing_y_mm), plane
+        assert w == pytest.approx((max(cols) - min(cols) + 1) * g.spacing_x_mm), plane
+        assert h == pytest.approx((max(rows) - min(rows) + 1) * g.spacing_y_mm), plane
 
 
 def test_contour_polyline_is_nan_separated_in_mm():

@@ -49,6 +49,49 @@ def test_coronal_first_with_physical_aspect(viewer, phantom):
     assert [view.edge[k].text() for k in "lrtb"] == ["R", "L", "S", "I"]
 
 
+def test_fit_shows_the_body_not_the_whole_field_of_view(qtbot):
+    """A head in a big field of view filled a third of the view at "Fit"; Fit (and opening)
+    now frame the body's box."""
+    from sinusapp.imaging.volume import Volume
+
+    a = np.full((40, 200, 200), -1000, np.int16)
+    a[:, 70:130, 80:120] = 40  # a 60 x 40 mm "head" in a 200 mm field of view (1 mm voxels)
+    v = SliceViewer()
+    qtbot.addWidget(v)
+    v.resize(800, 600)
+    v.show()
+    axial = np.zeros((4, 4))  # index (k, j, i) -> LPS (i, j, k): an axial series
+    axial[0, 2] = axial[1, 1] = axial[2, 0] = axial[3, 3] = 1.0
+    v.set_volume(Volume(array=a, affine=axial))
+    v.reset_zoom()
+    (x0, x1), _ = v.views[Plane.CORONAL].view.viewRange()
+    # coronal: left-right is the body's x 80-120 mm (10 mm margin), not the 200 mm image
+    assert x0 >= 55 and x1 <= 145, (x0, x1)
+    axial = v.model.geometry[Plane.AXIAL]
+    assert axial.box_rect_mm(v.model.body_box) == pytest.approx((70.0, 60.0, 60.0, 80.0), abs=4)
+
+
+def test_a_sagittally_ordered_series_is_drawn(qtbot):
+    """A series whose slices run left-right (sagittal acquisition) raised "the last axis must
+    be contiguous" in the grey look-up and showed no image."""
+    from sinusapp.imaging.volume import Volume
+
+    a = np.arange(30 * 40 * 50, dtype=np.int16).reshape(30, 40, 50) % 2000 - 1000
+    v = SliceViewer()
+    qtbot.addWidget(v)
+    v.resize(600, 400)
+    v.show()
+    v.set_volume(Volume(array=a, affine=np.eye(4)))  # index k runs along LPS x
+    for plane in Plane:
+        g = v.model.geometry[plane]
+        img = g.extract(a, v.model.slice_index(plane))
+        assert not img.flags["C_CONTIGUOUS"] or plane is not Plane.CORONAL
+        rgba = v.model.to_rgba(img)
+        assert rgba.shape == (*img.shape, 4)
+        expected = v.model.to_rgba(np.ascontiguousarray(img))
+        assert np.array_equal(rgba, expected)
+
+
 def test_mouse_wheel_scrolls_slices_and_ctrl_wheel_zooms(qtbot, viewer):
     view = viewer.views[Plane.CORONAL]
     start = viewer.model.slice_index(Plane.CORONAL)
