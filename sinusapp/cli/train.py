@@ -65,10 +65,11 @@ def resolve_lesion_regions(
             "(--lesion-regions all to change it)",
             ", ".join(spec.get("assessed") or ()),
         )
-        return {
-            "assessed": list(spec.get("assessed") or ()),
-            "why": f"kept from the --init-weights bundle: {spec.get('why', '')}".strip(),
-        }
+        kept = "kept from the --init-weights bundle:"
+        why = str(spec.get("why", "")).strip()
+        while why.startswith(kept):  # a fine-tune of a fine-tune said it once per generation
+            why = why[len(kept) :].strip()
+        return {"assessed": list(spec.get("assessed") or ()), "why": f"{kept} {why}".strip()}
     if option.strip().lower() == "all":
         return None
     names = [n.strip() for n in option.split(",") if n.strip()]

@@ -92,6 +92,10 @@ def test_lesion_regions_are_kept_from_the_init_bundle_unless_given() -> None:
     assert kept is not None
     assert kept["assessed"] == shipped["lesion_regions"]["assessed"]
     assert kept["why"].startswith("kept from the --init-weights bundle")
+    # a fine-tune of that fine-tune says where it came from once, not once per generation
+    again = resolve_lesion_regions(None, init_manifest={"lesion_regions": kept})
+    assert again is not None and again["why"] == kept["why"]
+    assert again["why"].count("kept from the --init-weights bundle") == 1
     assert resolve_lesion_regions(None, init_manifest=None) is None
     assert resolve_lesion_regions("all", init_manifest=shipped) is None
     given = resolve_lesion_regions("maxillary_L, frontal", init_manifest=shipped)
