@@ -74,9 +74,10 @@ _LIMITATIONS_ALWAYS: tuple[str, ...] = (
 _LIMITATION_SYNTHETIC = (
     "The model was trained on synthetic (computer-generated) disease, clinical factors and "
     "outcomes, not on patients' disease or follow-up (the bundled model places the disease "
-    "on real sinus CT anatomy; there it learned maxillary and nasal disease only, so it does "
-    "not assess the opacification of the ethmoid, frontal and sphenoid sinuses). It is NOT "
-    "validated for clinical use: this report must not be used to make treatment decisions."
+    "on real sinus CT anatomy; it finds too little of the disease placed in the ethmoid, "
+    "frontal and sphenoid sinuses of a real head it was not trained on, so it does not "
+    "assess their opacification). It is NOT validated for clinical use: this report must not "
+    "be used to make treatment decisions."
 )
 _LIMITATION_UNKNOWN_MODEL = (
     "No model provenance was recorded for this analysis; the model's training data and "

@@ -23,10 +23,11 @@ log = logging.getLogger(__name__)
 
 SYNTHETIC_STATEMENT = (
     "The bundled model is trained on synthetic data: computer-generated disease, clinical "
-    "factors and outcomes, placed on real sinus CT anatomy (NasalSeg: maxillary sinuses and "
-    "nasal cavity; it marks little of the disease in the ethmoid, frontal and sphenoid "
-    "sinuses, so their opacification is shown as not assessed). It is not a medical device "
-    "and is not for clinical use: its risk estimates must not guide the care of any patient."
+    "factors and outcomes, placed on real sinus CT anatomy (NasalSeg crops and two whole "
+    "heads; it marks little of the disease in the ethmoid, frontal and sphenoid sinuses of a "
+    "head it was not trained on, so their opacification is shown as not assessed). It is not "
+    "a medical device and is not for clinical use: its risk estimates must not guide the "
+    "care of any patient."
 )
 SYNTHETIC_SHORT = (
     "Research software. The bundled model is trained on synthetic disease (on real CT "
