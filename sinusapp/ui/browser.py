@@ -27,6 +27,8 @@ _COLUMNS = ("Patient / study / series", "#", "Mod.", "Images", "Thick. (mm)", "K
 _UID_ROLE = QtCore.Qt.ItemDataRole.UserRole
 _KIND_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 _PROPOSED_BG = QtGui.QColor(46, 125, 50, 60)
+#: most height the series details below the tree take (they scroll beyond it)
+_DETAILS_MAX_PX = 240
 #: size of the thumbnails in the tree rows (the preview below the tree is 160 px)
 TREE_ICON_PX = 36
 _PREVIEW_PX = 160
@@ -213,9 +215,25 @@ class DicomBrowser(QtWidgets.QWidget):
         buttons.addWidget(self.import_button)
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.delete_button)
+        # the details of an unsuitable series run to 30 lines of warnings (the GE brain head:
+        # tilt, spacing, thickness, kernel); unbounded they squeezed the tree to three rows.
+        # They scroll in a box no taller than the preview and a bit.
+        self.details_scroll = QtWidgets.QScrollArea(self)
+        self.details_scroll.setWidget(self.details)
+        self.details_scroll.setWidgetResizable(True)
+        self.details_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.details_scroll.setHorizontalScrollBarPolicy(
+            QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+        )
+        self.details_scroll.setMaximumHeight(_DETAILS_MAX_PX)
+        self.details_scroll.setMinimumHeight(self.thumb.height())
+        # wrap to the box's width (a word-wrapped label's own width hint overflowed it)
+        self.details.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred
+        )
         bottom = QtWidgets.QHBoxLayout()
         bottom.addWidget(self.thumb, 0, QtCore.Qt.AlignmentFlag.AlignTop)
-        bottom.addWidget(self.details, 1)
+        bottom.addWidget(self.details_scroll, 1)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(buttons)

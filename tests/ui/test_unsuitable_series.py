@@ -169,3 +169,29 @@ def test_a_suitable_series_still_opens_and_a_dropped_folder_never_opens_another(
     with qtbot.waitSignal(w.session.volume_changed, timeout=30_000):
         w.import_path(dicom_folder, open_after=True)  # catalogued already
     assert w.session.volume.info.series_uid == good
+
+
+def test_long_series_details_scroll_and_leave_the_tree_its_room(
+    qtbot, make_window, tmp_path, phantom
+):
+    """The GE brain head's details (tilt, spacing, thickness, kernel: ~30 wrapped lines)
+    squeezed the study tree to three rows at 1280 x 800; they now scroll in a bounded box."""
+    folder, _ = _write(tmp_path, phantom, "brain_6mm_soft")
+    w = make_window()
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    _drop(w, folder)
+    _settle(qtbot, w)
+    assert "too thick" in w.browser.details.text()
+    warnings = "<br>".join(
+        f"⚠ warning {i}: slices are too thick for sinus analysis" for i in range(40)
+    )
+    w.browser.details.setText(warnings)
+    qtbot.wait(50)
+    from sinusapp.ui.browser import _DETAILS_MAX_PX
+
+    assert w.browser.details_scroll.height() <= _DETAILS_MAX_PX
+    assert w.browser.tree.height() >= 250, w.browser.tree.height()
+    bar = w.browser.details_scroll.verticalScrollBar()
+    assert bar.maximum() > 0  # the rest of the text is a scroll away, not cut off
