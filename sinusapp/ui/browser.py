@@ -123,6 +123,29 @@ def thumbnail_image(
     )
 
 
+class _DetailsBox(QtWidgets.QScrollArea):
+    """The series details below the tree: as tall as their wrapped text, at most
+    ``_DETAILS_MAX_PX`` (then they scroll), never lower than the preview beside them."""
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt API)
+        hint = super().sizeHint()
+        label = self.widget()
+        if label is None:
+            return hint
+        width = max(self.viewport().width(), 60)
+        text_h = label.heightForWidth(width)
+        if text_h < 0:
+            text_h = label.sizeHint().height()
+        return QtCore.QSize(
+            hint.width(), int(min(max(text_h + 4, self.minimumHeight()), _DETAILS_MAX_PX))
+        )
+
+    def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(ev)
+        if ev.oldSize().width() != ev.size().width():
+            self.updateGeometry()  # the text wraps to another height
+
+
 class DicomBrowser(QtWidgets.QWidget):
     """Catalogue tree with search, import / delete buttons, thumbnail and candidate details.
 
@@ -218,15 +241,15 @@ class DicomBrowser(QtWidgets.QWidget):
         # the details of an unsuitable series run to 30 lines of warnings (the GE brain head:
         # tilt, spacing, thickness, kernel); unbounded they squeezed the tree to three rows.
         # They scroll in a box no taller than the preview and a bit.
-        self.details_scroll = QtWidgets.QScrollArea(self)
+        self.details_scroll = _DetailsBox(self)
         self.details_scroll.setWidget(self.details)
         self.details_scroll.setWidgetResizable(True)
         self.details_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         self.details_scroll.setHorizontalScrollBarPolicy(
             QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff
         )
-        self.details_scroll.setMaximumHeight(_DETAILS_MAX_PX)
         self.details_scroll.setMinimumHeight(self.thumb.height())
+        self.details_scroll.setMaximumHeight(_DETAILS_MAX_PX)
         # wrap to the box's width (a word-wrapped label's own width hint overflowed it)
         self.details.setSizePolicy(
             QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred
@@ -493,6 +516,7 @@ class DicomBrowser(QtWidgets.QWidget):
             self.thumb.clear()
             self.thumb.setText("")
             self.details.setText("")
+            self.details_scroll.updateGeometry()
             return
         se = self._entries[uid][2]
         self._show_preview(uid)
@@ -503,6 +527,7 @@ class DicomBrowser(QtWidgets.QWidget):
             f"kernel {se.convolution_kernel or '?'}"
             f"<br>{self._candidate_text(se)}"
         )
+        self.details_scroll.updateGeometry()  # as tall as the new text, up to the cap
 
     def _on_search_changed(self, text: str) -> None:
         needle = text.strip().lower()
