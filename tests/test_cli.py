@@ -92,3 +92,5 @@ def test_predict_summary_says_not_assessed_and_the_score_over_graded_sinuses(
     out = capsys.readouterr().out
     assert "maxillary_L 40 %, maxillary_R not assessed, frontal not assessed" in out
     assert "Lund–Mackay 1 / 2" in out and "not found: sphenoid" in out
+    # the badge's and the report's words, not "risk group: low (cutoff 0.700)"
+    assert "40 % (95 % CI 20 % to 60 %); Low risk: below the 70 % cutoff" in out

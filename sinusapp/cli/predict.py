@@ -82,13 +82,14 @@ def print_summary(out: HeadlessOutputs) -> None:
             + ("" if lm is None else f"; Lund–Mackay {lm} / {lm_max}")
             + (f"; not found: {', '.join(missing)}" if missing else "")
         )
-    from sinusapp.case import format_ci95, format_probability
+    from sinusapp.case import format_ci95, format_probability, format_risk_group
 
-    # the GUI's and the report's formatters: never "100.0%", never "59.0%–100.0%"
+    # the GUI's and the report's formatters: never "100.0%", never "59.0%–100.0%", and the
+    # badge's words for the group ("High risk: at or above the 39 % cutoff")
     print(
         f"Probability of recurrence: {format_probability(r.probability)} "
         f"(95 % CI {format_ci95(lo, hi)}); "
-        f"risk group: {r.risk_group} (cutoff {r.cutoff:.3f})"
+        f"{format_risk_group(risk_group=r.risk_group, cutoff=r.cutoff)}"
     )
     for f in r.warnings:
         print(f"  [{f.severity}] {f.message}")
