@@ -66,10 +66,11 @@ def resolve_lesion_regions(
             ", ".join(spec.get("assessed") or ()),
         )
         kept = "kept from the --init-weights bundle:"
-        why = str(spec.get("why", "")).strip()
+        why = str(spec.get("why") or "").strip()
         while why.startswith(kept):  # a fine-tune of a fine-tune said it once per generation
             why = why[len(kept) :].strip()
-        return {"assessed": list(spec.get("assessed") or ()), "why": f"{kept} {why}".strip()}
+        text = f"{kept} {why}" if why else kept.rstrip(":") + "."
+        return {"assessed": list(spec.get("assessed") or ()), "why": text}
     if option.strip().lower() == "all":
         return None
     names = [n.strip() for n in option.split(",") if n.strip()]

@@ -254,6 +254,10 @@ def contour_polyline(
 BBox = tuple[slice, slice, slice]
 
 
+#: most samples :func:`body_bbox` filters (bounds its time on any grid)
+_BODY_MAX_SAMPLES = 2_000_000
+
+
 def body_bbox(
     array: np.ndarray,
     *,
@@ -277,6 +281,10 @@ def body_bbox(
     a = np.asarray(array)
     sp = np.asarray(spacing_mm, float)
     step = np.maximum(1, np.round(4.0 / np.maximum(sp, 1e-6))).astype(int)
+    # at most ~2 million samples whatever the grid (a 700 × 512² series of 2.7 mm voxels
+    # would otherwise be filtered at full resolution on the GUI thread)
+    while np.prod(np.ceil(np.asarray(a.shape) / step)) > _BODY_MAX_SAMPLES:
+        step = step + 1
     # the mean of 3×3×3 samples: single noisy air voxels of a low-dose or uncalibrated scan
     # (harvard02's air at −500 HU) would otherwise join into one piece with the head
     sampled = a[:: step[0], :: step[1], :: step[2]].astype(np.float32)

@@ -72,7 +72,7 @@ class FakePredictor:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         step(0.0, "locate")
-        if region is not None:
+        if self.locate and region is not None:
             center = region.center_lps
         elif self.locate:
             from sinusapp.model.preprocess import locate_sinus_region

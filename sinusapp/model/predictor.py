@@ -354,7 +354,9 @@ class Predictor:
         t = time.perf_counter()
         if region is None:
             region = pp.locate_sinus_region(volume)
-        timings["locate"] = time.perf_counter() - t
+            timings["locate"] = time.perf_counter() - t
+        else:
+            timings["locate"] = 0.0  # located before (the GUI's load job), not here
 
         step(0.15, "resample")
         t = time.perf_counter()

@@ -100,6 +100,20 @@ def test_body_box_is_the_head_not_the_couch_or_the_noise(air_hu):
     assert body_bbox(np.full((8, 8, 8), -1000.0), spacing_mm=(1.0, 1.0, 1.0)) is None
 
 
+def test_body_box_on_a_coarse_grid_samples_no_more_than_its_bound(monkeypatch):
+    """Coarse voxels (3 mm) gave a sampling step of 1, i.e. the whole volume filtered on the
+    GUI thread; the step now grows until the samples fit the bound, and the box stays right."""
+    from sinusapp.imaging import planes
+
+    monkeypatch.setattr(planes, "_BODY_MAX_SAMPLES", 50_000)
+    a = np.full((60, 80, 80), -1000, np.int16)
+    a[10:50, 20:60, 30:70] = 40
+    box = body_bbox(a, spacing_mm=(3.0, 3.0, 3.0), margin_mm=6.0)
+    assert box is not None
+    for sl, (lo, hi) in zip(box, ((10, 50), (20, 60), (30, 70)), strict=True):
+        assert lo - 8 <= sl.start <= lo - 1 and hi + 1 <= sl.stop <= hi + 8, (sl, lo, hi)
+
+
 def test_a_voxel_box_is_the_same_rectangle_on_screen_for_flipped_axes():
     vol = _volume(slice_dir=(0, 0, -1), row_cos=(-1, 0, 0), shape=(10, 12, 14))
     box = (slice(2, 5), slice(3, 9), slice(4, 11))

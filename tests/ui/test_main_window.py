@@ -696,6 +696,15 @@ def test_the_region_located_on_opening_is_the_one_the_analysis_uses(qtbot, make_
     with qtbot.waitSignal(w.session.result_changed, timeout=30_000):
         w.start_analysis()
     assert given == [located]
+    # another series brings its own region; a volume set without an opening has none
+    other, _ = make_sinus_phantom(seed=3)
+    w._load_volume = lambda uid, progress, should_cancel: other
+    with qtbot.waitSignal(w.session.volume_changed, timeout=30_000):
+        assert w.open_series("phantom-2") is not None
+    assert w.session.model.sinus_region is not None
+    assert w.session.model.sinus_region is not located
+    w.set_volume(volume)
+    assert w.session.model.sinus_region is None
     w.set_volume(None)
     assert w.session.model.sinus_region is None
 

@@ -171,11 +171,17 @@ def test_a_suitable_series_still_opens_and_a_dropped_folder_never_opens_another(
     assert w.session.volume.info.series_uid == good
 
 
-def test_long_series_details_scroll_and_leave_the_tree_its_room(
-    qtbot, make_window, tmp_path, phantom
+@pytest.mark.parametrize(
+    ("lines", "grows", "scrolls"), [(3, False, False), (11, True, False), (40, True, True)]
+)
+def test_series_details_are_as_tall_as_their_text_up_to_a_cap(
+    qtbot, make_window, tmp_path, phantom, monkeypatch, lines, grows, scrolls
 ):
     """The GE brain head's details (tilt, spacing, thickness, kernel: ~30 wrapped lines)
-    squeezed the study tree to three rows at 1280 x 800; they now scroll in a bounded box."""
+    squeezed the study tree to three rows at 1280 x 800. The box is now as tall as the text
+    (never lower than the 164 px preview beside it), at most 240 px, and scrolls beyond."""
+    from sinusapp.ui.browser import _DETAILS_MAX_PX, DicomBrowser
+
     folder, _ = _write(tmp_path, phantom, "brain_6mm_soft")
     w = make_window()
     w.resize(1280, 800)
@@ -183,15 +189,13 @@ def test_long_series_details_scroll_and_leave_the_tree_its_room(
     qtbot.waitExposed(w)
     _drop(w, folder)
     _settle(qtbot, w)
-    assert "too thick" in w.browser.details.text()
-    warnings = "<br>".join(
-        f"⚠ warning {i}: slices are too thick for sinus analysis" for i in range(40)
-    )
-    w.browser.details.setText(warnings)
+    text = "<br>".join(f"⚠ warning {i}" for i in range(lines))
+    monkeypatch.setattr(DicomBrowser, "_candidate_text", lambda self, se: text)
+    w.browser._on_selection_changed()  # the real path: text set, box re-measured
     qtbot.wait(50)
-    from sinusapp.ui.browser import _DETAILS_MAX_PX
-
-    assert w.browser.details_scroll.height() <= _DETAILS_MAX_PX
+    box, preview = w.browser.details_scroll, w.browser.thumb.height()
+    assert "warning 0" in w.browser.details.text()
+    assert preview <= box.height() <= _DETAILS_MAX_PX
+    assert (box.height() > preview) is grows, box.height()
+    assert (box.verticalScrollBar().maximum() > 0) is scrolls
     assert w.browser.tree.height() >= 250, w.browser.tree.height()
-    bar = w.browser.details_scroll.verticalScrollBar()
-    assert bar.maximum() > 0  # the rest of the text is a scroll away, not cut off
