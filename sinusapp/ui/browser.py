@@ -240,7 +240,8 @@ class DicomBrowser(QtWidgets.QWidget):
         buttons.addWidget(self.delete_button)
         # the details of an unsuitable series run to 30 lines of warnings (the GE brain head:
         # tilt, spacing, thickness, kernel); unbounded they squeezed the tree to three rows.
-        # They scroll in a box no taller than the preview and a bit.
+        # They sit in a box as tall as the text, from the preview's height up to
+        # _DETAILS_MAX_PX, and scroll beyond it.
         self.details_scroll = _DetailsBox(self)
         self.details_scroll.setWidget(self.details)
         self.details_scroll.setWidgetResizable(True)

@@ -631,10 +631,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 raise Cancelled(f"opening series {series_uid} cancelled")
             record = self._read_record(series_uid)
             progress(1.0, "Finding the sinuses…")
-            region = opening_region(volume)
-            return _Opened(
-                volume, *record, focus=opening_voxel(volume, region=region), region=region
-            )
+            return _Opened(volume, *record, region=opening_region(volume))
 
         def finished(opened: _Opened) -> None:
             if self.load_job is job:
@@ -708,8 +705,9 @@ class MainWindow(QtWidgets.QMainWindow):
             uid = series_uid or volume.info.series_uid
             if opened is None:
                 opened = _Opened(volume, *self._read_record(uid))
-            if opened.focus is not None:
-                self.viewer.model.set_cursor(opened.focus)
+            focus = opening_voxel(volume, region=opened.region)  # None: stay at the middle
+            if focus is not None:
+                self.viewer.model.set_cursor(focus)
             self._reopen_record(volume, uid, opened)
             self.statusBar().showMessage(
                 f"Opened {info.series_description or 'series'}: {volume.shape[0]} slices, "
@@ -1379,9 +1377,8 @@ class _Opened:
     record: Any = None
     mask: Any = None
     bbox: Any = None
-    #: the voxel to open at (the sinus region's centre; None: the middle)
-    focus: tuple[int, int, int] | None = None
-    #: the sinus region located on opening (handed to the analysis; None: not found)
+    #: the sinus region located on opening: the viewer opens at its centre and the analysis
+    #: is handed it (None: not found; the viewer opens at the middle)
     region: Any = None
 
 
