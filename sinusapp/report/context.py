@@ -950,7 +950,7 @@ def _default_model_card(model: Any, nomogram_version: str) -> tuple[LabelValue, 
         LabelValue(
             "Training data",
             "Synthetic disease, clinical factors and outcomes (bundled model: placed on real "
-            "sinus CT anatomy, NasalSeg; no patient outcomes)"
+            "sinus CT anatomy, NasalSeg crops and two whole heads; no patient outcomes)"
             if model.trained_on_synthetic
             else "Clinical data (see the model bundle's MODEL_CARD.md)",
         ),
